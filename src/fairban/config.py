@@ -1,0 +1,20 @@
+"""Settings from FAIRBAN_* environment variables; nothing connects at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FAIRBAN_")
+
+    #: where commands put their working files unless told otherwise
+    home: Path = Path(".fairban")
+    #: rows per batch when streaming evidence (bounds memory)
+    batch_rows: int = 1_000_000
+
+
+def get_settings() -> Settings:
+    return Settings()
