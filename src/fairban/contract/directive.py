@@ -1,0 +1,289 @@
+"""Directives: the machine-readable form of an authority's notice (data contract).
+
+``load_directive`` reads the YAML file, checks every key and the areas, and returns a
+frozen ``Directive``, or raises ``InputError`` naming the file and the key (or line, or
+area feature) at fault. The keys a directive may hold are the fields of ``Directive``
+and nothing else: to add a key, add a field with a ``description`` (what a valid value
+looks like, used in error messages) and, if needed, a validator.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from shapely.geometry.base import BaseGeometry
+
+from fairban.contract.schema import PLATFORM_NAME
+from fairban.errors import InputError
+from fairban.geo.shapes import geodesic_km2, polygonal_from_geojson
+
+
+@dataclass(frozen=True)
+class Area:
+    """One named area of a directive: a valid lon/lat Polygon or MultiPolygon."""
+
+    name: str
+    geometry: BaseGeometry
+    km2: float
+
+
+def _reject_non_datetime(value: object) -> object:
+    # pydantic's lax datetime would read 2019 as seconds since 1970
+    if isinstance(value, str | datetime):
+        return value
+    raise ValueError("not a date and time")
+
+
+class Directive(BaseModel):
+    """A validated directive. Its YAML keys are exactly these fields, less ``source``.
+
+    ``issued_at`` is time-zone aware; ``platforms`` are distinct lowercase names;
+    ``areas`` holds at least one area with a unique name. The evidence window is
+    ``(window_start, window_end]``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    id: Annotated[
+        str,
+        Field(strict=True, min_length=1, description="a non-empty string, unique per directive"),
+    ]
+    title: Annotated[str, Field(strict=True, min_length=1, description="a non-empty string")]
+    issuer: Annotated[str, Field(strict=True, min_length=1, description="a non-empty string")]
+    legal_basis: Annotated[str, Field(strict=True, min_length=1, description="a non-empty string")]
+    issued_at: Annotated[
+        AwareDatetime,
+        Field(
+            description="a date and time with a time-zone offset, e.g. 2019-10-14T00:00:00+08:00"
+        ),
+    ]
+    lookback_days: Annotated[int, Field(strict=True, gt=0, description="a positive integer")]
+    platforms: Annotated[
+        tuple[Annotated[str, Field(strict=True)], ...],
+        Field(min_length=1, description="a non-empty list of lowercase platform names"),
+    ]
+    areas: Annotated[
+        tuple[Area, ...],
+        Field(
+            min_length=1,
+            description="a path (relative to the directive) to a GeoJSON FeatureCollection, "
+            "or an inline FeatureCollection",
+        ),
+    ]
+    source: Annotated[Path, Field(description="the YAML file the directive was read from")]
+
+    @field_validator("issued_at", mode="before")
+    @classmethod
+    def _issued_at_is_a_datetime(cls, value: object) -> object:
+        return _reject_non_datetime(value)
+
+    @field_validator("platforms")
+    @classmethod
+    def _platforms_are_distinct_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        seen: set[str] = set()
+        for name in value:
+            if not PLATFORM_NAME.matches(name):
+                raise ValueError(f"{name!r} {PLATFORM_NAME.description}")
+            if name in seen:
+                raise ValueError(f"{name!r} is listed twice")
+            seen.add(name)
+        return value
+
+    @field_validator("areas", mode="before")
+    @classmethod
+    def _read_areas(cls, value: object, info: ValidationInfo) -> object:
+        # a path or an inline collection; already-built Areas pass through
+        context = info.context if isinstance(info.context, Mapping) else {}
+        where = str(context.get("where", "directive key 'areas'"))
+        base = Path(context.get("base_dir", "."))
+        if isinstance(value, str):
+            return load_areas(base / value, display=value, missing_where=where)
+        if isinstance(value, Mapping):
+            return areas_from_geojson(value, where)
+        return value
+
+    @property
+    def window_start(self) -> datetime:
+        """Start of the evidence window, exclusive: ``issued_at - lookback_days``."""
+        return self.issued_at - timedelta(days=self.lookback_days)
+
+    @property
+    def window_end(self) -> datetime:
+        """End of the evidence window, inclusive: ``issued_at``."""
+        return self.issued_at
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        """The YAML keys a directive may hold, in documentation order."""
+        return tuple(name for name in cls.model_fields if name != "source")
+
+
+def load_directive(path: Path) -> Directive:
+    """Read and check a directive YAML file.
+
+    Raises ``InputError`` with one line such as ``directive.yaml key 'lookback_days':
+    expected a positive integer, got 'abc'`` or ``areas.geojson feature 2 ('Laukkai'):
+    ring 0 does not close``.
+    """
+    name = path.name
+    raw = _read_yaml(path)
+    known = Directive.keys()
+    for key in raw:
+        if key not in known:
+            raise InputError(f"{name} key {key!r}", f"unknown key (known: {', '.join(known)})")
+    for key in known:
+        if key not in raw and Directive.model_fields[key].is_required():
+            raise InputError(name, f"missing required key {key!r}")
+    context = {"base_dir": path.parent, "where": f"{name} key 'areas'"}
+    try:
+        return Directive.model_validate({**raw, "source": path}, context=context)
+    except ValidationError as error:
+        raise _key_error(name, raw, error) from None
+
+
+def load_areas(
+    path: Path, *, display: str | None = None, missing_where: str | None = None
+) -> tuple[Area, ...]:
+    """The areas of a GeoJSON FeatureCollection file, checked as ``areas_from_geojson``.
+
+    Messages name the file as ``display`` (default: its name); a missing file is
+    reported at ``missing_where`` (default: the file itself).
+    """
+    shown = display or path.name
+    if not path.is_file():
+        where = missing_where or str(path)
+        what = f"file {shown!r} not found" + (f" (looked in {path.parent})" if display else "")
+        raise InputError(where, what)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise InputError(shown, "not valid UTF-8") from None
+    except json.JSONDecodeError as error:
+        raise InputError(
+            f"{shown} line {error.lineno}", f"not valid JSON: {error.msg} (column {error.colno})"
+        ) from None
+    return areas_from_geojson(data, shown)
+
+
+def areas_from_geojson(collection: object, where: str) -> tuple[Area, ...]:
+    """Areas from a GeoJSON FeatureCollection whose features each carry a unique ``name``.
+
+    Features count from 1 in messages: ``{where} feature 2 ('Laukkai'): ring 0 does not
+    close``. Each area's ``km2`` is its geodesic area on the WGS-84 ellipsoid.
+    """
+    if not isinstance(collection, Mapping) or collection.get("type") != "FeatureCollection":
+        raise InputError(
+            where, f"expected a GeoJSON FeatureCollection, got {_describe(collection)}"
+        )
+    features = collection.get("features")
+    if not isinstance(features, list) or not features:
+        raise InputError(where, "the FeatureCollection has no features")
+    areas: list[Area] = []
+    first_use: dict[str, int] = {}
+    for number, feature in enumerate(features, 1):
+        at = f"{where} feature {number}"
+        if not isinstance(feature, Mapping) or feature.get("type") != "Feature":
+            raise InputError(at, f"expected a GeoJSON Feature, got {_describe(feature)}")
+        properties = feature.get("properties")
+        area_name = properties.get("name") if isinstance(properties, Mapping) else None
+        if area_name is None:
+            raise InputError(at, "missing 'name' property")
+        if not isinstance(area_name, str) or not area_name.strip():
+            raise InputError(at, f"'name' property must be a non-empty string, got {area_name!r}")
+        at = f"{at} ({area_name!r})"
+        geometry = polygonal_from_geojson(feature.get("geometry"), at)
+        if area_name in first_use:
+            raise InputError(
+                at, f"name {area_name!r} is also used by feature {first_use[area_name]}"
+            )
+        first_use[area_name] = number
+        areas.append(Area(area_name, geometry, geodesic_km2(geometry)))
+    return tuple(areas)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping with the same key twice (YAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    name = path.name
+    if not path.exists():
+        raise InputError(str(path), "file not found")
+    if not path.is_file():
+        raise InputError(str(path), "is a folder, not a YAML file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(name, "not valid UTF-8") from None
+    except OSError as error:
+        raise InputError(str(path), f"cannot be read: {error.strerror}") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{name} line {mark.line + 1}" if mark else name
+        problem = error.problem or error.context or "unreadable"
+        raise InputError(where, f"could not parse YAML: {problem}") from None
+    except yaml.YAMLError as error:
+        raise InputError(name, f"could not parse YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise InputError(
+            name,
+            f"expected a mapping of keys ({', '.join(Directive.keys())}), got {_describe(data)}",
+        )
+    return {str(key): value for key, value in data.items()}
+
+
+def _key_error(name: str, raw: Mapping[str, Any], error: ValidationError) -> InputError:
+    first = error.errors()[0]
+    key = str(first["loc"][0]) if first["loc"] else "?"
+    if first["type"] == "value_error" and key != "issued_at":
+        return InputError(f"{name} key {key!r}", str(first["ctx"]["error"]))
+    description = Directive.model_fields[key].description if key in Directive.model_fields else None
+    got = _show(raw.get(key))
+    return InputError(
+        f"{name} key {key!r}", f"expected {description or 'a valid value'}, got {got}"
+    )
+
+
+def _show(value: object) -> str:
+    if isinstance(value, datetime | date):
+        return repr(value.isoformat())
+    return repr(value)
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, Mapping):
+        kind = value.get("type")
+        return f"type {kind!r}" if kind is not None else "an object without 'type'"
+    if value is None:
+        return "nothing"
+    return {list: "a list", str: "a string", int: "a number", float: "a number"}.get(
+        type(value), type(value).__name__
+    )
