@@ -1,0 +1,35 @@
+# Each target is a thin `uv run ...`; `uv sync` makes the environment from uv.lock first.
+UV ?= uv
+SYNC = $(UV) sync --frozen --quiet
+DEMO_DIR ?= demo
+DEMO_ACCOUNTS ?= 10000
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint format bench clean
+
+demo:  ## generate the demo world and check it against the contract
+	$(SYNC)
+	$(UV) run fairban simulate --accounts $(DEMO_ACCOUNTS) --seed 2019 --out $(DEMO_DIR) --force
+	$(UV) run fairban validate $(DEMO_DIR)/directive.yaml --data $(DEMO_DIR)/evidence
+
+test:  ## the whole test suite (slow tests included: CI runs them too)
+	$(SYNC)
+	$(UV) run pytest -n 2 $(PYTEST_ARGS)
+
+lint:  ## ruff and mypy (strict on src/)
+	$(SYNC)
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy
+
+format:
+	$(SYNC)
+	$(UV) run ruff format .
+	$(UV) run ruff check --fix .
+
+bench:  ## benchmarks; results go to docs/benchmarks.md by hand, with the command and machine
+	$(SYNC)
+	$(UV) run python benchmarks/run_all.py
+
+clean:
+	rm -rf $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,236 @@
+"""The ``fairban`` command line: every subcommand is a thin call into a domain module.
+
+Errors reach the person as one line on standard error (data contract, "Errors"); a
+traceback only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.progress import Progress as RichProgressBar
+from rich.table import Table
+
+from fairban import __version__
+from fairban.errors import FairbanError
+from fairban.progress import Advance
+
+app = typer.Typer(
+    name="fairban",
+    help="Find the accounts that really run fraud from designated areas, with reasons, "
+    "graded measures and appeals.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+out = Console(soft_wrap=True)  # long lines stay whole when piped or copied
+err = Console(stderr=True)
+_debug = False
+
+
+class RichProgress:
+    """Progress bars on standard error, cleared when each stage ends so that an error
+    stays the only line there; silent when ``quiet`` or when stderr is not a terminal."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet or not err.is_terminal
+
+    def stage(
+        self, description: str, total: float | None = None
+    ) -> AbstractContextManager[Advance]:
+        return self._stage(description, total)
+
+    @contextmanager
+    def _stage(self, description: str, total: float | None) -> Iterator[Advance]:
+        if self.quiet:
+            yield lambda n: None
+            return
+        columns = [
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn() if total is not None else TextColumn(""),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        ]
+        with RichProgressBar(*columns, console=err, transient=True) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda n: bar.advance(task, n)
+            if total is not None:
+                bar.update(task, completed=total)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"fairban {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show Python tracebacks on errors.")
+    ] = False,
+) -> None:
+    global _debug
+    _debug = debug
+
+
+DataOption = Annotated[
+    Path,
+    typer.Option(
+        "--data", "-d", help="Evidence folder (accounts, observations, interactions, confirmed)."
+    ),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+@app.command()
+def validate(
+    directive: Annotated[Path, typer.Argument(help="The directive YAML file.")],
+    data: DataOption,
+    max_errors: Annotated[
+        int, typer.Option(help="Show at most this many errors, then a count.", min=1)
+    ] = 20,
+    quiet: QuietOption = False,
+) -> None:
+    """Check a directive and an evidence folder against the data contract.
+
+    Prints a summary (rows per table, time range, platforms, sources, each area's name and
+    size) or the errors: file, row or key and what is wrong, the first MAX_ERRORS then a
+    count. Exit status 0 when valid, 2 when not. Streams: memory does not grow with the
+    number of observations.
+    """
+    from fairban.contract import load_directive, validate_evidence
+
+    spec = load_directive(directive)
+    report = validate_evidence(data, progress=RichProgress(quiet), max_errors=max_errors)
+    if not report.ok:
+        for line in report.errors.lines():
+            err.print(line, markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+
+    out.print(f"[bold]Directive[/] {spec.id}: {spec.title}")
+    out.print(
+        f"  window {spec.window_start:%Y-%m-%d %H:%M %z} .. {spec.window_end:%Y-%m-%d %H:%M %z}"
+        f" ({spec.lookback_days} days); platforms {', '.join(spec.platforms)}"
+    )
+    areas = Table("area", "km²", title="Areas", title_justify="left")
+    for area in spec.areas:
+        areas.add_row(area.name, f"{area.km2:,.1f}")
+    out.print(areas)
+
+    tables = Table("table", "format", "files", "rows", title="Evidence", title_justify="left")
+    for summary in report.tables.values():
+        tables.add_row(summary.name, summary.format, f"{summary.files:,}", f"{summary.rows:,}")
+    out.print(tables)
+    if report.ts_min and report.ts_max:
+        out.print(f"time range {report.ts_min:%Y-%m-%d %H:%M}Z .. {report.ts_max:%Y-%m-%d %H:%M}Z")
+    out.print("platforms  " + _counts(report.platforms))
+    out.print("sources    " + _counts(report.sources))
+    out.print("kinds      " + _counts(report.interaction_kinds))
+    if report.ip_placed:
+        out.print(f"IP-only observations placed with ip2region: {report.ip_placed:,}")
+    unknown = report.unknown_accounts
+    if unknown:
+        out.print(
+            f"[yellow]warning[/]: {unknown:,} accounts seen in observations are not in accounts"
+        )
+    out.print("[green]valid[/]")
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+@app.command()
+def simulate(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder to create.")],
+    accounts: Annotated[
+        int, typer.Option("--accounts", "-n", min=100, help="About this many accounts.")
+    ] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same world.")] = 1,
+    ip_error: Annotated[
+        float, typer.Option(min=0.0, help="Multiplier on IP geolocation errors (1 = realistic).")
+    ] = 1.0,
+    border_spill: Annotated[
+        float,
+        typer.Option(
+            min=0.0, help="Multiplier on cross-border cell-tower service (1 = realistic)."
+        ),
+    ] = 1.0,
+    gps_rate: Annotated[
+        float, typer.Option(min=0.0, help="Multiplier on the share of GPS fixes (1 = realistic).")
+    ] = 1.0,
+    force: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Generate a realistic world with known truth, from real geography.
+
+    Writes OUT/directive.yaml and OUT/areas.geojson (the 2019 directive), OUT/evidence/
+    (the evidence folder, Parquet partitioned by day) and OUT/truth.csv (every account's
+    role). Deterministic for a seed.
+    """
+    from fairban.world import WorldConfig, simulate_world
+
+    config = WorldConfig(
+        accounts=accounts,
+        seed=seed,
+        ip_error=ip_error,
+        border_spill=border_spill,
+        gps_rate=gps_rate,
+    )
+    summary = simulate_world(config, out_dir, force=force, progress=RichProgress(quiet))
+    out.print(summary.render())
+
+
+def main() -> None:
+    """Entry point: run the app, turning expected failures into one line on stderr."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        sys.stderr.write("aborted\n")
+        sys.exit(130)
+    except typer.TyperException as e:  # usage errors: Typer's own one-line message
+        show = getattr(e, "show", None)
+        if callable(show):
+            show()
+        else:
+            sys.stderr.write(f"error: {e}\n")
+        sys.exit(int(getattr(e, "exit_code", 2)))
+    except FairbanError as e:
+        if _debug:
+            raise
+        # the contract's form: 'FILE row N: what is wrong', one line, no prefix
+        sys.stderr.write(" ".join(str(e).split("\n")) + "\n")
+        sys.exit(e.exit_code)
+    except Exception as e:
+        if _debug:
+            raise
+        sys.stderr.write(
+            f"internal error: {type(e).__name__}: {e} (run again with --debug for details)\n"
+        )
+        sys.exit(70)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""The fairban command as a person runs it: a real process, its exit status and output."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fairban import __version__
+
+
+def fairban(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "fairban.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+    )
+
+
+def test_version() -> None:
+    done = fairban("--version")
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"fairban {__version__}"
+
+
+@pytest.mark.parametrize("command", [[], ["validate"], ["simulate"]])
+def test_every_command_has_help(command: list[str]) -> None:
+    done = fairban(*command, "--help")
+    assert done.returncode == 0
+    assert "Usage" in done.stdout
+    assert "--help" in done.stdout
+
+
+@pytest.fixture(scope="module")
+def small_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "world"
+    done = fairban("simulate", "--accounts", "600", "--seed", "3", "--out", str(out), "-q")
+    assert done.returncode == 0, done.stderr
+    assert "World written to" in done.stdout
+    assert "P6-classmate-C" in done.stdout
+    return out
+
+
+def test_simulate_then_validate(small_world: Path) -> None:
+    done = fairban(
+        "validate", str(small_world / "directive.yaml"), "--data", str(small_world / "evidence")
+    )
+    assert done.returncode == 0, done.stderr
+    for word in ("Laukkai", "Tachileik", "observations", "interactions", "gps", "valid"):
+        assert word in done.stdout
+
+
+def test_bad_evidence_is_one_line_without_traceback(small_world: Path, tmp_path: Path) -> None:
+    data = tmp_path / "bad"
+    data.mkdir()
+    (data / "accounts.csv").write_text("account_id,platform\nqq:1,qq\n")
+    (data / "observations.csv").write_text(
+        "account_id,ts,lat,lon,accuracy_m,source\nqq:1,2019-09-28T21:14:00+08:00,123.4,98.7,20,gps\n"
+    )
+    (data / "interactions.csv").write_text("src,dst,ts,kind\n")
+    done = fairban("validate", str(small_world / "directive.yaml"), "--data", str(data))
+    assert done.returncode == 2
+    assert done.stderr.strip() == "observations.csv row 2: lat 123.4 is outside [-90, 90]"
+    assert "Traceback" not in done.stderr
+
+
+def test_bad_directive_names_the_key(small_world: Path, tmp_path: Path) -> None:
+    text = (small_world / "directive.yaml").read_text() + "colour: red\n"
+    bad = tmp_path / "directive.yaml"
+    bad.write_text(text)
+    (tmp_path / "areas.geojson").write_text((small_world / "areas.geojson").read_text())
+    done = fairban("validate", str(bad), "--data", str(small_world / "evidence"))
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("directive.yaml key 'colour': unknown key")
+
+
+def test_simulate_refuses_a_folder_in_use_and_debug_shows_the_traceback(
+    small_world: Path,
+) -> None:
+    done = fairban("simulate", "--accounts", "200", "--out", str(small_world))
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [
+        f"{small_world}: already exists and is not empty (use --force to replace it)"
+    ]
+    debug = fairban("--debug", "simulate", "--accounts", "200", "--out", str(small_world))
+    assert debug.returncode != 0
+    assert "Traceback" in debug.stderr
+
+
+def test_usage_errors_are_short() -> None:
+    done = fairban("simulate", "--accounts", "abc", "--out", "x")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "accounts" in done.stderr
