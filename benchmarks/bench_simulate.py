@@ -82,6 +82,9 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, action="append", help="world sizes")
+    parser.add_argument(
+        "--keep", type=Path, help="keep the (last) world here, e.g. for bench_validate"
+    )
     args = parser.parse_args()
     sizes = args.accounts or [10_000]
     print(f"machine: {machine()}")
@@ -93,6 +96,9 @@ def main() -> None:
         try:
             sim = run(CHILD_SIMULATE, str(n), str(tmp / "world"))
             floor = run(CHILD_FLOOR, str(int(sim["observations"])), str(tmp / "floor"))
+            if args.keep:
+                shutil.rmtree(args.keep, ignore_errors=True)
+                shutil.move(tmp / "world", args.keep)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         for name, r in (("fairban simulate", sim), ("baseline: pyarrow write only", floor)):

@@ -202,6 +202,31 @@ def simulate(
     out.print(summary.render())
 
 
+@app.command()
+def target(
+    directive: Annotated[Path, typer.Argument(help="The directive YAML file.")],
+    data: DataOption,
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for decisions.csv and decisions.parquet.")
+    ],
+    force: Annotated[
+        bool, typer.Option(help="Accept areas that look like a mistake (empty or huge).")
+    ] = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Find the accounts that really run fraud from the directive's areas.
+
+    Writes OUT/decisions.csv and OUT/decisions.parquet: one row per in-scope account the
+    evidence links to the directive (measure none, monitor, restrict or suspend, a risk
+    in [0, 1] and reasons with stable codes). The evidence is validated first: bad input
+    changes nothing in OUT.
+    """
+    from fairban.targeting.run import run_target
+
+    summary = run_target(directive, data, out_dir, force=force, progress=RichProgress(quiet))
+    out.print(summary.render())
+
+
 def main() -> None:
     """Entry point: run the app, turning expected failures into one line on stderr."""
     try:

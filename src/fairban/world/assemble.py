@@ -296,13 +296,22 @@ def build_world(config: WorldConfig) -> World:
     for p in pick(ordinary, count(0.01, 3)):
         set_role(p, Role.SALES)
         sales.extend(b.person_accounts.get(p, {}).values())
-    for p in pick(ordinary + students, count(0.02, 10)):
+    for p in pick(ordinary + students, count(0.03, 12)):
         set_role(p, Role.VICTIM)
+    # phones a compound used early on and retired; resold to ordinary people later
     resold: list[tuple[int, int, int]] = []  # (person, device, from_day)
+    retired: dict[int, tuple[int, int, int]] = {}  # account -> (device, until, next)
+    farm_accounts = [a for a, fd in enumerate(b.acc["farm_device"]) if int(fd) >= 0]  # type: ignore[call-overload]
     for p in pick(ordinary, count(0.002, 2)):
+        free = [a for a in farm_accounts if a not in retired]
+        if not free:
+            break
+        acc = free[int(rng.integers(len(free)))]
+        sold_on = int(rng.integers(days - 70, days - 20))
+        device = next(device_seq)
+        retired[acc] = (device, sold_on - 60, int(b.acc["farm_device"][acc]))  # type: ignore[call-overload]
         set_role(p, Role.RESOLD_DEVICE)
-        c = compounds[int(rng.integers(len(compounds)))]
-        resold.append((p, farm[c][0], int(rng.integers(days - 70, days - 20))))
+        resold.append((p, device, sold_on))
 
     # -- the seed personas of 2019 ------------------------------------------------------
     personas = _add_personas(b, towns, city_town, compounds, add_operator, days, config)
@@ -341,6 +350,9 @@ def build_world(config: WorldConfig) -> World:
 
     persons = _persons(b, resold)
     accounts = _accounts(b)
+    for acc, (device, until, following) in retired.items():
+        accounts.farm_device[acc], accounts.farm_until[acc] = device, until
+        accounts.farm_next[acc] = following
     person_account = np.full((len(persons), 4), -1, dtype=np.int64)
     for p, by_platform in b.person_accounts.items():
         for platform, acc in by_platform.items():
@@ -577,6 +589,8 @@ def _accounts(b: _Builder) -> Accounts:
         role=np.asarray(a["role"], dtype=np.int16),
         registered_day=np.asarray(a["registered_day"], dtype=np.int64),
         farm_device=np.asarray(a["farm_device"], dtype=np.int64),
+        farm_until=np.full(len(a["farm_device"]), 1 << 30, dtype=np.int64),
+        farm_next=np.full(len(a["farm_device"]), -1, dtype=np.int64),
         ip_only=np.asarray(a["ip_only"], dtype=bool),
         rate=np.asarray(a["rate"], dtype=float),
         persona=np.asarray(a["persona"], dtype=object),

@@ -254,7 +254,9 @@ def observations(world: World, block: Block, pools: IpPools, block_no: int) -> p
     # devices: own phone; compound phones for bought accounts, sometimes the operator's own
     device = per.device[holder]
     farm = in_compound & (rng.random(n) > 0.15)
-    device = np.where(farm, acc.farm_device[a], device)
+    # a compound retires a phone (later resold): its accounts move to another one
+    farm_now = np.where(d >= acc.farm_until[a], acc.farm_next[a], acc.farm_device[a])
+    device = np.where(farm, farm_now, device)
     second_hand = d >= per.new_device_day[holder]
     device = np.where(second_hand, per.new_device[holder], device)
     device_ids = np.char.add("dev-", np.char.mod("%x", device)).astype(object)

@@ -123,6 +123,8 @@ class Accounts:
     role: np.ndarray  # int16
     registered_day: np.ndarray  # int32, may be negative (before the window)
     farm_device: np.ndarray  # int64: shared compound phone from bought_day on, or -1
+    farm_until: np.ndarray  # int64: from this day on the compound uses farm_next instead
+    farm_next: np.ndarray  # int64
     ip_only: np.ndarray  # bool: only IP observations (a QQ kept on a PC)
     rate: np.ndarray  # float: observations per active day
     persona: np.ndarray  # object

@@ -271,7 +271,7 @@ def _fraud_events(world: World, rng: np.random.Generator, ev: _Events) -> None:
     # each victim was contacted, groomed for days, then paid a mule
     mules = fraud.mule_accounts
     collectors = fraud.collector_accounts
-    for v in victims:
+    for k, v in enumerate(victims):
         src_acc = _account_of(world, np.array([v]), (WECHAT, ALIPAY))[0]
         dst_acc = world.person_account[v, WECHAT]
         if src_acc < 0 or dst_acc < 0:
@@ -298,7 +298,8 @@ def _fraud_events(world: World, rng: np.random.Generator, ev: _Events) -> None:
             _times(rng, world, talk),
             MESSAGE,
         )
-        mule = int(rng.choice(mules))
+        # every recruited mule account is used; then victims go where they are sent
+        mule = int(mules[k % len(mules)] if k < 3 * len(mules) else rng.choice(mules))
         n_pay = int(rng.integers(1, 4))
         pay_day = np.minimum(d0 + rng.integers(3, 10, n_pay), days - 1)
         pay_ts = _times(rng, world, pay_day)
