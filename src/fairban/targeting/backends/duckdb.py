@@ -1,0 +1,160 @@
+"""The default backend: DuckDB, reading the evidence files in place.
+
+The evidence tables become views with the contract's canonical columns and types
+(missing optional columns are NULL), so feature SQL never sees a file format. IP-only
+observations get their position from ip2region through a vectorised Python function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import duckdb.func
+import numpy as np
+import pyarrow as pa
+
+from fairban.contract import TABLES, TableFiles, discover
+from fairban.contract.schema import Table
+
+_SQL_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.float64(): "DOUBLE",
+    pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
+}
+
+
+class DuckDBBackend:
+    """Runs fairban's feature SQL (DuckDB dialect) over an evidence folder."""
+
+    dialect = "duckdb"
+
+    def __init__(self, threads: int | None = None, memory_limit: str | None = None) -> None:
+        self.con = duckdb.connect(":memory:")
+        self.con.execute("SET TimeZone = 'UTC'")
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        if memory_limit:
+            self.con.execute(f"SET memory_limit = '{memory_limit}'")
+        self.con.execute("SET preserve_insertion_order = false")
+        self._register_ip_functions()
+
+    # -- evidence -----------------------------------------------------------------------
+    def open_evidence(self, data_dir: Path) -> None:
+        """Create the views ``accounts``, ``observations``, ``interactions``, ``confirmed``."""
+        found = discover(data_dir)
+        for spec in TABLES.values():
+            files = found.get(spec.name)
+            if files is None:
+                empty = ", ".join(
+                    f"CAST(NULL AS {_sql_type(c.type)}) AS {c.name}" for c in spec.columns
+                )
+                self.con.execute(f"CREATE OR REPLACE VIEW {spec.name} AS SELECT {empty} LIMIT 0")
+                continue
+            self.con.execute(f"CREATE OR REPLACE VIEW {spec.name} AS {self._select(spec, files)}")
+
+    def _select(self, spec: Table, files: TableFiles) -> str:
+        paths = "[" + ", ".join(_quote(str(p)) for p in files.paths) + "]"
+        if files.format == "csv":
+            source = f"read_csv({paths}, header = true, all_varchar = true, quote = '\"')"
+        else:
+            source = f"read_parquet({paths}, union_by_name = true, hive_partitioning = false)"
+        present = {
+            row[0] for row in self.con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+        }
+        cols = []
+        for c in spec.columns:
+            sql_type = _sql_type(c.type)
+            if c.name not in present:
+                expr = f"CAST(NULL AS {sql_type})"
+            elif files.format == "csv":
+                raw = f"NULLIF(TRIM({c.name}), '')"
+                expr = f"CAST({raw} AS {sql_type})"
+            elif sql_type == "TIMESTAMPTZ":
+                expr = f"CAST({c.name} AS TIMESTAMPTZ)"
+            else:
+                expr = f"CAST({c.name} AS {sql_type})"
+            if (
+                spec.name == "observations"
+                and c.name in ("lat", "lon", "accuracy_m")
+                and ("ip" in present)
+            ):
+                # IP-only rows: placed with ip2region (contract extension)
+                fn = {"lat": "fairban_ip_lat", "lon": "fairban_ip_lon"}.get(
+                    c.name, "fairban_ip_accuracy"
+                )
+                ip = "NULLIF(TRIM(ip), '')" if files.format == "csv" else "ip"
+                expr = (
+                    f"CASE WHEN {expr} IS NULL AND {ip} IS NOT NULL THEN {fn}({ip}) ELSE {expr} END"
+                )
+            if spec.name == "accounts" and c.name == "kind":
+                expr = f"COALESCE({expr}, 'personal')"
+            cols.append(f"{expr} AS {c.name}")
+        return f"SELECT {', '.join(cols)} FROM {source}"
+
+    def _register_ip_functions(self) -> None:
+        # DuckDB reads the annotations at run time: keep them plain
+        def place(column: int) -> Callable[[Any], Any]:
+            def fn(ips: Any) -> Any:
+                from fairban.geo.iplocate import IpLocator
+
+                values = ips.to_pylist()
+                placed = IpLocator.default().place(values)
+                return pa.array(np.asarray(placed[column], dtype=float), pa.float64())
+
+            return fn
+
+        for name, column in (
+            ("fairban_ip_lat", 0),
+            ("fairban_ip_lon", 1),
+            ("fairban_ip_accuracy", 2),
+        ):
+            self.con.create_function(
+                name,
+                place(column),
+                [duckdb.sqltype("VARCHAR")],
+                duckdb.sqltype("DOUBLE"),
+                type=duckdb.func.ARROW,
+                null_handling=duckdb.func.SPECIAL,
+            )
+
+    # -- running SQL --------------------------------------------------------------------
+    def create(self, name: str, sql: str, params: dict[str, object] | None = None) -> None:
+        """Materialise ``sql`` as the temporary table ``name``."""
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}", params or {})
+
+    def register(self, name: str, table: pa.Table) -> None:
+        """Make an Arrow table available to SQL as a temporary table ``name``."""
+        self.con.register(f"_arrow_{name}", table)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _arrow_{name}")
+        self.con.unregister(f"_arrow_{name}")
+
+    def query(self, sql: str) -> pa.Table:
+        result = self.con.sql(sql)
+        table: pa.Table = pa.table({}) if result is None else result.to_arrow_table()
+        return table
+
+    def batches(self, sql: str, batch_rows: int = 1_000_000) -> Iterator[pa.RecordBatch]:
+        result = self.con.sql(sql)
+        if result is not None:
+            yield from result.to_arrow_reader(batch_rows)
+
+    def count(self, table: str) -> int:
+        row = self.con.execute(f"SELECT count(*) FROM {table}").fetchone()
+        return int(row[0]) if row else 0
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _sql_type(t: pa.DataType) -> str:
+    return _SQL_TYPES.get(t, "VARCHAR")
+
+
+def _quote(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+__all__: Sequence[str] = ["DuckDBBackend"]

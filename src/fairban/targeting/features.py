@@ -1,0 +1,428 @@
+"""Feature queries, written once in one SQL dialect (DuckDB's) and run by a backend.
+
+Each step materialises one table. The SQL sticks to what sqlglot can transpile to
+Spark SQL (joins, GROUP BY, CASE, window functions, interval arithmetic): a second
+backend runs the same text after ``sqlglot.transpile(sql, read="duckdb", write=...)``.
+
+Inputs: the views ``accounts``, ``observations``, ``interactions``, ``confirmed`` and the
+table ``near`` (observations near an area with their probability of being inside,
+computed by ``fairban.geo.presence``). Beijing time (UTC+8) is the local clock: the
+compounds run on it, and nights are 22:00-06:00.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    sql: str
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime  # exclusive
+    end: datetime  # inclusive
+
+    def where(self, column: str = "ts") -> str:
+        return (
+            f"{column} > TIMESTAMPTZ '{self.start.isoformat()}' "
+            f"AND {column} <= TIMESTAMPTZ '{self.end.isoformat()}'"
+        )
+
+
+LOCAL = "INTERVAL 8 HOUR"
+#: a night belongs to the local date it starts on: shift 22:00-06:00 into one date
+NIGHT_KEY = "CAST(ts + INTERVAL 2 HOUR AS DATE)"
+IS_NIGHT = "(hour(ts + INTERVAL 8 HOUR) >= 22 OR hour(ts + INTERVAL 8 HOUR) < 6)"
+SUSTAINED_NIGHTS = 7.0
+
+
+def prefilter_sql(window: Window, prefilter: str) -> str:
+    """Observations in the window that may touch an area (read by the presence stage)."""
+    return f"""
+SELECT account_id, ts, lat, lon, accuracy_m, source, cell_id, device_id
+FROM observations
+WHERE {window.where()} AND lat IS NOT NULL AND {prefilter}
+"""
+
+
+def steps(window: Window, platforms: tuple[str, ...], prefilter: str) -> list[Step]:
+    """The feature pipeline, in order. ``prefilter`` is the area pre-filter predicate."""
+    in_scope = ", ".join("'" + p.replace("'", "''") + "'" for p in platforms)
+    w = window.where()
+    return [
+        Step(
+            "presence",
+            f"""
+WITH n AS (
+    SELECT account_id, area, p, source, ts, cell_id,
+           {NIGHT_KEY} AS night, CAST(ts + {LOCAL} AS DATE) AS day, {IS_NIGHT} AS is_night
+    FROM near WHERE p >= 0.01
+),
+nights AS (
+    SELECT account_id, night, max(p) AS p FROM n WHERE is_night GROUP BY account_id, night
+),
+days AS (SELECT account_id, day, max(p) AS p FROM n GROUP BY account_id, day),
+by_area AS (
+    SELECT account_id, area, sum(p) AS w,
+           row_number() OVER (PARTITION BY account_id ORDER BY sum(p) DESC, area) AS rk
+    FROM n GROUP BY account_id, area
+),
+sure AS (
+    SELECT account_id,
+           min(ts) AS first_ts, max(ts) AS last_ts,
+           max(CASE WHEN source = 'gps' THEN 1 ELSE 0 END) AS by_gps,
+           max(CASE WHEN source = 'wifi' THEN 1 ELSE 0 END) AS by_wifi,
+           max(CASE WHEN source = 'cell' THEN 1 ELSE 0 END) AS by_cell,
+           max(CASE WHEN source = 'ip' THEN 1 ELSE 0 END) AS by_ip,
+           max(CASE WHEN cell_id LIKE '414-%' THEN 1 ELSE 0 END) AS mm_cells,
+           max(CASE WHEN cell_id LIKE '460-%' THEN 1 ELSE 0 END) AS cn_cells
+    FROM n WHERE p >= 0.5 GROUP BY account_id
+)
+SELECT b.account_id, b.area,
+       coalesce(ng.nights_w, 0) AS nights_w, coalesce(ng.nights_sure, 0) AS nights_sure,
+       coalesce(dy.days_w, 0) AS days_w, mx.max_p,
+       s.first_ts, s.last_ts, coalesce(s.by_gps, 0) AS by_gps, coalesce(s.by_wifi, 0) AS by_wifi,
+       coalesce(s.by_cell, 0) AS by_cell, coalesce(s.by_ip, 0) AS by_ip,
+       coalesce(s.mm_cells, 0) AS mm_cells, coalesce(s.cn_cells, 0) AS cn_cells
+FROM by_area b
+LEFT JOIN (SELECT account_id, sum(p) AS nights_w,
+                  sum(CASE WHEN p >= 0.5 THEN 1 ELSE 0 END) AS nights_sure
+           FROM nights GROUP BY account_id) ng ON ng.account_id = b.account_id
+LEFT JOIN (SELECT account_id, sum(p) AS days_w FROM days GROUP BY account_id) dy
+       ON dy.account_id = b.account_id
+LEFT JOIN (SELECT account_id, max(p) AS max_p FROM n GROUP BY account_id) mx
+       ON mx.account_id = b.account_id
+LEFT JOIN sure s ON s.account_id = b.account_id
+WHERE b.rk = 1
+""",
+        ),
+        Step(
+            "present",
+            f"SELECT account_id FROM presence WHERE nights_w >= {SUSTAINED_NIGHTS}",
+        ),
+        Step("win_int", f"SELECT src, dst, ts, kind, amount FROM interactions WHERE {w}"),
+        Step(
+            "linked",
+            f"""
+WITH seen AS (SELECT account_id FROM presence WHERE max_p >= 0.05),
+dealt AS (
+    SELECT i.src AS account_id FROM win_int i JOIN presence p ON i.dst = p.account_id
+    WHERE p.nights_w >= 1
+    UNION SELECT i.dst FROM win_int i JOIN presence p ON i.src = p.account_id
+    WHERE p.nights_w >= 1
+),
+same_person AS (
+    SELECT a2.account_id FROM presence p
+    JOIN accounts a1 ON a1.account_id = p.account_id
+    JOIN accounts a2 ON a2.person_id = a1.person_id
+    WHERE p.nights_w >= 1 AND a1.person_id IS NOT NULL
+),
+anyone AS (
+    SELECT account_id FROM seen UNION SELECT account_id FROM dealt
+    UNION SELECT account_id FROM same_person UNION SELECT account_id FROM confirmed
+)
+SELECT a.account_id, a.platform, a.person_id, a.kind, a.phone_region
+FROM accounts a JOIN (SELECT DISTINCT account_id FROM anyone) x ON x.account_id = a.account_id
+WHERE a.platform IN ({in_scope})
+""",
+        ),
+        Step(
+            "outreach",
+            """
+WITH adds AS (
+    SELECT src, dst, min(ts) AS ts FROM win_int
+    WHERE kind = 'friend_add' AND src IN (SELECT account_id FROM linked)
+    GROUP BY src, dst
+),
+talk AS (
+    SELECT i.src, i.dst, i.ts FROM win_int i
+    WHERE i.kind IN ('message', 'call', 'transfer', 'payment')
+      AND (i.src IN (SELECT account_id FROM linked) OR i.dst IN (SELECT account_id FROM linked))
+),
+known AS (
+    SELECT a.src, a.dst FROM adds a JOIN talk t ON t.src = a.src AND t.dst = a.dst
+    WHERE t.ts < a.ts
+    UNION SELECT a.src, a.dst FROM adds a JOIN talk t ON t.src = a.dst AND t.dst = a.src
+    WHERE t.ts < a.ts
+),
+answered AS (
+    SELECT DISTINCT a.src, a.dst FROM adds a
+    JOIN talk t ON t.src = a.dst AND t.dst = a.src AND t.ts >= a.ts
+)
+SELECT a.src AS account_id,
+       count(*) AS first_contacts,
+       count(ans.dst) AS answered,
+       count(DISTINCT CASE WHEN length(acc.phone_region) = 6
+                           THEN substr(acc.phone_region, 1, 2) END) AS provinces,
+       count(DISTINCT CAST(a.ts + INTERVAL 8 HOUR AS DATE)) AS outreach_days,
+       min(a.ts) AS first_ts, max(a.ts) AS last_ts
+FROM adds a
+LEFT JOIN known k ON k.src = a.src AND k.dst = a.dst
+LEFT JOIN answered ans ON ans.src = a.src AND ans.dst = a.dst
+LEFT JOIN accounts acc ON acc.account_id = a.dst
+WHERE k.src IS NULL
+GROUP BY a.src
+""",
+        ),
+        Step(
+            "money_edges",
+            """
+SELECT src, dst, kind, count(*) AS n, sum(coalesce(amount, 0)) AS amount,
+       min(ts) AS first_ts, max(ts) AS last_ts
+FROM win_int
+WHERE kind IN ('transfer', 'payment')
+  AND (src IN (SELECT account_id FROM linked) OR dst IN (SELECT account_id FROM linked))
+GROUP BY src, dst, kind
+""",
+        ),
+        Step(
+            "mule",
+            """
+WITH t AS (SELECT src, dst, ts, amount FROM win_int WHERE kind = 'transfer'),
+tin AS (SELECT * FROM t WHERE dst IN (SELECT account_id FROM linked)),
+talkers AS (
+    SELECT DISTINCT src, dst FROM win_int
+    WHERE kind IN ('message', 'call') AND dst IN (SELECT account_id FROM linked)
+    UNION SELECT DISTINCT dst, src FROM win_int
+    WHERE kind IN ('message', 'call') AND src IN (SELECT account_id FROM linked)
+),
+senders AS (
+    SELECT tin.dst AS account_id, tin.src, count(*) AS n, sum(tin.amount) AS amount
+    FROM tin LEFT JOIN talkers k ON k.src = tin.src AND k.dst = tin.dst
+    WHERE k.src IS NULL
+    GROUP BY tin.dst, tin.src
+),
+oneoff AS (
+    SELECT account_id, count(*) AS oneoff_senders, sum(amount) AS oneoff_amount
+    FROM senders WHERE n <= 3 GROUP BY account_id
+),
+fwd AS (
+    SELECT i.dst AS account_id, count(DISTINCT i.src || CAST(i.ts AS VARCHAR)) AS forwarded,
+           sum(i.amount) AS forwarded_amount
+    FROM tin i JOIN t o ON o.src = i.dst AND o.ts >= i.ts
+         AND o.ts <= i.ts + INTERVAL 60 MINUTE
+         AND o.amount >= 0.5 * i.amount AND o.amount <= 1.05 * i.amount
+    GROUP BY i.dst
+)
+SELECT l.account_id,
+       coalesce(oneoff.oneoff_senders, 0) AS oneoff_senders,
+       coalesce(oneoff.oneoff_amount, 0) AS oneoff_amount,
+       coalesce(fwd.forwarded, 0) AS forwarded,
+       coalesce(fwd.forwarded_amount, 0) AS forwarded_amount
+FROM linked l
+LEFT JOIN oneoff ON oneoff.account_id = l.account_id
+LEFT JOIN fwd ON fwd.account_id = l.account_id
+""",
+        ),
+        Step(
+            "to_area",
+            """
+SELECT m.src AS account_id, sum(m.n) AS to_area_n, sum(m.amount) AS to_area_amount,
+       count(DISTINCT m.dst) AS to_area_accounts
+FROM money_edges m JOIN present p ON p.account_id = m.dst
+WHERE m.src <> m.dst AND m.src NOT IN (SELECT account_id FROM present)
+GROUP BY m.src
+""",
+        ),
+        Step(
+            "device_days",
+            f"""
+SELECT DISTINCT o.account_id, o.device_id, CAST(o.ts + {LOCAL} AS DATE) AS day
+FROM observations o
+WHERE {window.where("o.ts")} AND o.device_id IS NOT NULL
+  AND o.device_id IN (
+      SELECT DISTINCT device_id FROM near
+      WHERE device_id IS NOT NULL AND p >= 0.5
+        AND account_id IN (SELECT account_id FROM present)
+      UNION SELECT DISTINCT o2.device_id FROM observations o2
+      WHERE o2.device_id IS NOT NULL AND o2.account_id IN (SELECT account_id FROM confirmed)
+  )
+""",
+        ),
+        Step(
+            "device_pairs",
+            """
+WITH bad AS (
+    SELECT d.account_id, d.device_id, d.day,
+           CASE WHEN d.account_id IN (SELECT account_id FROM confirmed) THEN 1 ELSE 0 END
+               AS confirmed
+    FROM device_days d
+    WHERE d.account_id IN (SELECT account_id FROM present)
+       OR d.account_id IN (SELECT account_id FROM confirmed)
+)
+SELECT DISTINCT a.account_id, b.account_id AS peer, b.confirmed
+FROM device_days a
+JOIN bad b ON b.device_id = a.device_id AND b.account_id <> a.account_id
+     AND b.day >= a.day - INTERVAL 3 DAY AND b.day <= a.day + INTERVAL 3 DAY
+JOIN accounts pa ON pa.account_id = a.account_id
+JOIN accounts pb ON pb.account_id = b.account_id
+WHERE a.account_id IN (SELECT account_id FROM linked)
+  -- one person's own accounts on one phone are not a shared device
+  AND (pa.person_id IS NULL OR pb.person_id IS NULL OR pa.person_id <> pb.person_id)
+""",
+        ),
+        Step(
+            "devices",
+            """
+SELECT account_id, count(DISTINCT peer) AS device_peers,
+       count(DISTINCT CASE WHEN confirmed = 1 THEN peer END) AS device_confirmed
+FROM device_pairs GROUP BY account_id
+""",
+        ),
+        Step(
+            "copresence",
+            f"""
+WITH spots AS (
+    SELECT DISTINCT account_id, {NIGHT_KEY} AS night,
+           CAST(round(lat * 300) AS BIGINT) AS gy, CAST(round(lon * 300) AS BIGINT) AS gx
+    FROM near WHERE p >= 0.5 AND source IN ('gps', 'wifi') AND {IS_NIGHT}
+)
+SELECT a.account_id, count(DISTINCT a.night) AS copresent_nights
+FROM spots a JOIN spots c ON c.night = a.night AND c.gy = a.gy AND c.gx = a.gx
+     AND c.account_id <> a.account_id
+WHERE c.account_id IN (SELECT account_id FROM confirmed)
+GROUP BY a.account_id
+""",
+        ),
+        Step(
+            "confirmed_contact",
+            """
+WITH c AS (SELECT DISTINCT account_id FROM confirmed),
+x AS (
+    SELECT i.src AS account_id, i.kind FROM win_int i JOIN c ON c.account_id = i.dst
+    UNION ALL
+    SELECT i.dst AS account_id, i.kind FROM win_int i JOIN c ON c.account_id = i.src
+)
+SELECT x.account_id,
+       sum(CASE WHEN x.kind IN ('message', 'call', 'friend_add') THEN 1 ELSE 0 END)
+           AS confirmed_messages,
+       sum(CASE WHEN x.kind IN ('transfer', 'payment') THEN 1 ELSE 0 END) AS confirmed_money
+FROM x JOIN linked l ON l.account_id = x.account_id
+GROUP BY x.account_id
+""",
+        ),
+        Step(
+            "home",
+            f"""
+SELECT o.account_id,
+       count(DISTINCT CASE WHEN NOT {prefilter} THEN {NIGHT_KEY} END) AS nights_elsewhere,
+       median(o.lat) AS home_lat, median(o.lon) AS home_lon
+FROM observations o
+WHERE {window.where("o.ts")} AND o.account_id IN (SELECT account_id FROM linked)
+  AND o.source IN ('gps', 'wifi') AND {IS_NIGHT.replace("ts", "o.ts")}
+GROUP BY o.account_id
+""",
+        ),
+        Step(
+            "social",
+            """
+WITH out_msg AS (
+    SELECT DISTINCT src, dst FROM win_int
+    WHERE kind = 'message' AND src IN (SELECT account_id FROM linked)
+),
+back AS (
+    SELECT DISTINCT dst AS src, src AS dst FROM win_int
+    WHERE kind = 'message' AND dst IN (SELECT account_id FROM linked)
+)
+SELECT o.src AS account_id, count(*) AS contacts, count(b.src) AS reciprocal
+FROM out_msg o LEFT JOIN back b ON b.src = o.src AND b.dst = o.dst
+GROUP BY o.src
+""",
+        ),
+        Step(
+            "merchant",
+            """
+SELECT m.dst AS account_id, count(DISTINCT m.src) AS payers,
+       count(DISTINCT CASE WHEN m.n >= 2 THEN m.src END) AS repeat_payers,
+       sum(m.amount) AS takings
+FROM money_edges m WHERE m.kind = 'payment' AND m.dst IN (SELECT account_id FROM linked)
+GROUP BY m.dst
+""",
+        ),
+        Step(
+            "features",
+            """
+SELECT l.account_id, l.platform, l.person_id, l.kind, l.phone_region,
+       p.area, coalesce(p.nights_w, 0) AS nights_w, coalesce(p.nights_sure, 0) AS nights_sure,
+       coalesce(p.days_w, 0) AS days_w, coalesce(p.max_p, 0) AS max_p,
+       p.first_ts AS present_first, p.last_ts AS present_last,
+       coalesce(p.by_gps, 0) AS by_gps, coalesce(p.by_wifi, 0) AS by_wifi,
+       coalesce(p.by_cell, 0) AS by_cell, coalesce(p.by_ip, 0) AS by_ip,
+       coalesce(p.mm_cells, 0) AS mm_cells, coalesce(p.cn_cells, 0) AS cn_cells,
+       coalesce(o.first_contacts, 0) AS first_contacts, coalesce(o.answered, 0) AS answered,
+       coalesce(o.provinces, 0) AS provinces, coalesce(o.outreach_days, 0) AS outreach_days,
+       o.first_ts AS outreach_first, o.last_ts AS outreach_last,
+       coalesce(m.oneoff_senders, 0) AS oneoff_senders,
+       coalesce(m.oneoff_amount, 0) AS oneoff_amount,
+       coalesce(m.forwarded, 0) AS forwarded, coalesce(m.forwarded_amount, 0) AS forwarded_amount,
+       coalesce(t.to_area_n, 0) AS to_area_n, coalesce(t.to_area_amount, 0) AS to_area_amount,
+       coalesce(d.device_peers, 0) AS device_peers,
+       coalesce(d.device_confirmed, 0) AS device_confirmed,
+       coalesce(cp.copresent_nights, 0) AS copresent_nights,
+       coalesce(cc.confirmed_messages, 0) AS confirmed_messages,
+       coalesce(cc.confirmed_money, 0) AS confirmed_money,
+       coalesce(h.nights_elsewhere, 0) AS nights_elsewhere, h.home_lat, h.home_lon,
+       coalesce(s.contacts, 0) AS contacts, coalesce(s.reciprocal, 0) AS reciprocal,
+       coalesce(mc.payers, 0) AS payers, coalesce(mc.repeat_payers, 0) AS repeat_payers,
+       c.case_id
+FROM linked l
+LEFT JOIN presence p ON p.account_id = l.account_id
+LEFT JOIN outreach o ON o.account_id = l.account_id
+LEFT JOIN mule m ON m.account_id = l.account_id
+LEFT JOIN to_area t ON t.account_id = l.account_id
+LEFT JOIN devices d ON d.account_id = l.account_id
+LEFT JOIN copresence cp ON cp.account_id = l.account_id
+LEFT JOIN confirmed_contact cc ON cc.account_id = l.account_id
+LEFT JOIN home h ON h.account_id = l.account_id
+LEFT JOIN social s ON s.account_id = l.account_id
+LEFT JOIN merchant mc ON mc.account_id = l.account_id
+LEFT JOIN (SELECT account_id, min(case_id) AS case_id FROM confirmed GROUP BY account_id) c
+       ON c.account_id = l.account_id
+ORDER BY l.account_id
+""",
+        ),
+    ]
+
+
+def money_from_sql(suspects_table: str) -> str:
+    """Second pass: money each linked account received from accounts already judged."""
+    return f"""
+SELECT m.dst AS account_id,
+       sum(CASE WHEN s.kind = 'mule' THEN m.n ELSE 0 END) AS from_mules_n,
+       sum(CASE WHEN s.kind = 'mule' THEN m.amount ELSE 0 END) AS from_mules_amount,
+       sum(m.amount) AS from_suspects_amount, sum(m.n) AS from_suspects_n,
+       count(DISTINCT m.src) AS from_suspects
+FROM money_edges m JOIN {suspects_table} s ON s.account_id = m.src
+WHERE m.dst IN (SELECT account_id FROM linked) AND m.dst <> m.src
+GROUP BY m.dst
+"""
+
+
+def money_in_total_sql() -> str:
+    return """
+SELECT dst AS account_id, sum(amount) AS money_in_amount, sum(n) AS money_in_n
+FROM money_edges WHERE dst IN (SELECT account_id FROM linked) GROUP BY dst
+"""
+
+
+def second_pass_sql(suspects_table: str) -> str:
+    """Evidence that depends on accounts already judged: money received from them (and
+    from mules among them), all money received, and phones shared with them."""
+    return f"""
+SELECT f.account_id, x.from_mules_n, x.from_mules_amount, x.from_suspects_amount,
+       x.from_suspects_n, y.money_in_amount, z.device_suspects
+FROM features f
+LEFT JOIN ({money_from_sql(suspects_table)}) x ON x.account_id = f.account_id
+LEFT JOIN ({money_in_total_sql()}) y ON y.account_id = f.account_id
+LEFT JOIN (
+    SELECT d.account_id, count(DISTINCT d.peer) AS device_suspects
+    FROM device_pairs d JOIN {suspects_table} s ON s.account_id = d.peer
+    GROUP BY d.account_id
+) z ON z.account_id = f.account_id
+ORDER BY f.account_id
+"""

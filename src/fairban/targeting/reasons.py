@@ -1,0 +1,200 @@
+"""Stable reason codes and the sentences that explain them, citing the numbers.
+
+Codes never change meaning: notices, appeals and audits refer to them. Each reason
+is ``{"code", "text", "weight"}``; ``weight`` is the evidence points it added (negative
+for evidence against), so a reviewer sees what the risk rests on.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from fairban.targeting.scoring import POINTS, Columns, Scored
+
+SOURCE_NAMES = (("by_gps", "GPS"), ("by_wifi", "Wi-Fi"), ("by_cell", "cell"), ("by_ip", "IP"))
+
+#: code -> what it means (documented in docs/targeting.md and tested for stability)
+CODES = {
+    "CONFIRMED_CASE": "a police case confirmed the account as used for fraud",
+    "PRESENCE_SUSTAINED": "stays in an area night after night",
+    "PRESENCE_SOME": "seen in or near an area; alone, not evidence of fraud",
+    "OUTREACH_STRANGERS": "adds many strangers across provinces who rarely answer",
+    "OUTREACH_SOME": "adds strangers in several provinces who rarely answer",
+    "MULE_PATTERN": "one-off transfers from unrelated people, forwarded within an hour",
+    "MONEY_TO_AREA": "sends money to accounts that stay in the areas",
+    "DEVICE_FARM": "uses the same phones as several accounts that stay in the areas",
+    "DEVICE_SHARED": "used a phone at the same time as an account that stays in an area",
+    "CONFIRMED_TIES": "money or phones shared with accounts confirmed by police",
+    "COPRESENCE_CONFIRMED": "at the same spot at night as accounts confirmed by police",
+    "MONEY_FROM_MULES": "receives the money that mule accounts forward",
+    "CASHOUT": "takes most of its money from accounts under measures",
+    "PERSON_LINK": "same real-name person as accounts under measures",
+    "CONTACT_CONFIRMED": "talked to accounts confirmed by police; not evidence of fraud",
+    "AGAINST_RECIPROCAL": "an ordinary circle: most people it writes to write back",
+    "AGAINST_MERCHANT": "a shop with repeat local customers",
+    "AGAINST_ELSEWHERE": "spends its nights outside the areas",
+}
+
+
+def _day(value: Any) -> str:
+    if isinstance(value, datetime):
+        return (value.astimezone()).strftime("%Y-%m-%d") if value.tzinfo else f"{value:%Y-%m-%d}"
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "?"
+    try:
+        return str(np.datetime_as_string(np.datetime64(value, "D")))
+    except (TypeError, ValueError):
+        return str(value)[:10]
+
+
+def explain(
+    cols: Columns, scored: Scored, areas: list[str], i: int, person_links: int = 0
+) -> list[dict[str, Any]]:
+    """The reasons of row ``i``, strongest first."""
+    s = scored.signals
+    r: list[dict[str, Any]] = []
+
+    def add(code: str, text: str, weight: float) -> None:
+        r.append({"code": code, "text": text, "weight": round(float(weight), 2)})
+
+    def num(name: str) -> float:
+        v = cols[name][i] if name in cols else 0
+        return float(0 if v is None or (isinstance(v, float) and np.isnan(v)) else v)
+
+    area_idx = cols["area"][i]
+    area = (
+        areas[int(area_idx)]
+        if area_idx is not None and not (isinstance(area_idx, float) and np.isnan(area_idx))
+        else "the areas"
+    )
+    sources = ", ".join(label for key, label in SOURCE_NAMES if num(key) >= 1) or "no sure fix"
+    if s["confirmed"][i]:
+        add(
+            "CONFIRMED_CASE",
+            f"confirmed as used for fraud by police case {cols['case_id'][i]}",
+            10.0,
+        )
+    nights = num("nights_w")
+    if s["sustained"][i]:
+        both = " (cells of both countries)" if num("mm_cells") and num("cn_cells") else ""
+        add(
+            "PRESENCE_SUSTAINED",
+            f"seen on {int(num('nights_sure'))} nights in {area} ({sources}){both} "
+            f"between {_day(cols['present_first'][i])} and {_day(cols['present_last'][i])}",
+            float(s["presence_points"][i]),
+        )
+    elif nights >= 0.5 or num("max_p") >= 0.5:
+        add(
+            "PRESENCE_SOME",
+            f"seen in or near {area} on about {nights:.0f} nights ({sources}); being there "
+            "is not in itself evidence of fraud",
+            float(s["presence_points"][i]),
+        )
+    contacts = int(num("first_contacts"))
+    answered = num("answered")
+    pct = round(100 * answered / contacts) if contacts else 0
+    days = int(num("outreach_days"))
+    if s["outreach"][i] or s["outreach_weak"][i]:
+        code = "OUTREACH_STRANGERS" if s["outreach"][i] else "OUTREACH_SOME"
+        add(
+            code,
+            f"added {contacts} strangers in {int(num('provinces'))} provinces over {days} "
+            f"days; {pct}% of them ever answered",
+            POINTS["outreach" if s["outreach"][i] else "outreach_weak"],
+        )
+    if s["mule"][i]:
+        add(
+            "MULE_PATTERN",
+            f"received one-off transfers from {int(num('oneoff_senders'))} unrelated people "
+            f"(CNY {num('oneoff_amount'):,.0f}) and forwarded {int(num('forwarded'))} of them "
+            "within an hour",
+            POINTS["mule"],
+        )
+    if s["to_area"][i]:
+        add(
+            "MONEY_TO_AREA",
+            f"sent CNY {num('to_area_amount'):,.0f} in {int(num('to_area_n'))} payments to "
+            "accounts that stay in the areas",
+            POINTS["to_area"],
+        )
+    if s["device_farm"][i] or s["device"][i]:
+        farm = bool(s["device_farm"][i])
+        add(
+            "DEVICE_FARM" if farm else "DEVICE_SHARED",
+            f"used the same phones as {int(num('device_peers'))} accounts that stay in the "
+            "areas, within days of each other",
+            POINTS["device_farm" if farm else "device"],
+        )
+    if s["confirmed_ties"][i]:
+        add(
+            "CONFIRMED_TIES",
+            f"shared phones with {int(num('device_confirmed'))} and exchanged "
+            f"{int(num('confirmed_money'))} payments with accounts confirmed by police",
+            POINTS["confirmed_ties"],
+        )
+    if s["copresence"][i]:
+        add(
+            "COPRESENCE_CONFIRMED",
+            f"at the same spot as accounts confirmed by police on "
+            f"{int(num('copresent_nights'))} nights",
+            POINTS["copresence"],
+        )
+    if s["collector"][i]:
+        add(
+            "MONEY_FROM_MULES",
+            f"received CNY {num('from_mules_amount'):,.0f} in {int(num('from_mules_n'))} "
+            "transfers from accounts that forward victims' money",
+            POINTS["collector"],
+        )
+    if s["cashout"][i]:
+        share = num("from_suspects_amount") / max(num("money_in_amount"), 1.0)
+        add(
+            "CASHOUT",
+            f"took CNY {num('from_suspects_amount'):,.0f} ({share:.0%} of all it received) "
+            "from accounts under measures",
+            POINTS["cashout"],
+        )
+    if person_links:
+        add(
+            "PERSON_LINK",
+            f"belongs to the same real-name person as {person_links} account(s) under measures",
+            0.0,
+        )
+    if num("confirmed_messages") and not s["confirmed"][i]:
+        add(
+            "CONTACT_CONFIRMED",
+            f"exchanged {int(num('confirmed_messages'))} messages or calls with accounts "
+            "confirmed by police; talking to someone is not evidence of fraud",
+            0.0,
+        )
+    if s["against_reciprocal"][i]:
+        share = num("reciprocal") / max(num("contacts"), 1.0)
+        add(
+            "AGAINST_RECIPROCAL",
+            f"{share:.0%} of the {int(num('contacts'))} people it writes to write back: "
+            "an ordinary circle",
+            POINTS["against"],
+        )
+    if s["against_merchant"][i]:
+        add(
+            "AGAINST_MERCHANT",
+            f"a shop: {int(num('repeat_payers'))} of its {int(num('payers'))} customers pay "
+            "again and again",
+            POINTS["against"],
+        )
+    if s["against_elsewhere"][i]:
+        add(
+            "AGAINST_ELSEWHERE",
+            f"seen at night outside the areas on {int(num('nights_elsewhere'))} nights",
+            POINTS["against"],
+        )
+    r.sort(key=lambda x: -abs(x["weight"]))
+    return r
+
+
+def to_json(reasons: list[dict[str, Any]]) -> str:
+    return json.dumps(reasons, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,123 @@
+"""``fairban target``: validate, run, and write the decisions (all or nothing)."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from fairban.contract import Directive, load_directive, validate_evidence
+from fairban.errors import InputError
+from fairban.progress import SILENT, Progress
+from fairban.targeting.engine import DECISION_COLUMNS, TargetResult, target
+
+#: an area larger than this is almost surely a mistake (Myanmar is 676,578 km²)
+MAX_AREA_KM2 = 500_000.0
+MIN_AREA_KM2 = 0.01
+
+
+@dataclass
+class TargetSummary:
+    out_dir: Path
+    directive: Directive
+    counts: dict[str, int]
+    by_platform: dict[tuple[str, str], int]
+    persons: dict[str, int]
+
+    def render(self) -> str:
+        d = self.directive
+        lines = [
+            f"Directive {d.id}: {d.title}",
+            f"  accounts linked to the areas: {sum(self.counts.values()):,}",
+        ]
+        for m in ("suspend", "restrict", "monitor", "none"):
+            platforms = ", ".join(
+                f"{p} {n:,}" for (mm, p), n in sorted(self.by_platform.items()) if mm == m
+            )
+            people = self.persons.get(m, 0)
+            lines.append(
+                f"  {m:<9} {self.counts.get(m, 0):>7,} accounts, {people:,} people"
+                + (f" ({platforms})" if platforms else "")
+            )
+        lines.append(f"Decisions written to {self.out_dir / 'decisions.csv'} (and .parquet)")
+        return "\n".join(lines)
+
+
+def check_areas(directive: Directive, force: bool) -> None:
+    """Refuse areas that are empty or cover more than a country, unless forced."""
+    if force:
+        return
+    for area in directive.areas:
+        if area.km2 < MIN_AREA_KM2:
+            raise InputError(
+                f"{directive.source.name} area '{area.name}'",
+                f"covers {area.km2:.4f} km², which is empty for practical purposes "
+                "(use --force if this is intended)",
+            )
+        if area.km2 > MAX_AREA_KM2:
+            raise InputError(
+                f"{directive.source.name} area '{area.name}'",
+                f"covers {area.km2:,.0f} km², more than a whole country such as Myanmar; "
+                "a directive names fraud areas, not countries (use --force if this is intended)",
+            )
+
+
+def run_target(
+    directive_path: Path,
+    data_dir: Path,
+    out_dir: Path,
+    *,
+    force: bool = False,
+    progress: Progress = SILENT,
+) -> TargetSummary:
+    directive = load_directive(directive_path)
+    check_areas(directive, force)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(str(out_dir), "exists and is not a folder")
+    report = validate_evidence(data_dir, progress=progress, max_errors=1)
+    report.errors.raise_first()
+    result = target(directive, data_dir, progress=progress)
+    write_decisions(result, out_dir)
+    return summarise(result, directive, out_dir)
+
+
+def write_decisions(result: TargetResult, out_dir: Path) -> None:
+    """decisions.csv and decisions.parquet with the contract's columns, written next to
+    their final names and renamed into place only when both are complete."""
+    table = result.decisions.select(list(DECISION_COLUMNS))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp_csv = out_dir / ".decisions.csv.partial"
+    tmp_parquet = out_dir / ".decisions.parquet.partial"
+    try:
+        pacsv.write_csv(table, tmp_csv)
+        pq.write_table(table, tmp_parquet)
+        os.replace(tmp_csv, out_dir / "decisions.csv")
+        os.replace(tmp_parquet, out_dir / "decisions.parquet")
+    finally:
+        tmp_csv.unlink(missing_ok=True)
+        tmp_parquet.unlink(missing_ok=True)
+
+
+def summarise(result: TargetResult, directive: Directive, out_dir: Path) -> TargetSummary:
+    d = result.decisions
+    measures = [str(m) for m in d.column("measure").to_pylist()]
+    platforms = [str(p) for p in d.column("platform").to_pylist()]
+    persons = [str(p or "") for p in d.column("person_id").to_pylist()]
+    people: dict[str, set[str]] = {}
+    for m, p in zip(measures, persons, strict=True):
+        if p:
+            people.setdefault(m, set()).add(p)
+    return TargetSummary(
+        out_dir=out_dir,
+        directive=directive,
+        counts=dict(Counter(measures)),
+        by_platform=dict(Counter(zip(measures, platforms, strict=True))),
+        persons={m: len(s) for m, s in people.items()},
+    )
+
+
+__all__ = ["TargetSummary", "check_areas", "run_target", "write_decisions"]

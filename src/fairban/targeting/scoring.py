@@ -1,0 +1,177 @@
+"""From features to a risk, a measure and the reasons for it.
+
+Risk is a logistic function of evidence points; each point comes from one named signal
+so every measure can say what it rests on. Two guards hold whatever the points say:
+
+- presence is not guilt (principle 1): without a behaviour signal (outreach to
+  strangers, victim money flows, phones shared with accounts that stay in the areas,
+  money or phones shared with confirmed accounts) the risk stays below ``restrict``;
+- victims, families and friends are not suspects (principle 2): paying a suspect,
+  being messaged by one or receiving money from one is not a behaviour signal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Columns = dict[str, np.ndarray]
+
+MEASURES = ("none", "monitor", "restrict", "suspend")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Risk tiers and signal thresholds; a directive may set any of them."""
+
+    monitor: float = 0.05
+    restrict: float = 0.6
+    suspend: float = 0.9
+    #: weighted nights in an area that make presence "sustained"
+    sustained_nights: float = 7.0
+    #: strangers added, provinces reached and the most who may answer: outreach
+    outreach_contacts: int = 60
+    outreach_provinces: int = 5
+    outreach_answer_rate: float = 0.3
+    #: one-off senders and forwards within an hour: a mule
+    mule_senders: int = 3
+    mule_forwards: int = 2
+
+
+#: evidence points per signal
+POINTS = {
+    "outreach": 4.0,
+    "outreach_weak": 1.5,
+    "mule": 4.0,
+    "to_area": 1.0,
+    "device_farm": 3.0,
+    "device": 1.5,
+    "confirmed_ties": 1.5,
+    "copresence": 1.0,
+    "collector": 3.0,
+    "cashout": 2.5,
+    "against": -1.0,
+}
+MIDPOINT = 3.5
+SLOPE = 1.5
+
+
+@dataclass
+class Scored:
+    risk: np.ndarray
+    measure: np.ndarray  # object: MEASURES
+    signals: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _f(cols: Columns, name: str) -> np.ndarray:
+    values: np.ndarray = np.nan_to_num(np.asarray(cols[name], dtype=float))
+    return values
+
+
+def signals(cols: Columns, t: Thresholds) -> dict[str, np.ndarray]:
+    """Boolean signals (and presence points) for each account."""
+    nights = _f(cols, "nights_w")
+    contacts = _f(cols, "first_contacts")
+    answer_rate = np.where(contacts > 0, _f(cols, "answered") / np.maximum(contacts, 1), 1.0)
+    provinces = _f(cols, "provinces")
+    sustained = nights >= t.sustained_nights
+    outreach = (
+        (contacts >= t.outreach_contacts)
+        & (provinces >= t.outreach_provinces)
+        & (answer_rate <= t.outreach_answer_rate)
+        & (_f(cols, "outreach_days") >= 5)
+    )
+    outreach_weak = ~outreach & (contacts >= 20) & (provinces >= 3) & (answer_rate <= 0.3)
+    mule = (_f(cols, "oneoff_senders") >= t.mule_senders) & (
+        _f(cols, "forwarded") >= t.mule_forwards
+    )
+    device = _f(cols, "device_peers") >= 1
+    suspects_on_phone = (
+        _f(cols, "device_suspects") if "device_suspects" in cols else np.zeros(len(nights))
+    )
+    # phones shared with several accounts of the areas, or with one already judged
+    device_farm = sustained & ((_f(cols, "device_peers") >= 2) | (suspects_on_phone >= 1))
+    confirmed_ties = (_f(cols, "device_confirmed") >= 1) | (_f(cols, "confirmed_money") >= 1)
+    copresence = _f(cols, "copresent_nights") >= 3
+    to_area = _f(cols, "to_area_n") >= 2
+    from_mules = _f(cols, "from_mules_n") if "from_mules_n" in cols else np.zeros(len(nights))
+    collector = sustained & (from_mules >= 2)
+    suspect_in = _f(cols, "from_suspects_amount") if "from_suspects_amount" in cols else 0 * nights
+    money_in = _f(cols, "money_in_amount") if "money_in_amount" in cols else 0 * nights
+    suspect_n = _f(cols, "from_suspects_n") if "from_suspects_n" in cols else 0 * nights
+    # cash-out takes large sums from few payers; a shop feeding a compound takes meals
+    cashout = (
+        sustained
+        & (suspect_in >= 10_000)
+        & (suspect_in >= 0.5 * np.maximum(money_in, 1))
+        & (suspect_in >= 1_000 * np.maximum(suspect_n, 1))
+    )
+    confirmed = np.array([bool(c) for c in cols["case_id"]], dtype=bool)
+    contacts_all = _f(cols, "contacts")
+    reciprocal = contacts_all >= 10
+    reciprocal &= _f(cols, "reciprocal") >= 0.6 * np.maximum(contacts_all, 1)
+    payers = _f(cols, "payers")
+    merchant_repeat = (payers >= 10) & (_f(cols, "repeat_payers") >= 0.5 * payers)
+    # a life elsewhere counters presence, not money or outreach
+    elsewhere = (nights >= 0.5) & (_f(cols, "nights_elsewhere") >= 3 * nights) & ~sustained
+    behaviour = outreach | outreach_weak | mule | device | confirmed_ties | collector | cashout
+    return {
+        "sustained": sustained,
+        "outreach": outreach,
+        "outreach_weak": outreach_weak,
+        "mule": mule,
+        "to_area": to_area & (mule | sustained),
+        "device_farm": device_farm,
+        "device": device & ~device_farm,
+        "confirmed_ties": confirmed_ties & behaviour,
+        "copresence": copresence & behaviour,
+        "collector": collector,
+        "cashout": cashout,
+        "confirmed": confirmed,
+        "behaviour": behaviour | confirmed,
+        "against_reciprocal": reciprocal & ~(outreach | mule),
+        "against_merchant": merchant_repeat & ~cashout,
+        "against_elsewhere": elsewhere,
+        "presence_points": np.minimum(nights / t.sustained_nights, 2.0),
+    }
+
+
+def score(cols: Columns, t: Thresholds) -> Scored:
+    s = signals(cols, t)
+    points = s["presence_points"].copy()
+    for name, weight in POINTS.items():
+        if name == "against":
+            for against in ("against_reciprocal", "against_merchant", "against_elsewhere"):
+                points += weight * s[against]
+        else:
+            points += weight * s[name]
+    risk = 1.0 / (1.0 + np.exp(-SLOPE * (points - MIDPOINT)))
+    # principle 1: presence alone never reaches restrict
+    risk = np.where(s["behaviour"], risk, np.minimum(risk, t.restrict - 0.01))
+    # a police case is the strongest evidence there is
+    risk = np.where(s["confirmed"], np.maximum(risk, max(t.suspend, 0.95)), risk)
+    measure = np.full(len(risk), "none", dtype=object)
+    measure[risk >= t.monitor] = "monitor"
+    measure[risk >= t.restrict] = "restrict"
+    measure[risk >= t.suspend] = "suspend"
+    return Scored(risk=np.round(risk, 4), measure=measure, signals=s)
+
+
+def strength(measure: np.ndarray) -> np.ndarray:
+    """Strength of evidence, for reports: none, weak, moderate, strong."""
+    table = {"none": "none", "monitor": "weak", "restrict": "moderate", "suspend": "strong"}
+    return np.array([table[m] for m in measure], dtype=object)
+
+
+def as_columns(table: Any) -> Columns:
+    """An Arrow table as numpy columns (strings as objects, nulls as None/NaN)."""
+    out: Columns = {}
+    for name in table.column_names:
+        col = table.column(name)
+        try:
+            out[name] = col.to_numpy(zero_copy_only=False)
+        except Exception:
+            out[name] = np.asarray(col.to_pylist(), dtype=object)
+    return out
