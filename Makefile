@@ -7,10 +7,11 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test lint format bench clean
 
-demo:  ## generate the demo world and check it against the contract
+demo:  ## the whole flow on the embedded default: simulate 2019, validate, target
 	$(SYNC)
 	$(UV) run fairban simulate --accounts $(DEMO_ACCOUNTS) --seed 2019 --out $(DEMO_DIR) --force
 	$(UV) run fairban validate $(DEMO_DIR)/directive.yaml --data $(DEMO_DIR)/evidence
+	$(UV) run fairban target $(DEMO_DIR)/directive.yaml --data $(DEMO_DIR)/evidence --out $(DEMO_DIR)/decisions
 
 test:  ## the whole test suite (slow tests included: CI runs them too)
 	$(SYNC)

@@ -30,7 +30,7 @@ def test_version() -> None:
     assert done.stdout.strip() == f"fairban {__version__}"
 
 
-@pytest.mark.parametrize("command", [[], ["validate"], ["simulate"]])
+@pytest.mark.parametrize("command", [[], ["validate"], ["simulate"], ["target"]])
 def test_every_command_has_help(command: list[str]) -> None:
     done = fairban(*command, "--help")
     assert done.returncode == 0
@@ -101,3 +101,69 @@ def test_usage_errors_are_short() -> None:
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "accounts" in done.stderr
+
+
+def test_target_writes_the_contract_columns(small_world: Path, tmp_path: Path) -> None:
+    out = tmp_path / "decisions"
+    done = fairban(
+        "target",
+        str(small_world / "directive.yaml"),
+        "--data",
+        str(small_world / "evidence"),
+        "--out",
+        str(out),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "suspend" in done.stdout
+    header = (out / "decisions.csv").read_text().splitlines()[0]
+    assert header == '"account_id","platform","person_id","measure","risk","reasons"'
+    assert (out / "decisions.parquet").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["decisions.csv", "decisions.parquet"]
+
+
+def test_target_refuses_a_country_sized_area_unless_forced(
+    small_world: Path, tmp_path: Path
+) -> None:
+    import json
+
+    directive = tmp_path / "directive.yaml"
+    directive.write_text((small_world / "directive.yaml").read_text())
+    huge = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"name": "All of Myanmar and more"},
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[[92, 10], [102, 10], [102, 29], [92, 29], [92, 10]]],
+                },
+            }
+        ],
+    }
+    (tmp_path / "areas.geojson").write_text(json.dumps(huge))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("untouched")
+    args = ["target", str(directive), "--data", str(small_world / "evidence"), "--out", str(out)]
+    done = fairban(*args)
+    assert done.returncode == 2
+    assert "more than a whole country" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    assert fairban(*args, "--force").returncode == 0
+
+
+def test_target_on_bad_evidence_leaves_out_untouched(small_world: Path, tmp_path: Path) -> None:
+    data = tmp_path / "bad"
+    data.mkdir()
+    (data / "accounts.csv").write_text("account_id,platform\nqq:1,QQ\n")
+    (data / "observations.csv").write_text("account_id,ts,lat,lon,accuracy_m,source\n")
+    (data / "interactions.csv").write_text("src,dst,ts,kind\n")
+    out = tmp_path / "out"
+    done = fairban(
+        "target", str(small_world / "directive.yaml"), "--data", str(data), "--out", str(out)
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("accounts.csv row 2: platform 'QQ'")
+    assert not out.exists()

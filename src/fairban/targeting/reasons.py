@@ -80,10 +80,10 @@ def explain(
         )
     nights = num("nights_w")
     if s["sustained"][i]:
-        both = " (cells of both countries)" if num("mm_cells") and num("cn_cells") else ""
+        both = "; cells of both countries" if num("mm_cells") and num("cn_cells") else ""
         add(
             "PRESENCE_SUSTAINED",
-            f"seen on {int(num('nights_sure'))} nights in {area} ({sources}){both} "
+            f"seen on {int(num('nights_sure'))} nights in {area} ({sources}{both}) "
             f"between {_day(cols['present_first'][i])} and {_day(cols['present_last'][i])}",
             float(s["presence_points"][i]),
         )
@@ -130,10 +130,14 @@ def explain(
             POINTS["device_farm" if farm else "device"],
         )
     if s["confirmed_ties"][i]:
+        parts = []
+        if num("device_confirmed"):
+            parts.append(f"shared phones with {int(num('device_confirmed'))}")
+        if num("confirmed_money"):
+            parts.append(f"exchanged {int(num('confirmed_money'))} payments with")
         add(
             "CONFIRMED_TIES",
-            f"shared phones with {int(num('device_confirmed'))} and exchanged "
-            f"{int(num('confirmed_money'))} payments with accounts confirmed by police",
+            " and ".join(parts).replace(" with and", " and") + " accounts confirmed by police",
             POINTS["confirmed_ties"],
         )
     if s["copresence"][i]:
