@@ -49,6 +49,27 @@ def _reject_non_datetime(value: object) -> object:
     raise ValueError("not a date and time")
 
 
+class RiskThresholds(BaseModel):
+    """The extension key ``thresholds``: risk tiers and signal thresholds of targeting.
+
+    Every entry is optional (targeting has defaults); tiers lie in (0, 1)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    monitor: Annotated[float | None, Field(gt=0, lt=1)] = None
+    restrict: Annotated[float | None, Field(gt=0, lt=1)] = None
+    suspend: Annotated[float | None, Field(gt=0, le=1)] = None
+    sustained_nights: Annotated[float | None, Field(gt=0)] = None
+    outreach_contacts: Annotated[int | None, Field(gt=0)] = None
+    outreach_provinces: Annotated[int | None, Field(gt=0)] = None
+    outreach_answer_rate: Annotated[float | None, Field(ge=0, le=1)] = None
+    mule_senders: Annotated[int | None, Field(gt=0)] = None
+    mule_forwards: Annotated[int | None, Field(gt=0)] = None
+
+    def given(self) -> dict[str, float | int]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
 class Directive(BaseModel):
     """A validated directive. Its YAML keys are exactly these fields, less ``source``.
 
@@ -85,6 +106,14 @@ class Directive(BaseModel):
             "or an inline FeatureCollection",
         ),
     ]
+    thresholds: Annotated[
+        RiskThresholds | None,
+        Field(
+            description="a mapping of risk tiers (monitor, restrict, suspend) and signal "
+            "thresholds (sustained_nights, outreach_contacts, outreach_provinces, "
+            "outreach_answer_rate, mule_senders, mule_forwards)"
+        ),
+    ] = None
     source: Annotated[Path, Field(description="the YAML file the directive was read from")]
 
     @field_validator("issued_at", mode="before")
@@ -263,6 +292,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 def _key_error(name: str, raw: Mapping[str, Any], error: ValidationError) -> InputError:
     first = error.errors()[0]
     key = str(first["loc"][0]) if first["loc"] else "?"
+    if len(first["loc"]) > 1 and key == "thresholds":
+        path = ".".join(str(part) for part in first["loc"])
+        what = "unknown key" if first["type"] == "extra_forbidden" else first["msg"].lower()
+        return InputError(f"{name} key {path!r}", what)
     if first["type"] == "value_error" and key != "issued_at":
         return InputError(f"{name} key {key!r}", str(first["ctx"]["error"]))
     description = Directive.model_fields[key].description if key in Directive.model_fields else None

@@ -50,7 +50,7 @@ def target(
     backend: DuckDBBackend | None = None,
 ) -> TargetResult:
     """Run the directive over the evidence folder. Pure: reads, writes nothing."""
-    t = thresholds or Thresholds()
+    t = thresholds or Thresholds.for_directive(directive)
     db = backend or DuckDBBackend()
     db.open_evidence(data_dir)
     window = feature_sql.Window(directive.window_start, directive.window_end)

@@ -14,6 +14,7 @@ from fairban.contract import Directive, load_directive, validate_evidence
 from fairban.errors import InputError
 from fairban.progress import SILENT, Progress
 from fairban.targeting.engine import DECISION_COLUMNS, TargetResult, target
+from fairban.targeting.scoring import Thresholds
 
 #: an area larger than this is almost surely a mistake (Myanmar is 676,578 km²)
 MAX_AREA_KM2 = 500_000.0
@@ -76,6 +77,7 @@ def run_target(
 ) -> TargetSummary:
     directive = load_directive(directive_path)
     check_areas(directive, force)
+    Thresholds.for_directive(directive)  # bad tiers fail before any work
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(str(out_dir), "exists and is not a folder")
     report = validate_evidence(data_dir, progress=progress, max_errors=1)

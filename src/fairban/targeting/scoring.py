@@ -12,10 +12,13 @@ so every measure can say what it rests on. Two guards hold whatever the points s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+
+from fairban.contract import Directive
+from fairban.errors import InputError
 
 Columns = dict[str, np.ndarray]
 
@@ -38,6 +41,20 @@ class Thresholds:
     #: one-off senders and forwards within an hour: a mule
     mule_senders: int = 3
     mule_forwards: int = 2
+
+    @classmethod
+    def for_directive(cls, directive: Directive) -> Thresholds:
+        """Defaults, overridden by the directive's ``thresholds``; tiers must increase."""
+        t = cls()
+        if directive.thresholds is not None:
+            t = replace(t, **directive.thresholds.given())  # type: ignore[arg-type]
+        if not 0 < t.monitor < t.restrict < t.suspend <= 1:
+            raise InputError(
+                f"{directive.source.name} key 'thresholds'",
+                f"tiers must increase: monitor {t.monitor} < restrict {t.restrict} < "
+                f"suspend {t.suspend}",
+            )
+        return t
 
 
 #: evidence points per signal

@@ -262,3 +262,28 @@ def test_coarse_positions_weigh_little(tmp_path: Path, source: str, accuracy: fl
     d = run(ev, tmp_path).get(a, {"measure": "none", "codes": []})
     assert d["measure"] in ("none", "monitor")
     assert "PRESENCE_SUSTAINED" not in d["codes"]
+
+
+def test_directive_thresholds_are_validated_extension_keys(tmp_path: Path) -> None:
+    from fairban.errors import InputError
+    from fairban.targeting import Thresholds
+
+    ev = Evidence()
+    a = ev.account("wechat:resident")
+    ev.nights(a, LAUKKAI, range(1, 61))
+    directive, data = ev.write(tmp_path)
+    text = directive.read_text()
+
+    directive.write_text(text + "thresholds: {monitor: 0.2, sustained_nights: 3}\n")
+    loaded = load_directive(directive)
+    t = Thresholds.for_directive(loaded)
+    assert (t.monitor, t.sustained_nights, t.restrict) == (0.2, 3, Thresholds().restrict)
+    # a higher monitor tier: sixty nights of presence alone now stay at none
+    assert target(loaded, data).decisions.to_pylist()[0]["measure"] == "none"
+
+    directive.write_text(text + "thresholds: {monitr: 0.2}\n")
+    with pytest.raises(InputError, match=r"key 'thresholds.monitr': unknown key"):
+        load_directive(directive)
+    directive.write_text(text + "thresholds: {restrict: 0.95}\n")
+    with pytest.raises(InputError, match="tiers must increase"):
+        Thresholds.for_directive(load_directive(directive))
