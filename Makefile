@@ -7,11 +7,13 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test lint format bench clean
 
-demo:  ## the whole flow on the embedded default: simulate 2019, validate, target
+demo:  ## the whole flow on the embedded default: simulate 2019, validate, target, preview
 	$(SYNC)
 	$(UV) run fairban simulate --accounts $(DEMO_ACCOUNTS) --seed 2019 --out $(DEMO_DIR) --force
 	$(UV) run fairban validate $(DEMO_DIR)/directive.yaml --data $(DEMO_DIR)/evidence
 	$(UV) run fairban target $(DEMO_DIR)/directive.yaml --data $(DEMO_DIR)/evidence --out $(DEMO_DIR)/decisions
+	$(UV) run fairban preview $(DEMO_DIR)/directive.yaml --data $(DEMO_DIR)/evidence --out $(DEMO_DIR)/report --force
+	@echo "The dry-run report: $(DEMO_DIR)/report/index.html"
 
 test:  ## the whole test suite (slow tests included: CI runs them too)
 	$(SYNC)

@@ -227,6 +227,49 @@ def target(
     out.print(summary.render())
 
 
+@app.command()
+def preview(
+    directive: Annotated[Path, typer.Argument(help="The directive YAML file.")],
+    data: DataOption,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the report.")],
+    truth: Annotated[
+        Path | None,
+        typer.Option(
+            help="A simulator's truth.csv for precision and recall per role "
+            "[default: truth.csv beside the evidence folder, if there is one]"
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Replace OUT if it exists; accept areas that look wrong.")
+    ] = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Dry-run a directive and write its impact report; nothing is enforced.
+
+    OUT/index.html (self-contained, works offline) and the CSVs behind it: counts by
+    measure, platform, province, prefecture and strength of evidence, a map of the areas
+    and the affected accounts, and what the naive presence rule of 2019 would have hit
+    beside what fairban would do.
+    """
+    from fairban.preview import write_report
+    from fairban.targeting.run import prepare, run_engine
+
+    spec = prepare(directive, data, force=force, progress=RichProgress(quiet))
+    result = run_engine(spec, data, progress=RichProgress(quiet))
+    if truth is None and (data.parent / "truth.csv").is_file():
+        truth = data.parent / "truth.csv"
+    summary = write_report(
+        spec,
+        data,
+        result.decisions,
+        out_dir,
+        truth=truth,
+        force=force,
+        progress=RichProgress(quiet),
+    )
+    out.print(summary.render())
+
+
 def main() -> None:
     """Entry point: run the app, turning expected failures into one line on stderr."""
     try:

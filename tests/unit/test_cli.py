@@ -30,7 +30,7 @@ def test_version() -> None:
     assert done.stdout.strip() == f"fairban {__version__}"
 
 
-@pytest.mark.parametrize("command", [[], ["validate"], ["simulate"], ["target"]])
+@pytest.mark.parametrize("command", [[], ["validate"], ["simulate"], ["target"], ["preview"]])
 def test_every_command_has_help(command: list[str]) -> None:
     done = fairban(*command, "--help")
     assert done.returncode == 0
@@ -167,3 +167,22 @@ def test_target_on_bad_evidence_leaves_out_untouched(small_world: Path, tmp_path
     assert done.returncode == 2
     assert done.stderr.strip().startswith("accounts.csv row 2: platform 'QQ'")
     assert not out.exists()
+
+
+def test_preview_writes_a_report_and_finds_the_truth(small_world: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    done = fairban(
+        "preview",
+        str(small_world / "directive.yaml"),
+        "--data",
+        str(small_world / "evidence"),
+        "--out",
+        str(out),
+        "-q",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "the 2019 presence rule would hit" in done.stdout
+    assert "against truth" in done.stdout  # truth.csv beside the evidence was found
+    html = (out / "index.html").read_text()
+    assert "cn-mps-2019-10-14-mm-north" in html
+    assert (out / "quality_by_role.csv").exists()

@@ -67,6 +67,24 @@ def check_areas(directive: Directive, force: bool) -> None:
             )
 
 
+def prepare(
+    directive_path: Path, data_dir: Path, *, force: bool = False, progress: Progress = SILENT
+) -> Directive:
+    """Load and check the directive and the evidence; raise on the first problem."""
+    directive = load_directive(directive_path)
+    check_areas(directive, force)
+    Thresholds.for_directive(directive)  # bad tiers fail before any work
+    report = validate_evidence(data_dir, progress=progress, max_errors=1)
+    report.errors.raise_first()
+    return directive
+
+
+def run_engine(
+    directive: Directive, data_dir: Path, *, progress: Progress = SILENT
+) -> TargetResult:
+    return target(directive, data_dir, progress=progress)
+
+
 def run_target(
     directive_path: Path,
     data_dir: Path,
@@ -75,14 +93,10 @@ def run_target(
     force: bool = False,
     progress: Progress = SILENT,
 ) -> TargetSummary:
-    directive = load_directive(directive_path)
-    check_areas(directive, force)
-    Thresholds.for_directive(directive)  # bad tiers fail before any work
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(str(out_dir), "exists and is not a folder")
-    report = validate_evidence(data_dir, progress=progress, max_errors=1)
-    report.errors.raise_first()
-    result = target(directive, data_dir, progress=progress)
+    directive = prepare(directive_path, data_dir, force=force, progress=progress)
+    result = run_engine(directive, data_dir, progress=progress)
     write_decisions(result, out_dir)
     return summarise(result, directive, out_dir)
 
@@ -122,4 +136,4 @@ def summarise(result: TargetResult, directive: Directive, out_dir: Path) -> Targ
     )
 
 
-__all__ = ["TargetSummary", "check_areas", "run_target", "write_decisions"]
+__all__ = ["TargetSummary", "check_areas", "prepare", "run_engine", "run_target", "write_decisions"]

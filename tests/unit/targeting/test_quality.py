@@ -69,6 +69,23 @@ def test_gate_on_an_unseen_world(unseen: Outcome) -> None:
     check_gate(unseen)
 
 
+def test_risk_is_calibrated_on_an_unseen_world(unseen: Outcome) -> None:
+    """Among accounts of a risk band, the share that is fraud is about that risk."""
+    rows = [
+        (float(d["risk"]), bool(unseen.truth[a]["fraud"]))
+        for a, d in unseen.decisions.items()
+        if unseen.truth[a]["expected"] != "any"
+    ]
+    brier = sum((r - y) ** 2 for r, y in rows) / len(rows)
+    assert brier < 0.01
+    for lo, hi in ((0.0, 0.05), (0.05, 0.6), (0.6, 0.9), (0.9, 1.01)):
+        band = [(r, y) for r, y in rows if lo <= r < hi]
+        if len(band) >= 10:
+            mean_risk = sum(r for r, _ in band) / len(band)
+            fraud_rate = sum(y for _, y in band) / len(band)
+            assert abs(mean_risk - fraud_rate) < 0.25, (lo, hi, mean_risk, fraud_rate)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "config",
