@@ -105,7 +105,7 @@ def target(
             "measure": pa.array(final.measure.tolist(), pa.string()),
             "risk": pa.array(final.risk.astype(float), pa.float64()),
             "reasons": pa.array(reasons, pa.string()),
-            "strength": pa.array(strength(final.measure).tolist(), pa.string()),
+            "strength": pa.array(strength(final).tolist(), pa.string()),
             "home_lat": feats.column("home_lat"),
             "home_lon": feats.column("home_lon"),
             "home_gb": pa.array(_home_gb(feats), pa.string()),

@@ -176,10 +176,30 @@ def score(cols: Columns, t: Thresholds) -> Scored:
     return Scored(risk=np.round(risk, 4), measure=measure, signals=s)
 
 
-def strength(measure: np.ndarray) -> np.ndarray:
-    """Strength of evidence, for reports: none, weak, moderate, strong."""
-    table = {"none": "none", "monitor": "weak", "restrict": "moderate", "suspend": "strong"}
-    return np.array([table[m] for m in measure], dtype=object)
+#: independent kinds of behaviour evidence (presence is not one of them)
+BEHAVIOUR_KINDS = (
+    ("outreach", "outreach_weak"),
+    ("mule",),
+    ("device_farm", "device"),
+    ("collector",),
+    ("cashout",),
+    ("confirmed",),
+)
+
+
+def strength(scored: Scored) -> np.ndarray:
+    """Strength of the evidence, independent of the measure it led to:
+    strong (two or more independent kinds of behaviour, or a police case), moderate
+    (one kind), weak (presence or links only), none."""
+    s = scored.signals
+    kinds = sum(
+        np.logical_or.reduce([s[name] for name in group]).astype(int) for group in BEHAVIOUR_KINDS
+    )
+    kinds = kinds + s["confirmed"].astype(int)  # a case counts twice: it is proof
+    weak = (s["presence_points"] > 0.07) | (scored.measure != "none")
+    out = np.where(kinds >= 2, "strong", np.where(kinds == 1, "moderate", "none"))
+    out = np.where((out == "none") & weak, "weak", out)
+    return np.asarray(out, dtype=object)
 
 
 def as_columns(table: Any) -> Columns:

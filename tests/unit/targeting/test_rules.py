@@ -287,3 +287,23 @@ def test_directive_thresholds_are_validated_extension_keys(tmp_path: Path) -> No
     directive.write_text(text + "thresholds: {restrict: 0.95}\n")
     with pytest.raises(InputError, match="tiers must increase"):
         Thresholds.for_directive(load_directive(directive))
+
+
+def test_strength_grades_the_evidence_not_the_measure(tmp_path: Path) -> None:
+    ev = Evidence()
+    resident = ev.account("wechat:resident")
+    ev.nights(resident, LAUKKAI, range(1, 61))
+    operator = ev.account("wechat:operator")
+    ev.nights(operator, LAUKKAI, range(1, 41))
+    strangers(ev, operator, 100)
+    confirmed = ev.account("wechat:confirmed")
+    ev.nights(confirmed, LAUKKAI, range(1, 41))
+    strangers(ev, confirmed, 100)
+    ev.confirmed.append({"account_id": confirmed, "case_id": "YN-2019-00002"})
+    directive, data = ev.write(tmp_path)
+    rows = {
+        r["account_id"]: r for r in target(load_directive(directive), data).decisions.to_pylist()
+    }
+    assert rows[resident]["strength"] == "weak"  # presence only
+    assert rows[operator]["strength"] == "moderate"  # one kind of behaviour
+    assert rows[confirmed]["strength"] == "strong"  # a case, and behaviour

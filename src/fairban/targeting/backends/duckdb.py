@@ -39,6 +39,7 @@ class DuckDBBackend:
         if memory_limit:
             self.con.execute(f"SET memory_limit = '{memory_limit}'")
         self.con.execute("SET preserve_insertion_order = false")
+        self.con.execute("SET enable_progress_bar = false")  # fairban draws its own
         self._register_ip_functions()
 
     # -- evidence -----------------------------------------------------------------------
