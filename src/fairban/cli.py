@@ -252,10 +252,15 @@ def preview(
     beside what fairban would do.
     """
     from fairban.preview import write_report
+    from fairban.targeting.backends.duckdb import DuckDBBackend
     from fairban.targeting.run import prepare, run_engine
 
-    spec = prepare(directive, data, force=force, progress=RichProgress(quiet))
-    result = run_engine(spec, data, progress=RichProgress(quiet))
+    backend = DuckDBBackend()
+    try:
+        spec = prepare(directive, data, force=force, progress=RichProgress(quiet), backend=backend)
+        result = run_engine(spec, data, progress=RichProgress(quiet), backend=backend)
+    finally:
+        backend.close()
     if truth is None and (data.parent / "truth.csv").is_file():
         truth = data.parent / "truth.csv"
     summary = write_report(

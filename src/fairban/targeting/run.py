@@ -7,12 +7,14 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from fairban.contract import Directive, load_directive, validate_evidence
 from fairban.errors import InputError
 from fairban.progress import SILENT, Progress
+from fairban.targeting.backends.duckdb import DuckDBBackend
 from fairban.targeting.engine import DECISION_COLUMNS, TargetResult, target
 from fairban.targeting.scoring import Thresholds
 
@@ -68,21 +70,43 @@ def check_areas(directive: Directive, force: bool) -> None:
 
 
 def prepare(
-    directive_path: Path, data_dir: Path, *, force: bool = False, progress: Progress = SILENT
+    directive_path: Path,
+    data_dir: Path,
+    *,
+    force: bool = False,
+    progress: Progress = SILENT,
+    backend: DuckDBBackend | None = None,
 ) -> Directive:
-    """Load and check the directive and the evidence; raise on the first problem."""
+    """Load and check the directive and the evidence; raise on the first problem.
+
+    With a backend, the evidence is first checked by one aggregate scan per table; only
+    when that cannot prove it valid (CSV, other physical types, a broken rule) does the
+    row-precise streaming validator run, to name the first bad row."""
     directive = load_directive(directive_path)
     check_areas(directive, force)
     Thresholds.for_directive(directive)  # bad tiers fail before any work
+    if backend is not None:
+        with progress.stage("Checking the evidence", total=None):
+            try:
+                backend.open_evidence(data_dir)
+                proven = backend.contract_holds()
+            except duckdb.Error:
+                proven = False
+        if proven:
+            return directive
     report = validate_evidence(data_dir, progress=progress, max_errors=1)
     report.errors.raise_first()
     return directive
 
 
 def run_engine(
-    directive: Directive, data_dir: Path, *, progress: Progress = SILENT
+    directive: Directive,
+    data_dir: Path,
+    *,
+    progress: Progress = SILENT,
+    backend: DuckDBBackend | None = None,
 ) -> TargetResult:
-    return target(directive, data_dir, progress=progress)
+    return target(directive, data_dir, progress=progress, backend=backend)
 
 
 def run_target(
@@ -95,8 +119,14 @@ def run_target(
 ) -> TargetSummary:
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(str(out_dir), "exists and is not a folder")
-    directive = prepare(directive_path, data_dir, force=force, progress=progress)
-    result = run_engine(directive, data_dir, progress=progress)
+    backend = DuckDBBackend()
+    try:
+        directive = prepare(
+            directive_path, data_dir, force=force, progress=progress, backend=backend
+        )
+        result = run_engine(directive, data_dir, progress=progress, backend=backend)
+    finally:
+        backend.close()
     write_decisions(result, out_dir)
     return summarise(result, directive, out_dir)
 
