@@ -40,6 +40,31 @@ CODES = {
 }
 
 
+#: feature columns behind each reason's sentence (its ``data``)
+DATA_FIELDS: dict[str, tuple[str, ...]] = {
+    "PRESENCE_SUSTAINED": ("nights_sure", "nights_w", "mm_cells", "cn_cells"),
+    "PRESENCE_SOME": ("nights_w",),
+    "OUTREACH_STRANGERS": ("first_contacts", "answered", "provinces", "outreach_days"),
+    "OUTREACH_SOME": ("first_contacts", "answered", "provinces", "outreach_days"),
+    "MULE_PATTERN": ("oneoff_senders", "oneoff_amount", "forwarded", "forwarded_amount"),
+    "MONEY_TO_AREA": ("to_area_n", "to_area_amount"),
+    "DEVICE_FARM": ("device_peers",),
+    "DEVICE_SHARED": ("device_peers",),
+    "CONFIRMED_TIES": ("device_confirmed", "confirmed_money"),
+    "COPRESENCE_CONFIRMED": ("copresent_nights",),
+    "MONEY_FROM_MULES": ("from_mules_n", "from_mules_amount"),
+    "CASHOUT": ("from_suspects_amount", "money_in_amount"),
+    "CONTACT_CONFIRMED": ("confirmed_messages",),
+    "AGAINST_RECIPROCAL": ("contacts", "reciprocal"),
+    "AGAINST_MERCHANT": ("payers", "repeat_payers"),
+    "AGAINST_ELSEWHERE": ("nights_elsewhere",),
+}
+
+
+def _plain(x: float) -> float | int:
+    return int(x) if float(x).is_integer() else round(float(x), 2)
+
+
 def _day(value: Any) -> str:
     if isinstance(value, datetime):
         return (value.astimezone()).strftime("%Y-%m-%d") if value.tzinfo else f"{value:%Y-%m-%d}"
@@ -58,12 +83,25 @@ def explain(
     s = scored.signals
     r: list[dict[str, Any]] = []
 
-    def add(code: str, text: str, weight: float) -> None:
-        r.append({"code": code, "text": text, "weight": round(float(weight), 2)})
-
     def num(name: str) -> float:
         v = cols[name][i] if name in cols else 0
         return float(0 if v is None or (isinstance(v, float) and np.isnan(v)) else v)
+
+    def add(code: str, text: str, weight: float) -> None:
+        # the numbers behind the sentence, so notices can say it in other languages
+        data: dict[str, Any] = {k: _plain(num(k)) for k in DATA_FIELDS.get(code, ())}
+        if code == "CONFIRMED_CASE":
+            data["case_id"] = str(cols["case_id"][i])
+        if code in ("PRESENCE_SUSTAINED", "PRESENCE_SOME"):
+            data.update(
+                area=area,
+                sources=[label for key, label in SOURCE_NAMES if num(key) >= 1],
+                first=_day(cols["present_first"][i]),
+                last=_day(cols["present_last"][i]),
+            )
+        if code == "PERSON_LINK":
+            data["accounts"] = person_links
+        r.append({"code": code, "text": text, "weight": round(float(weight), 2), "data": data})
 
     area_idx = cols["area"][i]
     area = (
