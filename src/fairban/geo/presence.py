@@ -108,35 +108,54 @@ class AreaIndex:
         lat: FloatArray,
         lon: FloatArray,
         accuracy_m: FloatArray,
-        source: npt.NDArray[np.object_] | Sequence[str],
+        source: npt.NDArray[np.object_] | Sequence[str] | None = None,
+        *,
+        normal: npt.NDArray[np.bool_] | None = None,
     ) -> tuple[npt.NDArray[np.int64], FloatArray, FloatArray]:
         """For each row: the most likely area (-1 if none), the probability of being in
         it, and the signed distance in metres to the nearest area's edge (positive
-        inside)."""
+        inside; -inf where no area is within reach).
+
+        Give ``source`` (names) or ``normal`` (True where the source is GPS or Wi-Fi).
+        Exact geometry runs only on the rows within an area's box grown by their radius.
+        """
         n = len(lat)
         best = np.full(n, -1, dtype=np.int64)
         best_p = np.zeros(n)
         best_d = np.full(n, -np.inf)
-        normal = np.isin(np.asarray(source, dtype=object), NORMAL_SOURCES)
+        if normal is None:
+            normal = np.isin(np.asarray(source, dtype=object), NORMAL_SOURCES)
         for k, a in enumerate(self.areas):
-            x, y = _to_local_xy(lon, lat, a.lon0, a.lat0, a.cos0)
+            minx, miny, maxx, maxy = a.bounds
+            dlat = accuracy_m / M_PER_DEG
+            dlon = accuracy_m / (M_PER_DEG * a.cos_min)
+            near = np.flatnonzero(
+                (lat + dlat >= miny)
+                & (lat - dlat <= maxy)
+                & (lon + dlon >= minx)
+                & (lon - dlon <= maxx)
+            )
+            if len(near) == 0:
+                continue
+            acc, nrm = accuracy_m[near], normal[near]
+            x, y = _to_local_xy(lon[near], lat[near], a.lon0, a.lat0, a.cos0)
             pts = shapely.points(x, y)
             inside = shapely.contains(a.geometry_m, pts)
             dist = shapely.distance(a.boundary_m, pts)
             signed = np.where(inside, dist, -dist)
             p = np.where(
-                normal,
-                _phi(signed / np.maximum(accuracy_m * SIGMA_PER_95, 1e-6)),
-                _disc_share(signed, accuracy_m),
+                nrm,
+                _phi(signed / np.maximum(acc * SIGMA_PER_95, 1e-6)),
+                _disc_share(signed, acc),
             )
             # a disc far bigger than the area: the exact overlap, cached per distinct disc
-            huge = ~normal & (np.pi * accuracy_m**2 > 4 * a.area_m2) & (signed > -accuracy_m)
+            huge = ~nrm & (np.pi * acc**2 > 4 * a.area_m2) & (signed > -acc)
             if huge.any():
-                p[huge] = _overlap_share(a.geometry_m, x[huge], y[huge], accuracy_m[huge])
-            better = p > best_p
-            best = np.where(better, k, best)
-            best_p = np.where(better, p, best_p)
-            best_d = np.maximum(best_d, signed)
+                p[huge] = _overlap_share(a.geometry_m, x[huge], y[huge], acc[huge])
+            better = p > best_p[near]
+            best[near] = np.where(better, k, best[near])
+            best_p[near] = np.where(better, p, best_p[near])
+            best_d[near] = np.maximum(best_d[near], signed)
         return best, best_p, best_d
 
 

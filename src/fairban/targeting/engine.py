@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from fairban.contract import Directive
-from fairban.geo.presence import AreaIndex
+from fairban.geo.presence import NORMAL_SOURCES, AreaIndex
 from fairban.progress import SILENT, Progress
 from fairban.targeting import features as feature_sql
 from fairban.targeting.backends.duckdb import DuckDBBackend
@@ -25,6 +26,7 @@ from fairban.targeting.reasons import explain, to_json
 from fairban.targeting.scoring import Scored, Thresholds, as_columns, score, strength
 
 MAX_PASSES = 4
+GPS_WIFI = pa.array(NORMAL_SOURCES)
 DECISION_COLUMNS = ("account_id", "platform", "person_id", "measure", "risk", "reasons")
 
 
@@ -133,8 +135,10 @@ def _presence_stage(
             lat = batch.column("lat").to_numpy(zero_copy_only=False)
             lon = batch.column("lon").to_numpy(zero_copy_only=False)
             acc = batch.column("accuracy_m").to_numpy(zero_copy_only=False)
-            src = np.asarray(batch.column("source").to_pylist(), dtype=object)
-            area, p, dist = index.probability(lat, lon, acc, src)
+            normal = pc.is_in(batch.column("source"), value_set=GPS_WIFI)
+            area, p, dist = index.probability(
+                lat, lon, acc, normal=normal.to_numpy(zero_copy_only=False)
+            )
             keep = p > 0.0
             t = pa.Table.from_batches([batch]).filter(pa.array(keep))
             t = t.append_column("area", pa.array(area[keep], pa.int32()))
