@@ -144,11 +144,25 @@ talk AS (
     WHERE i.kind IN ('message', 'call', 'transfer', 'payment')
       AND (i.src IN (SELECT account_id FROM linked) OR i.dst IN (SELECT account_id FROM linked))
 ),
+-- everyone each side of an add dealt with in the window (either direction)
+circle AS (
+    SELECT DISTINCT i.src AS who, i.dst AS other FROM win_int i
+    WHERE i.kind IN ('message', 'call', 'transfer', 'payment')
+      AND (i.src IN (SELECT src FROM adds) OR i.src IN (SELECT dst FROM adds))
+    UNION SELECT DISTINCT i.dst, i.src FROM win_int i
+    WHERE i.kind IN ('message', 'call', 'transfer', 'payment')
+      AND (i.dst IN (SELECT src FROM adds) OR i.dst IN (SELECT dst FROM adds))
+),
 known AS (
+    -- not a stranger: they had talked before, or they share a contact
     SELECT a.src, a.dst FROM adds a JOIN talk t ON t.src = a.src AND t.dst = a.dst
     WHERE t.ts < a.ts
     UNION SELECT a.src, a.dst FROM adds a JOIN talk t ON t.src = a.dst AND t.dst = a.src
     WHERE t.ts < a.ts
+    UNION SELECT a.src, a.dst FROM adds a
+    JOIN circle c1 ON c1.who = a.src
+    JOIN circle c2 ON c2.who = a.dst AND c2.other = c1.other
+    WHERE c1.other <> a.dst AND c2.other <> a.src
 ),
 answered AS (
     SELECT DISTINCT a.src, a.dst FROM adds a

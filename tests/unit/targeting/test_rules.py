@@ -307,3 +307,18 @@ def test_strength_grades_the_evidence_not_the_measure(tmp_path: Path) -> None:
     assert rows[resident]["strength"] == "weak"  # presence only
     assert rows[operator]["strength"] == "moderate"  # one kind of behaviour
     assert rows[confirmed]["strength"] == "strong"  # a case, and behaviour
+
+
+def test_people_who_share_a_contact_are_not_strangers(tmp_path: Path) -> None:
+    """Adding the friends of one's friend is not outreach to strangers."""
+    ev = Evidence()
+    a = ev.account("wechat:newcomer")
+    ev.nights(a, LAUKKAI, range(1, 41))
+    friend = ev.account("wechat:mutual_friend")
+    ev.interact(friend, a, "message", 30)
+    strangers(ev, a, 120)
+    for i in range(120):
+        ev.interact(friend, f"wechat:stranger_omer_{i}", "message", 60)
+    d = run(ev, tmp_path)[a]
+    assert "OUTREACH_STRANGERS" not in d["codes"]
+    assert d["measure"] in ("none", "monitor")
