@@ -132,7 +132,7 @@ WHERE a.platform IN ({in_scope})
 """,
         ),
         Step(
-            "outreach",
+            "first_contacts",
             """
 WITH adds AS (
     SELECT src, dst, min(ts) AS ts FROM win_int
@@ -144,43 +144,69 @@ talk AS (
     WHERE i.kind IN ('message', 'call', 'transfer', 'payment')
       AND (i.src IN (SELECT account_id FROM linked) OR i.dst IN (SELECT account_id FROM linked))
 ),
--- everyone each side of an add dealt with in the window (either direction)
-circle AS (
-    SELECT DISTINCT i.src AS who, i.dst AS other FROM win_int i
-    WHERE i.kind IN ('message', 'call', 'transfer', 'payment')
-      AND (i.src IN (SELECT src FROM adds) OR i.src IN (SELECT dst FROM adds))
-    UNION SELECT DISTINCT i.dst, i.src FROM win_int i
-    WHERE i.kind IN ('message', 'call', 'transfer', 'payment')
-      AND (i.dst IN (SELECT src FROM adds) OR i.dst IN (SELECT dst FROM adds))
-),
 known AS (
-    -- not a stranger: they had talked before, or they share a contact
     SELECT a.src, a.dst FROM adds a JOIN talk t ON t.src = a.src AND t.dst = a.dst
     WHERE t.ts < a.ts
     UNION SELECT a.src, a.dst FROM adds a JOIN talk t ON t.src = a.dst AND t.dst = a.src
     WHERE t.ts < a.ts
-    UNION SELECT a.src, a.dst FROM adds a
-    JOIN circle c1 ON c1.who = a.src
-    JOIN circle c2 ON c2.who = a.dst AND c2.other = c1.other
-    WHERE c1.other <> a.dst AND c2.other <> a.src
 ),
 answered AS (
     SELECT DISTINCT a.src, a.dst FROM adds a
     JOIN talk t ON t.src = a.dst AND t.dst = a.src AND t.ts >= a.ts
 )
-SELECT a.src AS account_id,
-       count(*) AS first_contacts,
-       count(ans.dst) AS answered,
-       count(DISTINCT CASE WHEN length(acc.phone_region) = 6
-                           THEN substr(acc.phone_region, 1, 2) END) AS provinces,
-       count(DISTINCT CAST(a.ts + INTERVAL 8 HOUR AS DATE)) AS outreach_days,
-       min(a.ts) AS first_ts, max(a.ts) AS last_ts
+SELECT a.src, a.dst, a.ts,
+       CASE WHEN ans.dst IS NULL THEN 0 ELSE 1 END AS answered,
+       CASE WHEN length(acc.phone_region) = 6 THEN substr(acc.phone_region, 1, 2) END
+           AS province
 FROM adds a
 LEFT JOIN known k ON k.src = a.src AND k.dst = a.dst
 LEFT JOIN answered ans ON ans.src = a.src AND ans.dst = a.dst
 LEFT JOIN accounts acc ON acc.account_id = a.dst
 WHERE k.src IS NULL
-GROUP BY a.src
+""",
+        ),
+        Step(
+            "outreach",
+            """
+WITH
+-- only accounts adding many people who rarely answer can reach the outreach
+-- thresholds: the shared-contact test (the costly part) looks at those alone
+busy AS (
+    SELECT f.src, f.dst FROM first_contacts f WHERE f.src IN (
+        SELECT src FROM first_contacts GROUP BY src
+        HAVING count(*) >= 20 AND sum(answered) <= 0.3 * count(*)
+    )
+),
+src_circle AS (
+    SELECT DISTINCT src AS who, dst AS other FROM win_int
+    WHERE kind IN ('message', 'call', 'transfer', 'payment') AND src IN (SELECT src FROM busy)
+    UNION SELECT DISTINCT dst, src FROM win_int
+    WHERE kind IN ('message', 'call', 'transfer', 'payment') AND dst IN (SELECT src FROM busy)
+),
+dst_circle AS (
+    SELECT DISTINCT src AS who, dst AS other FROM win_int
+    WHERE kind IN ('message', 'call', 'transfer', 'payment') AND src IN (SELECT dst FROM busy)
+      AND dst IN (SELECT other FROM src_circle)
+    UNION SELECT DISTINCT dst, src FROM win_int
+    WHERE kind IN ('message', 'call', 'transfer', 'payment') AND dst IN (SELECT dst FROM busy)
+      AND src IN (SELECT other FROM src_circle)
+),
+-- they share a contact: not strangers
+shared AS (
+    SELECT DISTINCT b.src, b.dst FROM busy b
+    JOIN dst_circle c2 ON c2.who = b.dst AND c2.other <> b.src
+    JOIN src_circle c1 ON c1.who = b.src AND c1.other = c2.other
+)
+SELECT f.src AS account_id,
+       count(*) AS first_contacts,
+       sum(f.answered) AS answered,
+       count(DISTINCT f.province) AS provinces,
+       count(DISTINCT CAST(f.ts + INTERVAL 8 HOUR AS DATE)) AS outreach_days,
+       min(f.ts) AS first_ts, max(f.ts) AS last_ts
+FROM first_contacts f
+LEFT JOIN shared s ON s.src = f.src AND s.dst = f.dst
+WHERE s.src IS NULL
+GROUP BY f.src
 """,
         ),
         Step(
