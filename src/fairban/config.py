@@ -14,6 +14,9 @@ class Settings(BaseSettings):
     home: Path = Path(".fairban")
     #: rows per batch when streaming evidence (bounds memory)
     batch_rows: int = 1_000_000
+    #: the case store; unset means the embedded SQLite file HOME/fairban.db. A plain
+    #: postgresql:// URL is taken to mean psycopg 3
+    database_url: str | None = None
 
 
 def get_settings() -> Settings:

@@ -1,0 +1,206 @@
+"""The case store's database: declarative base, engines, sessions and migrations.
+
+Embedded by default (a SQLite file under ``FAIRBAN_HOME``), PostgreSQL when
+``FAIRBAN_DATABASE_URL`` says so. Nothing here connects at import: an engine is made
+when a command asks for one.
+
+Transactions on SQLite start with ``BEGIN IMMEDIATE``: a writer takes the database's
+write lock when its transaction begins, so two writers never read the same state and
+then both write (the second waits up to the busy timeout for the first to commit).
+Sessions made with ``read_only=True`` start with a plain ``BEGIN`` and never wait for
+writers (WAL journal).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, DateTime, Dialect, Engine, MetaData, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.types import TypeDecorator
+
+from fairban.config import Settings
+from fairban.errors import FairbanError
+
+#: constraint and index names that are the same on every database, so that a later
+#: migration can name what it alters
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+#: execution option that makes a SQLite transaction start with a deferred ``BEGIN``
+READ_ONLY = "fairban_read_only"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every database (SQLite keeps no zone: stored as
+    naive UTC and read back as aware UTC). Refuses naive datetimes."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()}: give a timezone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class DatabaseError(FairbanError):
+    """The database is missing, unreachable or not migrated: one line for the person."""
+
+
+def database_url(settings: Settings) -> str:
+    """``FAIRBAN_DATABASE_URL`` if set, else the embedded ``sqlite:///HOME/fairban.db``."""
+    if settings.database_url:
+        return settings.database_url
+    return f"sqlite:///{settings.home.expanduser().resolve() / 'fairban.db'}"
+
+
+def normalize_url(url: str | URL) -> URL:
+    """The URL SQLAlchemy should use: plain ``postgresql://`` (and ``postgres://``) mean
+    psycopg 3."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def make_engine(url: str | URL, *, create: bool = True, busy_timeout_s: float = 15.0) -> Engine:
+    """An engine for ``url``; connects only when first used.
+
+    SQLite: WAL journal, foreign keys on, ``busy_timeout_s`` of waiting for the write
+    lock, transactions that begin ``IMMEDIATE`` (see the module docstring). With
+    ``create=False`` a missing SQLite file is an error instead of a new empty database.
+    PostgreSQL goes through psycopg 3.
+    """
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed, pool_pre_ping=True)
+
+    path = parsed.database
+    if path and path != ":memory:" and not path.startswith("file:"):
+        file = Path(path)
+        if create:
+            file.parent.mkdir(parents=True, exist_ok=True)
+        elif not file.exists():
+            raise DatabaseError(f"no database at {file}: run `fairban db upgrade` first")
+    engine = create_engine(parsed)
+    busy_ms = int(busy_timeout_s * 1000)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # SQLAlchemy, not the sqlite3 module, emits BEGIN (see _on_begin): otherwise
+        # DDL and SAVEPOINT would run outside the transaction
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def session_factory(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+    """Sessions on ``engine``. ``read_only`` sessions do not take SQLite's write lock and
+    are refused writes by PostgreSQL."""
+    bind = engine
+    if read_only:
+        bind = engine.execution_options(**{READ_ONLY: True, "postgresql_readonly": True})
+    return sessionmaker(bind=bind, expire_on_commit=False)
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """Alembic's configuration, built in code (no alembic.ini): the package's migrations
+    folder and, when given, the database URL (for the ``alembic`` commands of a developer,
+    e.g. ``command.revision(alembic_config(), "add cases", rev_id="0002")``)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", str(normalize_url(url)).replace("%", "%%"))
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> str | None:
+    """Create or migrate the database to ``revision``, in one transaction; returns the
+    revision it is at afterwards."""
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+    return current_revision(engine)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The migration the database is at, ``None`` for an empty database."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str | None:
+    """The newest migration this version of fairban has."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def require_current(engine: Engine) -> None:
+    """Raise a one-line :class:`DatabaseError` unless the database is migrated to head."""
+    at, head = current_revision(engine), head_revision()
+    if at != head:
+        where = engine.url.render_as_string(hide_password=True)
+        state = "is empty" if at is None else f"is at migration {at}, not {head}"
+        raise DatabaseError(f"database {where} {state}: run `fairban db upgrade`")
+
+
+def open_database(url: str | URL, *, migrate: bool = False) -> Engine:
+    """An engine for a command: with ``migrate``, the database is created or migrated to
+    head first; without, it must exist and be at head already. A missing, unreachable or
+    outdated database is a one-line :class:`DatabaseError`."""
+    engine = make_engine(url, create=migrate)
+    try:
+        if migrate:
+            upgrade(engine)
+        else:
+            require_current(engine)
+    except OperationalError as e:
+        engine.dispose()
+        where = engine.url.render_as_string(hide_password=True)
+        why = (str(e.orig) or type(e.orig).__name__).strip().splitlines()[0]
+        raise DatabaseError(f"cannot use database {where}: {why}") from e
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine

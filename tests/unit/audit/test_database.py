@@ -1,0 +1,146 @@
+"""The case store's database layer that the audit log stands on: URLs, engine settings,
+migrations that match the models, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+import fairban.audit.models  # noqa: F401  (the tables the migrations must match)
+from fairban.config import Settings
+from fairban.db import (
+    Base,
+    UTCDateTime,
+    alembic_config,
+    current_revision,
+    database_url,
+    head_revision,
+    make_engine,
+    normalize_url,
+    session_factory,
+    upgrade,
+)
+
+
+def test_the_embedded_default_is_a_file_under_home(tmp_path: Path) -> None:
+    url = database_url(Settings(home=tmp_path / "h"))
+    assert url == f"sqlite:///{tmp_path / 'h' / 'fairban.db'}"
+
+
+def test_the_url_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAIRBAN_DATABASE_URL", "postgresql://u:p@db.example/fairban")
+    assert database_url(Settings()) == "postgresql://u:p@db.example/fairban"
+
+
+@pytest.mark.parametrize(
+    ("given", "driver"),
+    [
+        ("postgresql://u:p@h/db", "postgresql+psycopg"),
+        ("postgres://u:p@h/db", "postgresql+psycopg"),
+        ("postgresql+psycopg://u:p@h/db", "postgresql+psycopg"),
+        ("sqlite:///x.db", "sqlite"),
+    ],
+)
+def test_plain_postgresql_urls_mean_psycopg_3(given: str, driver: str) -> None:
+    assert normalize_url(given).drivername == driver
+
+
+def test_making_an_engine_connects_to_nothing(tmp_path: Path) -> None:
+    make_engine(f"sqlite:///{tmp_path / 'db' / 'f.db'}")
+    make_engine("postgresql://nobody:none@127.0.0.1:9/none")  # nothing listens there
+    assert not (tmp_path / "db" / "f.db").exists()
+
+
+def test_sqlite_runs_with_wal_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'f.db'}", busy_timeout_s=7)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 7000
+    engine.dispose()
+
+
+def test_sqlite_ddl_and_savepoints_are_transactional(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'f.db'}")
+    with engine.connect() as connection:
+        with connection.begin():
+            connection.exec_driver_sql("CREATE TABLE kept (n INTEGER)")
+        transaction = connection.begin()
+        connection.exec_driver_sql("CREATE TABLE dropped (n INTEGER)")
+        savepoint = connection.begin_nested()
+        connection.exec_driver_sql("INSERT INTO kept VALUES (1)")
+        savepoint.rollback()
+        connection.exec_driver_sql("INSERT INTO kept VALUES (2)")
+        transaction.rollback()
+        assert inspect(connection).get_table_names() == ["kept"]
+        assert connection.exec_driver_sql("SELECT count(*) FROM kept").scalar() == 0
+    engine.dispose()
+
+
+def test_read_only_sessions_are_refused_writes_by_postgresql(
+    db_engine: Engine, db_kind: str
+) -> None:
+    from fairban.audit import append
+
+    if db_kind != "postgresql":
+        pytest.skip("SQLite has no read-only transactions; its read-only sessions skip the lock")
+    with session_factory(db_engine, read_only=True)() as session:
+        with pytest.raises(DBAPIError, match="read-only"):
+            append(session, actor="system:test", action="case:measure:apply", subject="x")
+        session.rollback()
+
+
+def test_the_migrations_match_the_models(db_engine: Engine) -> None:
+    assert current_revision(db_engine) == head_revision() == "0001"
+    with db_engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+
+
+def test_migrations_go_down_and_up_again(new_db_url: str) -> None:
+    from alembic import command
+
+    engine = make_engine(new_db_url)
+    assert current_revision(engine) is None
+    assert upgrade(engine) == "0001"
+    assert upgrade(engine) == "0001"  # again: nothing to do
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "base")
+    assert "audit_log" not in inspect(engine).get_table_names()
+    assert upgrade(engine) == "0001"
+    assert "audit_log" in inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_timestamps_come_back_aware_in_utc(session: Session) -> None:
+    from fairban.audit import AuditEntry, append
+
+    entry = append(session, actor="system:test", action="case:measure:apply", subject="x")
+    session.commit()
+    session.expire_all()
+    stored = session.get(AuditEntry, entry.id)
+    assert stored is not None
+    assert stored.at == entry.at
+    assert stored.at.tzinfo is not None
+    assert stored.at.utcoffset() == timedelta(0)
+
+
+def test_naive_timestamps_are_refused() -> None:
+    kind = UTCDateTime()
+    with pytest.raises(ValueError, match="naive"):
+        kind.process_bind_param(datetime(2019, 10, 1), make_engine("sqlite://").dialect)
+    beijing = datetime(2019, 10, 1, 8, tzinfo=timezone(timedelta(hours=8)))
+    stored = kind.process_bind_param(beijing, make_engine("sqlite://").dialect)
+    assert stored == datetime(2019, 10, 1, 0, 0)
+    assert kind.process_result_value(stored, make_engine("sqlite://").dialect) == datetime(
+        2019, 10, 1, tzinfo=UTC
+    )
