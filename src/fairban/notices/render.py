@@ -1,0 +1,274 @@
+"""Notices in three forms: SMS, the in-app long form (HTML fragment) and its plain text.
+
+- ``render_sms``: zh-CN at most 70 characters, English at most 160 GSM-7 characters,
+  the short link included. Names the measure, says it is about a fraud-risk check
+  without calling anyone a fraudster, and gives the link to see why and appeal.
+- ``render_long``: every element PRC Anti-Telecom and Online Fraud Law art. 32 and EU
+  DSA art. 17 ask for (docs/notices.md maps them), from ``templates/long.html``.
+- ``render_text``: the same HTML as plain text, so the two forms never drift apart.
+
+``monitor`` and ``none`` are refused (``ValueError``): monitoring is invisible by
+definition and ``none`` is no measure.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from html.parser import HTMLParser
+from typing import Any
+
+from fairban.notices.i18n import (
+    DEFAULT_LANG,
+    HTML_LANG,
+    N_,
+    Lang,
+    Tr,
+    environment,
+    normalize_lang,
+)
+from fairban.notices.model import NoticeFacts, check_facts
+from fairban.notices.reasons import documents, platform_name, sentence
+
+SMS_LIMIT: dict[Lang, int] = {"zh-CN": 70, "en": 160}
+
+# --- SMS -------------------------------------------------------------------------------
+
+#: per measure, from the fullest wording to the shortest; the first that fits is sent
+SMS_WORDINGS: dict[str, tuple[str, ...]] = {
+    "restrict": (
+        N_(
+            "%(platform)s: your account is restricted after a fraud-risk check: outgoing "
+            "payments held, new contacts limited. See why and appeal free: %(url)s"
+        ),
+        N_("Your account is restricted after a fraud-risk check. See why, appeal free: %(url)s"),
+    ),
+    "suspend": (
+        N_(
+            "%(platform)s: your account is suspended after a fraud-risk check. Nothing is "
+            "deleted. See why and appeal free: %(url)s"
+        ),
+        N_("Your account is suspended after a fraud-risk check. See why, appeal free: %(url)s"),
+    ),
+    "lift": (
+        N_(
+            "%(platform)s: the measure on your account is lifted on every platform. It works "
+            "as before. Details: %(url)s"
+        ),
+        N_("The measure on your account is lifted everywhere. Details: %(url)s"),
+    ),
+}
+
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENDED = frozenset("^{}\\[~]|€\f")
+
+
+def gsm7_length(text: str) -> int | None:
+    """Septets ``text`` takes in GSM-7 (extended characters count 2); None if it cannot."""
+    n = 0
+    for ch in text:
+        if ch in GSM7_BASIC:
+            n += 1
+        elif ch in GSM7_EXTENDED:
+            n += 2
+        else:
+            return None
+    return n
+
+
+def sms_length(text: str, lang: str) -> int | None:
+    """What counts against the SMS limit of ``lang``: characters (zh-CN), GSM-7 septets."""
+    return len(text) if normalize_lang(lang) == "zh-CN" else gsm7_length(text)
+
+
+def render_sms(facts: NoticeFacts, lang: str = DEFAULT_LANG) -> str:
+    """The SMS: within the limit of the language, the short link included."""
+    check_facts(facts)
+    code = normalize_lang(lang)
+    tr = Tr(code)
+    limit = SMS_LIMIT[code]
+    tried: list[int | None] = []
+    for wording in SMS_WORDINGS[facts.measure]:
+        text = tr._(wording, platform=platform_name(facts.platform, tr), url=facts.short_url)
+        size = sms_length(text, code)
+        if size is not None and size <= limit:
+            return text
+        tried.append(size)
+    raise ValueError(
+        f"case {facts.case_number}: no {code} SMS fits {limit} characters with short link "
+        f"{facts.short_url!r} (shortest came to {tried[-1]})"
+    )
+
+
+# --- long form -------------------------------------------------------------------------
+
+LIFT_SENTENCES = {
+    "appeal_granted": N_(
+        "Your appeal was granted: the check found that the measure was not justified."
+    ),
+    "recheck_passed": N_(
+        "A re-check with the information you gave found that the measure no longer holds."
+    ),
+    "review": N_("A reviewer checked the case and found that the measure was not justified."),
+    "directive_amended": N_(
+        "The directive behind the measure was changed, and it no longer covers your account."
+    ),
+    "directive_withdrawn": N_("The directive behind the measure was withdrawn."),
+    "expired": N_("The measure reached its end date."),
+}
+
+
+def _weight(w: float) -> str:
+    return f"{w:+.1f}"
+
+
+def context(facts: NoticeFacts, lang: str = DEFAULT_LANG) -> dict[str, Any]:
+    """The values ``templates/long.html`` is rendered with (all already in ``lang``)."""
+    check_facts(facts)
+    code = normalize_lang(lang)
+    tr = Tr(code)
+
+    def item(r: Any) -> dict[str, str]:
+        return {"code": r.code, "sentence": sentence(r, tr), "weight": _weight(r.weight)}
+
+    lift = (facts.lift_reason or "").strip()
+    return {
+        "lang": code,
+        "html_lang": HTML_LANG[code],
+        # between a sentence and what follows it inline: none after full-width punctuation
+        "gap": "" if code == "zh-CN" else " ",
+        "measure": facts.measure,
+        "case_number": facts.case_number,
+        "account_id": facts.account_id,
+        "platform_name": platform_name(facts.platform, tr),
+        "decided": tr.moment(facts.decided_at),
+        "expires": tr.moment(facts.expires_at) if facts.expires_at else "",
+        "answer_by": tr.moment(facts.answer_by),
+        "relied": [item(r) for r in facts.reasons if r.weight > 0],
+        "context_facts": [item(r) for r in facts.reasons if r.weight == 0],
+        "favour": [item(r) for r in facts.reasons if r.weight < 0],
+        "directive_id": facts.directive_id,
+        "directive_title": facts.directive_title,
+        "issuer": facts.issuer,
+        "legal_basis": facts.legal_basis.rstrip("."),
+        "automated": facts.automated,
+        "appeal_url": facts.appeal_url,
+        "documents": [tr._(d) for d in documents(facts.reasons, facts.account_kind)],
+        "lift_reason": tr._(LIFT_SENTENCES[lift]) if lift in LIFT_SENTENCES else lift,
+    }
+
+
+def render_long(facts: NoticeFacts, lang: str = DEFAULT_LANG) -> str:
+    """The in-app long form: an autoescaped HTML fragment (``<article>``)."""
+    ctx = context(facts, lang)
+    html = environment(ctx["lang"]).get_template("long.html").render(ctx)
+    return html.strip() + "\n"
+
+
+def render_text(facts: NoticeFacts, lang: str = DEFAULT_LANG) -> str:
+    """The long form as plain text: the same HTML, laid out for a terminal or e-mail."""
+    return html_to_text(render_long(facts, lang))
+
+
+# --- HTML fragment -> plain text -------------------------------------------------------
+
+_BLOCKS = {"h2", "h3", "p", "li", "dt", "dd", "footer"}
+_SPACE = re.compile(r"\s+")
+
+
+def display_width(text: str) -> int:
+    """Terminal columns: wide (CJK) characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+class _TextWriter(HTMLParser):
+    """Block elements become lines; headings are underlined; lists get '- '."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.lines: list[str] = []
+        self.buf: list[str] = []
+        self.stack: list[str] = []
+        self.dt: str | None = None
+        self.href: str | None = None
+        self.link_text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCKS:
+            self._flush()
+            self.stack.append(tag)
+        elif tag == "a":
+            self.href = dict(attrs).get("href")
+            self.link_text = []
+        elif tag == "br":
+            self.buf.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a":
+            shown = "".join(self.link_text).strip()
+            if self.href and self.href != shown:
+                self.buf.append(f" ({self.href})")
+            self.href = None
+        elif tag in _BLOCKS:
+            self._flush(tag)
+            if self.stack and self.stack[-1] == tag:
+                self.stack.pop()
+        elif tag in ("section", "ul", "dl", "article"):
+            self._flush()
+            if tag in ("ul", "dl"):
+                self._blank()
+
+    def handle_data(self, data: str) -> None:
+        self.buf.append(data)
+        if self.href is not None:
+            self.link_text.append(data)
+
+    def _blank(self) -> None:
+        if self.lines and self.lines[-1] != "":
+            self.lines.append("")
+
+    def _flush(self, tag: str | None = None) -> None:
+        text = _SPACE.sub(" ", "".join(self.buf)).strip()
+        self.buf = []
+        if not text:
+            return
+        if tag == "h2":
+            self._blank()
+            self.lines += [text, "=" * display_width(text), ""]
+        elif tag == "h3":
+            self._blank()
+            self.lines += [text, "-" * display_width(text)]
+        elif tag == "li":
+            self.lines.append(f"- {text}")
+        elif tag == "dt":
+            self.dt = text
+        elif tag == "dd":
+            sep = ": " if self.dt and not _is_wide(self.dt[-1]) else "："
+            self.lines.append(f"{self.dt}{sep}{text}" if self.dt else text)
+            self.dt = None
+        else:
+            self.lines.append(text)
+            self.lines.append("")
+
+    def text(self) -> str:
+        self._flush()
+        lines = [line.rstrip() for line in self.lines]
+        out: list[str] = []
+        for line in lines:  # at most one blank line in a row
+            if line or (out and out[-1]):
+                out.append(line)
+        return "\n".join(out).strip() + "\n"
+
+
+def _is_wide(ch: str) -> bool:
+    return unicodedata.east_asian_width(ch) in "WF"
+
+
+def html_to_text(html: str) -> str:
+    writer = _TextWriter()
+    writer.feed(html)
+    writer.close()
+    return writer.text()
