@@ -7,6 +7,7 @@ observations get their position from ip2region through a vectorised Python funct
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,9 @@ class DuckDBBackend:
             self.con.execute(f"SET memory_limit = '{memory_limit}'")
         self.con.execute("SET preserve_insertion_order = false")
         self.con.execute("SET enable_progress_bar = false")  # fairban draws its own
+        # spill to the system's temp folder, not to a .tmp/ in whatever folder we run in
+        spill = Path(tempfile.gettempdir()) / "fairban-duckdb"
+        self.con.execute(f"SET temp_directory = {_quote(str(spill))}")
         self._physical: dict[str, tuple[str, dict[str, str]]] = {}
         self._register_ip_functions()
 
