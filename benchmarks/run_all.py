@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -17,11 +18,21 @@ RUNS = [
 ]
 
 
+def run(cmd: list[str]) -> None:
+    print(f"\n$ {' '.join(Path(c).name if c.endswith('.py') else c for c in cmd)}")
+    sys.stdout.flush()
+    subprocess.run(cmd, check=True)
+
+
 def main() -> None:
     for cmd in RUNS:
-        print(f"\n$ {' '.join(Path(c).name if c.endswith('.py') else c for c in cmd)}")
-        sys.stdout.flush()
-        subprocess.run(cmd, check=True)
+        run(cmd)
+    # targeting: a 10,000-account world (3.3 million observations), simulated for the run
+    with tempfile.TemporaryDirectory(prefix="fairban-bench-world-") as scratch:
+        world = Path(scratch) / "world"
+        simulate = [sys.executable, "-m", "fairban.cli", "simulate", "--accounts", "10000"]
+        subprocess.run([*simulate, "--seed", "2019", "--out", str(world), "-q"], check=True)
+        run([sys.executable, str(HERE / "bench_target.py"), "--world", str(world)])
 
 
 if __name__ == "__main__":
