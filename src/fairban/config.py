@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     #: the case store; unset means the embedded SQLite file HOME/fairban.db. A plain
     #: postgresql:// URL is taken to mean psycopg 3
     database_url: str | None = None
+    #: memory DuckDB may use for targeting before it spills to disk (bounded by design:
+    #: 10^8 observations fit in it)
+    duckdb_memory_limit: str = "3GB"
 
 
 def get_settings() -> Settings:

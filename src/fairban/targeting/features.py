@@ -280,25 +280,42 @@ WHERE {window.where("o.ts")} AND o.device_id IS NOT NULL
       WHERE device_id IS NOT NULL AND p >= 0.5
         AND account_id IN (SELECT account_id FROM present)
       UNION SELECT DISTINCT o2.device_id FROM observations o2
-      WHERE o2.device_id IS NOT NULL AND o2.account_id IN (SELECT account_id FROM confirmed)
+      WHERE {window.where("o2.ts")} AND o2.device_id IS NOT NULL
+        AND o2.account_id IN (SELECT account_id FROM confirmed)
   )
+""",
+        ),
+        Step(
+            "device_runs",
+            """
+-- consecutive days an account used a phone, as one run (gaps and islands): pairs are
+-- then found between runs, not between every two days
+SELECT account_id, device_id, min(day) AS first_day, max(day) AS last_day
+FROM (
+    SELECT account_id, device_id, day,
+           row_number() OVER (PARTITION BY account_id, device_id ORDER BY day) AS rn
+    FROM device_days
+) x
+GROUP BY account_id, device_id, day - CAST(rn AS INTEGER)
 """,
         ),
         Step(
             "device_pairs",
             """
 WITH bad AS (
-    SELECT d.account_id, d.device_id, d.day,
-           CASE WHEN d.account_id IN (SELECT account_id FROM confirmed) THEN 1 ELSE 0 END
+    SELECT r.account_id, r.device_id, r.first_day, r.last_day,
+           CASE WHEN r.account_id IN (SELECT account_id FROM confirmed) THEN 1 ELSE 0 END
                AS confirmed
-    FROM device_days d
-    WHERE d.account_id IN (SELECT account_id FROM present)
-       OR d.account_id IN (SELECT account_id FROM confirmed)
+    FROM device_runs r
+    WHERE r.account_id IN (SELECT account_id FROM present)
+       OR r.account_id IN (SELECT account_id FROM confirmed)
 )
 SELECT DISTINCT a.account_id, b.account_id AS peer, b.confirmed
-FROM device_days a
+FROM device_runs a
 JOIN bad b ON b.device_id = a.device_id AND b.account_id <> a.account_id
-     AND b.day >= a.day - INTERVAL 3 DAY AND b.day <= a.day + INTERVAL 3 DAY
+     -- the two runs come within three days of each other
+     AND a.first_day - INTERVAL 3 DAY <= b.last_day
+     AND b.first_day - INTERVAL 3 DAY <= a.last_day
 JOIN accounts pa ON pa.account_id = a.account_id
 JOIN accounts pb ON pb.account_id = b.account_id
 WHERE a.account_id IN (SELECT account_id FROM linked)

@@ -37,8 +37,11 @@ class DuckDBBackend:
         self.con.execute("SET TimeZone = 'UTC'")
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
-        if memory_limit:
-            self.con.execute(f"SET memory_limit = '{memory_limit}'")
+        if memory_limit is None:
+            from fairban.config import get_settings
+
+            memory_limit = get_settings().duckdb_memory_limit
+        self.con.execute(f"SET memory_limit = {_quote(memory_limit)}")
         self.con.execute("SET preserve_insertion_order = false")
         self.con.execute("SET enable_progress_bar = false")  # fairban draws its own
         # spill to the system's temp folder, not to a .tmp/ in whatever folder we run in
