@@ -56,10 +56,10 @@ def build_world(config: WorldConfig) -> World:
     days = config.days
     n = max(40, round(config.accounts / 2.55))  # the others come with the special roles
 
-    prov_codes, prov_w = provinces_weights()
-    prov_codes = [p for p in prov_codes if p in by_province]
-    w = np.array([prov_w[i] for i, p in enumerate(provinces_weights()[0]) if p in by_province])
-    w = w / w.sum()
+    all_codes, all_weights = provinces_weights()
+    keep = [i for i, p in enumerate(all_codes) if p in by_province]
+    prov_codes = [all_codes[i] for i in keep]
+    w = all_weights[keep] / all_weights[keep].sum()
 
     def random_town(province: str | None = None) -> int:
         prov = province or prov_codes[int(rng.choice(len(prov_codes), p=w))]
@@ -318,7 +318,7 @@ def build_world(config: WorldConfig) -> World:
     mules.extend(personas.mule_accounts)
 
     # -- ties: family, friends, colleagues, classmates ----------------------------------
-    _general_ties(b, rng, operators_and_special=set(operators))
+    _general_ties(b, rng)
     for town_people in list(area_residents.values()) + list(border_people.values()):
         for i, p in enumerate(town_people):
             for q in rng.choice(town_people, size=min(3, len(town_people)), replace=False):
@@ -497,7 +497,7 @@ def _add_personas(
     return _PersonaRefs(classmate_account=c_acc, mule_accounts=f2_accounts)
 
 
-def _general_ties(b: _Builder, rng: np.random.Generator, operators_and_special: set[int]) -> None:
+def _general_ties(b: _Builder, rng: np.random.Generator) -> None:
     """Family, colleagues, classmates and friends: mostly local, a few far away."""
     roles = np.asarray(b.p_role)
     homes = np.asarray(b.p_home)

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from fairban.geo.iplocate import IpLocator, IpRanges
-from fairban.world.population import ALIPAY, POS, QQ, WECHAT, World
+from fairban.world.population import ALIPAY, POS, QQ, WECHAT, ZONE_TOWNS, World
 
 #: share of each source per platform before ``gps_rate``: gps, wifi, cell, ip
 SOURCE_SHARES = {
@@ -392,18 +392,7 @@ def _cells(
     return t_lat, t_lon, np.round(radius, 0), cell
 
 
-_TOWN_NAMES = {
-    "Ruili",
-    "Nansan",
-    "Daluo",
-    "Menglian",
-    "Mengla",
-    "Muse",
-    "Laukkai",
-    "Mong La",
-    "Pangkham",
-    "Tachileik",
-}
+_TOWN_NAMES = frozenset(ZONE_TOWNS.values())
 
 
 def _ip_choice(
@@ -457,7 +446,7 @@ def _ip_choice(
     # on a trip: hotel Wi-Fi of the place visited, or still the home carrier (roaming)
     base = np.where(on_trip & (rng.random(n) < 0.5), broadband[place], base)
     # ranges ip2region places in Myanmar: rare inland, common on the border
-    border_home = pl_zone_of(world)[home] >= 0
+    border_home = world.places.arrays()[2][home] >= 0
     # inland only a few people ever get such addresses (VPNs, roaming SIMs), and then often
     odd_user = (
         holder.astype(np.int64) * 2_654_435_761 % 100_000
@@ -479,7 +468,3 @@ def _ip_choice(
     offset = (holder.astype(np.int64) * 2_654_435_761 + (day // 7) * 97) % pools.size
     chosen: np.ndarray = base + offset
     return chosen
-
-
-def pl_zone_of(world: World) -> np.ndarray:
-    return np.asarray(world.places.zone, dtype=np.int64)
