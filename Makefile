@@ -1,6 +1,6 @@
 # Each target is a thin `uv run ...`; `uv sync` makes the environment from uv.lock first.
 UV ?= uv
-SYNC = $(UV) sync --frozen --quiet
+SYNC = $(UV) sync --frozen --quiet --all-extras
 DEMO_DIR ?= demo
 DEMO_ACCOUNTS ?= 10000
 PYTEST_ARGS ?=
