@@ -6,7 +6,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-import fairban.audit.models  # noqa: F401  (registers the tables on Base.metadata)
+# imported for their side effect: they register their tables on Base.metadata
 from fairban.config import get_settings
 from fairban.db import Base, database_url, make_engine
 

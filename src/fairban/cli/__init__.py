@@ -376,6 +376,12 @@ def db_upgrade() -> None:
     out.print(f"database {where} is at migration {head_revision()}", markup=False, highlight=False)
 
 
+# command groups of other domains live beside this module and register themselves on
+# ``app`` (imported last: they import ``app``, ``out`` and ``err`` from here)
+from fairban.cli import cases as _cases  # noqa: E402, F401
+from fairban.cli import platforms as _platforms  # noqa: E402, F401
+
+
 def main() -> None:
     """Entry point: run the app, turning expected failures into one line on stderr."""
     try:
@@ -405,6 +411,3 @@ def main() -> None:
         sys.exit(70)
     sys.exit(code if isinstance(code, int) else 0)
 
-
-if __name__ == "__main__":
-    main()

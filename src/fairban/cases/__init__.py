@@ -1,0 +1,1 @@
+"""Cases: decisions become measures with reasons, staged, paused, amended, lifted."""

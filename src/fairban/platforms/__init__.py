@@ -1,0 +1,2 @@
+"""Platforms: registry, signed webhooks through a transactional outbox, the reference
+platform."""
