@@ -14,8 +14,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 # the tables the migrations must match
-import fairban.audit.models  # noqa: F401
-import fairban.cases.models  # noqa: F401
+import fairban.audit.models
+import fairban.cases.models
 import fairban.platforms.models  # noqa: F401
 from fairban.config import Settings
 from fairban.db import (
