@@ -380,6 +380,7 @@ def db_upgrade() -> None:
 # ``app`` (imported last: they import ``app``, ``out`` and ``err`` from here)
 from fairban.cli import cases as _cases  # noqa: E402, F401
 from fairban.cli import platforms as _platforms  # noqa: E402, F401
+from fairban.cli import web as _web  # noqa: E402, F401
 
 
 def main() -> None:
