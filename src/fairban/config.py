@@ -20,6 +20,35 @@ class Settings(BaseSettings):
     #: memory DuckDB may use for targeting before it spills to disk (bounded by design:
     #: 10^8 observations fit in it)
     duckdb_memory_limit: str = "3GB"
+    # --- cases (fairban enforce) ---
+    #: where the appeal portal is reached: notices link to PUBLIC_URL/c/CASE?t=TOKEN
+    #: (the SMS to PUBLIC_URL/c/CASE, short enough for 70 Chinese characters)
+    public_url: str = "http://127.0.0.1:8000"
+    # --- appeals and the console (fairban serve) ---
+    #: signs one-time codes and sessions; unset means a random key written once to
+    #: HOME/secret_key (development). Production sets it in the environment
+    secret_key: str | None = None
+    #: who sends one-time codes: "dev" (HOME/codes.log and the server's console) or
+    #: "http" (POST to sms_gateway_url)
+    otp_sender: str = "dev"
+    sms_gateway_url: str | None = None
+    otp_ttl_s: int = 600
+    otp_max_tries: int = 5
+    #: code requests per case (and per client address) per window
+    otp_requests_per_window: int = 5
+    appeals_per_window: int = 5
+    rate_window_s: int = 3600
+    upload_max_bytes: int = 5 * 1024 * 1024
+    upload_max_files: int = 5
+    #: hours a person has to decide an appeal the re-check did not grant
+    answer_hours: int = 48
+    #: the evidence folder the automatic re-check runs targeting on
+    evidence_dir: Path | None = None
+    #: the circuit breaker: a directive pauses when more than this share of its appeals
+    #: decided within the window were granted (and at least breaker_min_decided were)
+    breaker_threshold: float = 0.5
+    breaker_window_s: int = 86_400
+    breaker_min_decided: int = 20
 
 
 def get_settings() -> Settings:

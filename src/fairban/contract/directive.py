@@ -114,6 +114,15 @@ class Directive(BaseModel):
             "outreach_answer_rate, mule_senders, mule_forwards)"
         ),
     ] = None
+    measure_days: Annotated[
+        int | None,
+        Field(
+            strict=True,
+            gt=0,
+            description="a positive whole number of days after which a measure ends by itself "
+            "(none: until lifted)",
+        ),
+    ] = None
     source: Annotated[Path, Field(description="the YAML file the directive was read from")]
 
     @field_validator("issued_at", mode="before")

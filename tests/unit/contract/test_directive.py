@@ -131,6 +131,7 @@ def test_extension_keys_come_from_the_model() -> None:
         "platforms",
         "areas",
         "thresholds",
+        "measure_days",
     )
 
 
@@ -139,13 +140,13 @@ KEY_ERRORS = [
         "foo",
         "1",
         "key 'foo': unknown key (known: id, title, issuer, legal_basis, issued_at, "
-        "lookback_days, platforms, areas, thresholds)",
+        "lookback_days, platforms, areas, thresholds, measure_days)",
     ),
     (
         "source",
         "x",
         "key 'source': unknown key (known: id, title, issuer, legal_basis, issued_at, "
-        "lookback_days, platforms, areas, thresholds)",
+        "lookback_days, platforms, areas, thresholds, measure_days)",
     ),
     ("issued_at", None, "missing required key 'issued_at'"),
     ("lookback_days", "abc", "key 'lookback_days': expected a positive integer, got 'abc'"),
@@ -234,7 +235,7 @@ def test_a_key_given_twice(tmp_path: Path) -> None:
 def test_not_a_mapping(tmp_path: Path) -> None:
     assert error_of(write(tmp_path, "- id\n- title\n")) == (
         "directive.yaml: expected a mapping of keys (id, title, issuer, legal_basis, issued_at, "
-        "lookback_days, platforms, areas, thresholds), got a list"
+        "lookback_days, platforms, areas, thresholds, measure_days), got a list"
     )
 
 
