@@ -18,6 +18,7 @@ from typing import Any
 
 from fairban.notices.i18n import N_, Tr
 from fairban.notices.model import Reason
+from fairban.targeting.reasons import DATA_FIELDS
 
 Data = Mapping[str, Any]
 Sentence = Callable[[Data, Tr], str]
@@ -302,9 +303,12 @@ SENTENCES: dict[str, Sentence] = {
 
 
 def sentence(reason: Reason, tr: Tr) -> str:
-    """The reason in ``tr``'s language; an unknown code says the engine's English text."""
+    """The reason in ``tr``'s language; an unknown code, or a reason without the numbers
+    its sentence needs (decisions from before reasons carried ``data``: the contract does
+    not require it), says the engine's English text rather than state wrong numbers."""
     say = SENTENCES.get(reason.code)
-    if say is None:
+    needs = DATA_FIELDS.get(reason.code, ())
+    if say is None or any(reason.data.get(k) is None for k in needs):
         return reason.text or reason.code
     return say(reason.data, tr)
 

@@ -166,3 +166,9 @@ def test_documents_follow_the_reasons() -> None:
     outreach_only = documents([r("OUTREACH_STRANGERS")])
     assert DOC_HOME not in outreach_only
     assert DOC_PHONE not in outreach_only
+
+
+def test_a_reason_without_its_numbers_says_the_engines_text_not_zeros() -> None:
+    old = Reason(code="PRESENCE_SUSTAINED", text="Seen on 41 nights in Laukkai.", weight=3.0)
+    for lang in LANGS:
+        assert sentence(old, Tr(lang)) == "Seen on 41 nights in Laukkai."
