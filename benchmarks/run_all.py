@@ -15,6 +15,9 @@ HERE = Path(__file__).parent
 RUNS = [
     [sys.executable, str(HERE / "bench_simulate.py"), "--accounts", "10000"],
     [sys.executable, str(HERE / "bench_validate.py"), "--make-rows", "10000000"],
+    # outbox delivery to the reference platform; PostgreSQL too when
+    # FAIRBAN_TEST_POSTGRES_URL is set
+    [sys.executable, str(HERE / "bench_delivery.py"), "--messages", "10000"],
 ]
 
 
@@ -33,6 +36,9 @@ def main() -> None:
         simulate = [sys.executable, "-m", "fairban.cli", "simulate", "--accounts", "10000"]
         subprocess.run([*simulate, "--seed", "2019", "--out", str(world), "-q"], check=True)
         run([sys.executable, str(HERE / "bench_target.py"), "--world", str(world)])
+    # DuckDB against Spark local[2] (the 'spark' extra and Java 17): a 3,000-account world
+    # (10^6 observations), simulated by the script itself
+    run([sys.executable, str(HERE / "bench_spark.py"), "--simulate", "3000"])
 
 
 if __name__ == "__main__":

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     answer_hours: int = 48
     #: the evidence folder the automatic re-check runs targeting on
     evidence_dir: Path | None = None
+    #: whether each `fairban serve` worker runs the re-check loop (off: run
+    #: `fairban appeals recheck --watch` as its own process)
+    recheck_in_server: bool = True
     #: the circuit breaker: a directive pauses when more than this share of its appeals
     #: decided within the window were granted (and at least breaker_min_decided were)
     breaker_threshold: float = 0.5

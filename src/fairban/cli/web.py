@@ -1,4 +1,237 @@
-"""``fairban serve``: the portal, the reviewer console and the JSON API (registered on
-the main app)."""
+"""``fairban serve``: the portal, the reviewer console and the JSON API; ``fairban
+users add`` for console users; ``fairban contacts load`` for the phones one-time codes
+go to; ``fairban appeals recheck`` to run waiting re-checks from a separate process
+(registered on the main app)."""
 
 from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fairban.cli import app, err, out
+
+users_app = typer.Typer(help="Reviewer console users.", no_args_is_help=True)
+contacts_app = typer.Typer(help="Phones bound to accounts (where codes go).", no_args_is_help=True)
+appeals_app = typer.Typer(help="Appeals: the automatic re-check.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(contacts_app, name="contacts")
+app.add_typer(appeals_app, name="appeals")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", "-d", help="Evidence folder the automatic re-check runs targeting on."
+        ),
+    ] = None,
+) -> None:
+    """Serve the appeal portal (/), the reviewer console (/console) and the JSON API
+    (/api/v1, OpenAPI at /api/docs). Migrates the database first. Without --data (or
+    FAIRBAN_EVIDENCE_DIR) every appeal goes to a person."""
+    import uvicorn
+
+    from fairban.config import Settings
+    from fairban.db import database_url, open_database
+
+    settings = Settings()
+    open_database(database_url(settings), migrate=True).dispose()
+    if data is not None:
+        if not data.is_dir():
+            err.print(f"--data {data}: not a folder")
+            raise typer.Exit(2)
+        os.environ["FAIRBAN_EVIDENCE_DIR"] = str(data.resolve())
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    out.print(f"fairban serving on http://{host}:{port}/ (console /console, API /api/docs)")
+    # uvicorn's access log would print each URL, notice tokens included: ours logs the
+    # route template only (fairban.web.app)
+    uvicorn.run(
+        "fairban.web.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="info",
+        # longer than a client's or proxy's idle keep-alive: a request sent on a
+        # connection the server is closing fails without reaching it
+        timeout_keep_alive=75,
+    )
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="Sign-in name.")],
+    role: Annotated[str, typer.Option(help="reviewer, senior, operator or auditor.")],
+    password_env: Annotated[
+        str, typer.Option(help="Read the password from this environment variable.")
+    ] = "FAIRBAN_NEW_PASSWORD",
+) -> None:
+    """Create a console user (or set its role and password). The password comes from
+    $FAIRBAN_NEW_PASSWORD or a prompt; at least 10 characters."""
+    from datetime import UTC, datetime
+
+    from fairban.config import Settings
+    from fairban.db import database_url, open_database, session_factory
+    from fairban.review.models import Role
+    from fairban.review.users import add_user
+
+    try:
+        chosen = Role(role)
+    except ValueError:
+        err.print(f"--role {role!r}: use reviewer, senior, operator or auditor")
+        raise typer.Exit(2) from None
+    password = os.environ.get(password_env) or typer.prompt(
+        "Password", hide_input=True, confirmation_prompt=True
+    )
+    engine = open_database(database_url(Settings()), migrate=True)
+    try:
+        with session_factory(engine)() as session, session.begin():
+            add_user(session, name, chosen, password, datetime.now(UTC))
+    except ValueError as e:
+        err.print(str(e))
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    out.print(f"user {name} ({chosen.value}) saved")
+
+
+@contacts_app.command("load")
+def contacts_load(
+    file: Annotated[Path, typer.Argument(help="CSV with columns account_id,phone.")],
+) -> None:
+    """Record the phones platforms have bound to accounts (one-time codes go there)."""
+    import csv
+    from datetime import UTC, datetime
+
+    from fairban.appeals.access import set_contact
+    from fairban.config import Settings
+    from fairban.db import database_url, open_database, session_factory
+
+    engine = open_database(database_url(Settings()), migrate=True)
+    n = 0
+    try:
+        with (
+            file.open(newline="", encoding="utf-8") as fh,
+            session_factory(engine)() as session,
+            session.begin(),
+        ):
+            now = datetime.now(UTC)
+            for row in csv.DictReader(fh):
+                set_contact(session, row["account_id"], row["phone"], now)
+                n += 1
+    finally:
+        engine.dispose()
+    out.print(f"{n:,} phones recorded")
+
+
+@appeals_app.command("recheck")
+def appeals_recheck(
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", "-d", help="Evidence folder (without: every appeal is queued)."),
+    ] = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Keep running: look for new appeals every --poll s.")
+    ] = False,
+    poll: Annotated[float, typer.Option(min=0.01, help="Seconds between looks.")] = 0.2,
+) -> None:
+    """Take in and re-check every appeal waiting for it, then exit (or, with --watch,
+    keep doing it: the loop that `fairban serve` runs unless
+    FAIRBAN_RECHECK_IN_SERVER=false)."""
+    import signal
+    import time
+
+    from fairban.appeals.flows import run_pending
+    from fairban.appeals.recheck import DecisionCache
+    from fairban.config import Settings
+    from fairban.db import database_url, open_database, session_factory
+
+    settings = Settings()
+    engine = open_database(database_url(settings), migrate=False)
+    evidence = data or settings.evidence_dir
+    cache = DecisionCache(evidence, settings.home.expanduser() / "recheck") if evidence else None
+    factory = session_factory(engine)
+    stop: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.append(signum))
+    total = 0
+    try:
+        while not stop:
+            done = run_pending(factory, cache, settings)
+            total += done
+            if done == 0:
+                if not watch:
+                    break
+                time.sleep(poll)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.dispose()
+    out.print(f"{total:,} appeals re-checked")
+
+
+@appeals_app.command("demo-access")
+def appeals_demo_access(
+    truth: Annotated[
+        Path, typer.Option(help="The simulator's truth.csv (its persona column names them).")
+    ],
+) -> None:
+    """For a demo: a fresh notice link (and a phone, if none is on file) for each case
+    of the seed personas, and a reviewer and a senior reviewer with new random
+    passwords. Prints them; the one-time codes then appear in FAIRBAN_HOME/codes.log."""
+    import csv
+    import secrets
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from fairban.appeals.access import set_contact
+    from fairban.appeals.models import AccountContact
+    from fairban.cases.flows import appeal_url, issue_token
+    from fairban.cases.models import Case
+    from fairban.config import Settings
+    from fairban.db import database_url, open_database, session_factory
+    from fairban.review.models import Role
+    from fairban.review.users import add_user
+
+    with truth.open(newline="", encoding="utf-8") as fh:
+        personas = {r["account_id"]: r["persona"] for r in csv.DictReader(fh) if r.get("persona")}
+    settings = Settings()
+    engine = open_database(database_url(settings), migrate=True)
+    now = datetime.now(UTC)
+    lines: list[str] = []
+    try:
+        with session_factory(engine)() as session, session.begin():
+            cases = session.scalars(
+                select(Case).where(Case.account_id.in_(personas)).order_by(Case.account_id)
+            )
+            for i, case in enumerate(cases):
+                if session.get(AccountContact, case.account_id) is None:
+                    set_contact(session, case.account_id, f"+86130{i:08d}", now)
+                contact = session.get(AccountContact, case.account_id)
+                phone = contact.phone if contact else ""
+                link = appeal_url(settings, case, issue_token(case))
+                lines.append(
+                    f"{personas[case.account_id]:<16} {case.account_id}  {case.state.value} "
+                    f"{case.measure.value}  phone {phone}\n    {link}"
+                )
+            passwords = {name: secrets.token_urlsafe(9) for name in ("reviewer", "senior")}
+            add_user(session, "demo-reviewer", Role.REVIEWER, passwords["reviewer"], now)
+            add_user(session, "demo-senior", Role.SENIOR, passwords["senior"], now)
+    finally:
+        engine.dispose()
+    out.print("Notice links of the seed personas' cases:" if lines else "No persona has a case.")
+    for line in lines:
+        out.print(line, markup=False, highlight=False)
+    out.print(f"Console {settings.public_url.rstrip('/')}/console:")
+    out.print(f"  demo-reviewer / {passwords['reviewer']}", markup=False, highlight=False)
+    out.print(f"  demo-senior   / {passwords['senior']}", markup=False, highlight=False)
+    out.print(f"One-time codes: {settings.home.expanduser() / 'codes.log'}")

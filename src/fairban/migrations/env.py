@@ -7,8 +7,10 @@ from alembic import context
 from sqlalchemy import Connection
 
 # imported for their side effect: they register their tables on Base.metadata
+from fairban.appeals import models as _appeals  # noqa: F401
 from fairban.config import get_settings
 from fairban.db import Base, database_url, make_engine
+from fairban.review import models as _review  # noqa: F401
 
 config = context.config
 target_metadata = Base.metadata

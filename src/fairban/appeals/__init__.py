@@ -1,0 +1,1 @@
+"""Appeals: filing, uploads, one-time codes, the automatic re-check."""

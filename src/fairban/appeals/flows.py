@@ -1,0 +1,498 @@
+"""Appeal flows: filing (with uploads), the automatic re-check and its outcome.
+
+Each flow works in the caller's transaction and writes its audit entries there; the
+caller commits. Case state changes go through :mod:`fairban.cases.flows`, which writes
+the case's timeline, notice and outbox messages in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from fairban import audit
+from fairban.appeals.blobs import ALLOWED_TYPES, BlobStore, sniff
+from fairban.appeals.breaker import check_breaker
+from fairban.appeals.models import OPEN_STATES, Appeal, AppealState, AppealUpload, Ground
+from fairban.appeals.recheck import NONE, DecisionCache, directive_from_content, hints
+from fairban.cases import flows as case_flows
+from fairban.cases.models import Case, CaseState, DeciderKind, DirectiveRecord, DirectiveVersion
+from fairban.config import Settings
+
+log = logging.getLogger("fairban.appeals")
+
+#: states in which a measure is in force and can be appealed
+APPEALABLE = (CaseState.ACTIVE, CaseState.DOWNGRADED)
+IN_FORCE = (CaseState.ACTIVE, CaseState.APPEALED, CaseState.DOWNGRADED, CaseState.UPHELD)
+MAX_STATEMENT = 5000
+RECHECK_ACTOR = "fairban:recheck"
+
+
+class AppealError(ValueError):
+    """Bad input to an appeal; ``code`` names the problem for the person's language
+    (``no_grounds``, ``bad_ground``, ``statement_too_long``, ``too_many_files``,
+    ``file_too_large``, ``file_type``, ``empty_file``, ``not_appealable``, ``bad_key``)."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(f"{code}: {detail}" if detail else code)
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Upload:
+    filename: str
+    data: bytes
+
+
+def check_uploads(uploads: Sequence[Upload], settings: Settings) -> list[tuple[Upload, str]]:
+    """Each non-empty upload with its sniffed type; refuses the batch on the first bad
+    file, before anything is stored."""
+    files = [u for u in uploads if u.data or u.filename]
+    if len(files) > settings.upload_max_files:
+        raise AppealError("too_many_files", str(settings.upload_max_files))
+    checked: list[tuple[Upload, str]] = []
+    for upload in files:
+        if not upload.data:
+            raise AppealError("empty_file", upload.filename[:80])
+        if len(upload.data) > settings.upload_max_bytes:
+            raise AppealError("file_too_large", upload.filename[:80])
+        kind = sniff(upload.data)
+        if kind not in ALLOWED_TYPES:
+            raise AppealError("file_type", upload.filename[:80])
+        checked.append((upload, kind))
+    return checked
+
+
+def submit_appeal(
+    session: Session,
+    case: Case,
+    *,
+    grounds: Sequence[str],
+    statement: str,
+    uploads: Sequence[Upload],
+    submit_key: str,
+    lang: str,
+    blobs: BlobStore,
+    settings: Settings,
+    now: datetime | None = None,
+) -> tuple[Appeal, bool]:
+    """File an appeal against ``case``; returns ``(appeal, created)``.
+
+    Idempotent: the same ``submit_key`` (the form's one-time key), or any open appeal
+    of the case, is returned as it is with ``created`` False and nothing stored again.
+    Everything is checked before anything is stored (``AppealError``). Uploads are
+    stored by content hash outside the database.
+
+    Intake only writes the appeal (durably, with the caller's commit): the case moves to
+    ``appealed`` and the audit log gets ``appeal:file`` when the re-check takes the
+    appeal in (:func:`take_in`, in the re-check's transaction). The request thus never
+    waits for the audit log's lock, which every writer shares; the appeals table is the
+    queue, so a crash in between loses nothing.
+    """
+    now = now or datetime.now(UTC)
+    if not submit_key or len(submit_key) > 64 or "\x00" in submit_key:
+        raise AppealError("bad_key")
+    # one query for both: this form's appeal, or any open appeal of the case
+    earlier = list(
+        session.scalars(
+            select(Appeal).where(
+                or_(
+                    Appeal.submit_key == submit_key,
+                    and_(Appeal.case_id == case.id, Appeal.state.in_(OPEN_STATES)),
+                )
+            )
+        )
+    )
+    same = next((a for a in earlier if a.submit_key == submit_key), None)
+    if same is not None:
+        if same.case_id != case.id:
+            raise AppealError("bad_key")
+        return same, False
+    if earlier:
+        return earlier[0], False
+    if case.state not in APPEALABLE:
+        raise AppealError("not_appealable", case.state.value)
+
+    chosen = list(dict.fromkeys(g.strip() for g in grounds if g.strip()))
+    if not chosen:
+        raise AppealError("no_grounds")
+    valid = {g.value for g in Ground}
+    if any(g not in valid for g in chosen):
+        raise AppealError("bad_ground")
+    # NUL is no text a person means, and PostgreSQL refuses it in any text column
+    statement = statement.replace("\x00", "").strip()
+    if len(statement) > MAX_STATEMENT:
+        raise AppealError("statement_too_long", str(MAX_STATEMENT))
+    checked = check_uploads(uploads, settings)
+
+    appeal = Appeal(
+        case_id=case.id,
+        directive_id=case.directive_id,
+        submit_key=submit_key,
+        grounds=json.dumps(chosen),
+        statement=statement,
+        lang=lang,
+        state=AppealState.RECEIVED,
+        filed_at=now,
+        answer_by=now + timedelta(hours=settings.answer_hours),
+    )
+    session.add(appeal)
+    session.flush()
+    stored: list[str] = []
+    for upload, kind in checked:
+        digest = blobs.put(upload.data)
+        if digest in stored:
+            continue  # the same file twice is one upload
+        stored.append(digest)
+        session.add(
+            AppealUpload(
+                appeal_id=appeal.id,
+                sha256=digest,
+                media_type=kind,
+                size=len(upload.data),
+                filename=_safe_name(upload.filename),
+                created_at=now,
+            )
+        )
+    session.flush()
+    return appeal, True
+
+
+def _safe_name(name: str) -> str:
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(c for c in base if c.isprintable()).strip()
+    return (cleaned or "upload")[:200]
+
+
+# --- the automatic re-check ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecheckOutcome:
+    granted: bool
+    result: dict[str, object]
+
+
+def linked_cases(session: Session, case: Case) -> list[Case]:
+    """The cases in force of every account of the case's person (the case alone when
+    the evidence names no person)."""
+    if not case.person_id:
+        return [case]
+    query = select(Case).where(Case.person_id == case.person_id, Case.state.in_(IN_FORCE))
+    found = list(session.scalars(query.order_by(Case.id)))
+    return found if any(c.id == case.id for c in found) else [case, *found]
+
+
+def take_in(session: Session, appeal: Appeal, settings: Settings, now: datetime) -> None:
+    """The appeal enters the case's record: the case moves to ``appealed`` (when its
+    measure is still in force and appealable) and ``appeal:file`` is audited. The
+    statement may hold personal data: the public log gets its hash only."""
+    case = appeal.case
+    if case.state in APPEALABLE:
+        case_flows.file_appeal(
+            session,
+            case,
+            actor=f"appellant:{case.number}",
+            note=",".join(json.loads(appeal.grounds)),
+            now=now,
+            settings=settings,
+        )
+    audit.append(
+        session,
+        actor=f"appellant:{case.number}",
+        action="appeal:file",
+        subject=f"case:{case.number}",
+        payload={
+            "appeal": appeal.id,
+            "filed_at": appeal.filed_at.isoformat(),
+            "grounds": json.loads(appeal.grounds),
+            "statement_sha256": audit.sha256_hex(appeal.statement),
+            "uploads": [u.sha256 for u in appeal.uploads],
+        },
+    )
+
+
+def recheck(
+    session: Session,
+    appeal: Appeal,
+    cache: DecisionCache | None,
+    settings: Settings,
+    now: datetime | None = None,
+) -> RecheckOutcome:
+    """Re-run the directive's current version for the appellant's accounts; lift on
+    every linked account and platform when no measure holds any more, else queue the
+    appeal for a person with the hints. Person-made decisions are not overruled."""
+    now = now or datetime.now(UTC)
+    case = appeal.case
+    if appeal.state != AppealState.RECEIVED:
+        return RecheckOutcome(
+            appeal.state == AppealState.GRANTED, json.loads(appeal.recheck or "{}")
+        )
+    take_in(session, appeal, settings, now)
+    result: dict[str, object] = {"at": now.isoformat()}
+    granted = False
+    if case.state not in IN_FORCE:
+        result["note"] = f"case is {case.state.value}: nothing to lift"
+        granted = case.state == CaseState.LIFTED
+    elif case.decided_by_kind == DeciderKind.PERSON and case.judged_by:
+        result["note"] = "a person decided this case: a person decides the appeal"
+    elif cache is None:
+        result["note"] = "no evidence folder configured: a person decides"
+    else:
+        record = session.get(DirectiveRecord, case.directive_id)
+        version = session.scalars(
+            select(DirectiveVersion).where(
+                DirectiveVersion.directive_id == case.directive_id,
+                DirectiveVersion.version == (record.current_version if record else -1),
+            )
+        ).first()
+        if version is None:
+            result["note"] = "the directive's current version is missing: a person decides"
+        else:
+            try:
+                directive = directive_from_content(version.content)
+                table = cache.decisions(directive, f"{version.directive_id}@{version.content_hash}")
+            except Exception as e:  # a broken evidence folder must not strand the appeal
+                log.exception("re-check of appeal %s failed", appeal.id)
+                result["note"] = f"re-check failed ({type(e).__name__}): a person decides"
+            else:
+                cases = linked_cases(session, case)
+                accounts = {c.account_id: table.get(c.account_id, NONE) for c in cases}
+                result["version"] = version.version
+                result["accounts"] = {
+                    a: {"measure": d.measure, "risk": round(d.risk, 3)} for a, d in accounts.items()
+                }
+                mine = accounts.get(case.account_id, NONE)
+                result["hints"] = hints(json.loads(appeal.grounds), mine.reasons)
+                granted = not any(d.holds for d in accounts.values())
+                if granted:
+                    lift_everywhere(
+                        session,
+                        case,
+                        actor=RECHECK_ACTOR,
+                        kind=DeciderKind.AUTOMATIC,
+                        reason="recheck_passed",
+                        settings=settings,
+                        now=now,
+                    )
+    appeal.recheck = json.dumps(result, ensure_ascii=False)
+    appeal.rechecked_at = now
+    appeal.recheck_claim = None
+    if granted:
+        close_appeals_of_lifted(
+            session,
+            case,
+            decided_by=RECHECK_ACTOR,
+            reason="recheck_passed",
+            now=now,
+            settings=settings,
+        )
+    else:
+        appeal.state = AppealState.QUEUED
+    audit.append(
+        session,
+        actor=RECHECK_ACTOR,
+        action="appeal:recheck:grant" if granted else "appeal:recheck:queue",
+        subject=f"case:{case.number}",
+        payload={"appeal": appeal.id, "result": result},
+    )
+    session.flush()
+    if granted:
+        check_breaker(session, case.directive_id, settings, now)
+    return RecheckOutcome(granted, result)
+
+
+def lift_everywhere(
+    session: Session,
+    case: Case,
+    *,
+    actor: str,
+    kind: DeciderKind,
+    reason: str,
+    settings: Settings,
+    now: datetime,
+) -> None:
+    """Lift the case's measure on every account of its person (the case alone without
+    a person), on every platform."""
+    if case.person_id:
+        case_flows.lift_person(
+            session,
+            case.person_id,
+            actor=actor,
+            actor_kind=kind,
+            reason=reason,
+            now=now,
+            settings=settings,
+        )
+    else:
+        case_flows.lift_measure(
+            session, case, actor=actor, actor_kind=kind, reason=reason, now=now, settings=settings
+        )
+
+
+def close_appeals_of_lifted(
+    session: Session,
+    case: Case,
+    *,
+    decided_by: str,
+    reason: str,
+    now: datetime,
+    settings: Settings,
+) -> None:
+    """Mark granted every open appeal whose case is lifted now (the appellant's and
+    those of the person's other accounts); one not yet taken in is taken in first."""
+    ids = [c.id for c in linked_cases_any(session, case)]
+    for appeal in session.scalars(
+        select(Appeal).where(Appeal.case_id.in_(ids), Appeal.state.in_(OPEN_STATES))
+    ):
+        if appeal.case.state != CaseState.LIFTED:
+            continue
+        if appeal.state == AppealState.RECEIVED:
+            take_in(session, appeal, settings, now)
+        appeal.state = AppealState.GRANTED
+        appeal.decided_at = now
+        appeal.decided_by = decided_by
+        appeal.decision_reason = reason
+        appeal.recheck_claim = None
+
+
+def linked_cases_any(session: Session, case: Case) -> list[Case]:
+    """Every case of the case's person, whatever its state."""
+    if not case.person_id:
+        return [case]
+    return list(session.scalars(select(Case).where(Case.person_id == case.person_id)))
+
+
+# --- running re-checks ----------------------------------------------------------------
+
+STALE_CLAIM = timedelta(seconds=120)
+
+
+def claim_pending(session: Session, worker: str, limit: int, now: datetime) -> list[int]:
+    """Claim up to ``limit`` appeals waiting for their re-check (a claim older than
+    two minutes is taken over: its worker died). Commits."""
+    waiting = (
+        select(Appeal.id)
+        .where(
+            Appeal.state == AppealState.RECEIVED,
+            or_(Appeal.recheck_claim.is_(None), Appeal.recheck_claimed_at < now - STALE_CLAIM),
+        )
+        .order_by(Appeal.id)
+        .limit(limit)
+    )
+    ids = list(session.scalars(waiting))
+    if not ids:
+        session.rollback()
+        return []
+    session.execute(
+        update(Appeal)
+        .where(
+            Appeal.id.in_(ids),
+            Appeal.state == AppealState.RECEIVED,
+            or_(Appeal.recheck_claim.is_(None), Appeal.recheck_claimed_at < now - STALE_CLAIM),
+        )
+        .values(recheck_claim=worker, recheck_claimed_at=now)
+    )
+    session.commit()
+    return list(
+        session.scalars(select(Appeal.id).where(Appeal.id.in_(ids), Appeal.recheck_claim == worker))
+    )
+
+
+def run_pending(
+    factory: sessionmaker[Session],
+    cache: DecisionCache | None,
+    settings: Settings,
+    *,
+    worker: str | None = None,
+    limit: int = 200,
+) -> int:
+    """Take in and re-check the appeals that wait for it; returns how many were done.
+
+    A claimed batch is done in one transaction (one commit, one wait for the audit
+    log's lock, however many appeals); if that fails, each appeal is tried in its own,
+    and one that still fails stays claimed and is retried once the claim is stale."""
+    worker = worker or uuid.uuid4().hex
+    with factory() as session:
+        ids = claim_pending(session, worker, limit, datetime.now(UTC))
+    if not ids:
+        return 0
+    try:
+        with factory() as session, session.begin():
+            for appeal in _claimed(session, ids, worker):
+                recheck(session, appeal, cache, settings)
+        return len(ids)
+    except Exception:
+        log.exception("re-check of a batch of %s failed; one at a time", len(ids))
+    done = 0
+    for appeal_id in ids:
+        try:
+            with factory() as session, session.begin():
+                for appeal in _claimed(session, [appeal_id], worker):
+                    recheck(session, appeal, cache, settings)
+                    done += 1
+        except Exception:
+            log.exception("re-check of appeal %s failed; retried later", appeal_id)
+    return done
+
+
+def _claimed(session: Session, ids: list[int], worker: str) -> list[Appeal]:
+    query = select(Appeal).where(Appeal.id.in_(ids), Appeal.recheck_claim == worker)
+    return list(session.scalars(query.order_by(Appeal.id)))
+
+
+class RecheckLoop:
+    """A thread that runs :func:`run_pending` whenever woken (an appeal was filed in
+    this process) and every ``interval_s`` (appeals filed by other processes, or left
+    by a crash: the table is the queue, so nothing is lost on restart)."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        cache_for: Callable[[], DecisionCache | None],
+        settings: Settings,
+        interval_s: float = 1.0,
+    ) -> None:
+        self.factory = factory
+        self.cache_for = cache_for
+        self.settings = settings
+        self.interval_s = interval_s
+        self.worker = uuid.uuid4().hex
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="fairban-recheck", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+            try:
+                while (
+                    run_pending(self.factory, self.cache_for(), self.settings, worker=self.worker)
+                    > 0
+                ):
+                    pass
+            except Exception:
+                log.exception("re-check loop failed; trying again")

@@ -1,0 +1,172 @@
+"""Queries for the portal and the console: a case's notice facts and timeline, its
+appeals, and per-directive appeal statistics."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fairban.appeals.models import OPEN_STATES, Appeal, AppealState, DataExport
+from fairban.cases.models import Case, CaseEvent, CaseState, DeciderKind, DirectiveRecord
+from fairban.notices import NoticeFacts, reasons_from_json
+from fairban.notices.model import LIFT_REASONS
+
+
+def latest_appeal(session: Session, case: Case) -> Appeal | None:
+    return session.scalars(
+        select(Appeal).where(Appeal.case_id == case.id).order_by(Appeal.id.desc()).limit(1)
+    ).first()
+
+
+def open_appeal(session: Session, case: Case) -> Appeal | None:
+    return session.scalars(
+        select(Appeal).where(Appeal.case_id == case.id, Appeal.state.in_(OPEN_STATES))
+    ).first()
+
+
+def events(session: Session, case: Case) -> list[CaseEvent]:
+    return list(
+        session.scalars(
+            select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)
+        )
+    )
+
+
+def notice_facts(
+    session: Session, case: Case, *, appeal_url: str, answer_by: datetime
+) -> NoticeFacts | None:
+    """The facts of the case's current notice (measure, or lift), None when the case
+    has none to show (monitor, proposed)."""
+    record = session.get(DirectiveRecord, case.directive_id)
+    if record is None:
+        return None
+    if case.state == CaseState.LIFTED:
+        measure = "lift"
+        last = events(session, case)
+        note = last[-1].note if last else ""
+        lift_reason: str | None = note if note in LIFT_REASONS else "review"
+        decided_at = last[-1].at if last else case.updated_at
+        automated = bool(last) and last[-1].actor_kind == DeciderKind.AUTOMATIC
+    elif case.state == CaseState.PROPOSED or case.measure.value == "monitor":
+        return None
+    else:
+        measure = case.measure.value
+        lift_reason = None
+        decided_at = case.decided_at
+        automated = case.decided_by_kind == DeciderKind.AUTOMATIC
+    return NoticeFacts(
+        case_number=case.number,
+        account_id=case.account_id,
+        platform=case.platform,
+        measure=measure,  # type: ignore[arg-type]
+        reasons=reasons_from_json(case.reasons),
+        directive_id=record.id,
+        directive_title=record.title,
+        issuer=record.issuer,
+        legal_basis=record.legal_basis,
+        decided_at=decided_at,
+        automated=automated,
+        appeal_url=appeal_url,
+        short_url=appeal_url,
+        answer_by=answer_by,
+        expires_at=case.expires_at,
+        lift_reason=lift_reason,
+        account_kind=case.account_kind,
+    )
+
+
+def exports(session: Session, case: Case) -> list[DataExport]:
+    return list(
+        session.scalars(
+            select(DataExport).where(DataExport.case_id == case.id).order_by(DataExport.id.desc())
+        )
+    )
+
+
+@dataclass(frozen=True)
+class DirectiveStats:
+    directive_id: str
+    title: str
+    paused: bool
+    measured: int  # cases that ever had restrict or suspend enforced
+    appeals: int
+    decided: int
+    granted: int
+    median_hours_to_decision: float | None
+    p90_hours_to_decision: float | None
+
+    @property
+    def appeal_rate(self) -> float | None:
+        return self.appeals / self.measured if self.measured else None
+
+    @property
+    def grant_rate(self) -> float | None:
+        return self.granted / self.decided if self.decided else None
+
+
+def directive_stats(session: Session) -> list[DirectiveStats]:
+    """Per directive: appeal rate (appeals per measured case), grant rate (granted per
+    decided appeal) and time from filing to decision."""
+    out = []
+    for record in session.scalars(select(DirectiveRecord).order_by(DirectiveRecord.id)):
+        measured = (
+            session.scalar(
+                select(func.count())
+                .select_from(Case)
+                .where(
+                    Case.directive_id == record.id,
+                    Case.measure.in_(("restrict", "suspend")),
+                    Case.state != CaseState.PROPOSED,
+                )
+            )
+            or 0
+        )
+        rows = session.execute(
+            select(Appeal.state, Appeal.filed_at, Appeal.decided_at).where(
+                Appeal.directive_id == record.id
+            )
+        ).all()
+        decided = [r for r in rows if r.state not in OPEN_STATES]
+        hours = sorted(
+            (r.decided_at - r.filed_at).total_seconds() / 3600 for r in decided if r.decided_at
+        )
+        out.append(
+            DirectiveStats(
+                directive_id=record.id,
+                title=record.title,
+                paused=record.paused,
+                measured=measured,
+                appeals=len(rows),
+                decided=len(decided),
+                granted=sum(1 for r in decided if r.state == AppealState.GRANTED),
+                median_hours_to_decision=statistics.median(hours) if hours else None,
+                p90_hours_to_decision=hours[int(0.9 * (len(hours) - 1))] if hours else None,
+            )
+        )
+    return out
+
+
+def recheck_summary(appeal: Appeal) -> dict[str, object]:
+    return dict(json.loads(appeal.recheck or "{}"))
+
+
+def expected_decision(appeal: Appeal, now: datetime) -> datetime | None:
+    """When the person can expect the answer: a minute after filing while the
+    re-check runs, the deadline once a person decides, None once decided."""
+    if appeal.state == AppealState.RECEIVED:
+        return max(now, appeal.filed_at + timedelta(minutes=1))
+    if appeal.state == AppealState.QUEUED:
+        return appeal.answer_by
+    return None
+
+
+def linked_cases_all(session: Session, case: Case) -> list[Case]:
+    """Every case of the case's person, any state (the case alone without a person)."""
+    if not case.person_id:
+        return [case]
+    return list(session.scalars(select(Case).where(Case.person_id == case.person_id)))

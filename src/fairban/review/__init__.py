@@ -1,0 +1,1 @@
+"""Review: the console's users, the queue by priority, decisions with four eyes."""

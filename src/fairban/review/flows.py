@@ -1,0 +1,251 @@
+"""Reviewers' decisions on queued appeals: uphold, downgrade or lift, each with a
+written reason; four eyes where the stakes are high.
+
+A decision needs a second, senior reviewer (not the proposer) when it lifts a
+high-risk suspension (risk at or above :data:`HIGH_RISK`) or upholds a suspension:
+it is then a pending :class:`~fairban.review.models.ReviewProposal` until approved.
+Every step is audited (``review:decide``, ``review:propose``, ``review:approve``,
+``review:reject``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fairban import audit
+from fairban.appeals.breaker import check_breaker
+from fairban.appeals.flows import close_appeals_of_lifted, lift_everywhere
+from fairban.appeals.models import Appeal, AppealState
+from fairban.cases import flows as case_flows
+from fairban.cases.models import DeciderKind, Measure
+from fairban.config import Settings
+from fairban.review.models import Action, ConsoleUser, ProposalState, ReviewProposal, Role
+from fairban.review.queue import claimed_by_other
+
+HIGH_RISK = 0.8
+MIN_REASON = 10
+DECIDERS = (Role.REVIEWER, Role.SENIOR)
+
+
+class DecisionError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    done: bool  # carried out now
+    proposal: ReviewProposal | None  # waiting for a second reviewer
+
+
+def needs_second(appeal: Appeal, action: Action) -> bool:
+    case = appeal.case
+    if case.measure != Measure.SUSPEND:
+        return False
+    return action == Action.UPHOLD or (action == Action.LIFT and case.risk >= HIGH_RISK)
+
+
+def pending_proposal(session: Session, appeal: Appeal) -> ReviewProposal | None:
+    return session.scalars(
+        select(ReviewProposal).where(
+            ReviewProposal.appeal_id == appeal.id, ReviewProposal.state == ProposalState.PENDING
+        )
+    ).first()
+
+
+def decide(
+    session: Session,
+    appeal: Appeal,
+    user: ConsoleUser,
+    action: Action,
+    reason: str,
+    settings: Settings,
+    *,
+    to_measure: Measure | None = None,
+    now: datetime | None = None,
+) -> DecisionResult:
+    """Decide ``appeal`` or, where four eyes apply, propose the decision."""
+    now = now or datetime.now(UTC)
+    reason = reason.strip()
+    if user.role not in DECIDERS:
+        raise DecisionError("only reviewers decide appeals")
+    if appeal.state != AppealState.QUEUED:
+        raise DecisionError("the appeal is not waiting for a decision")
+    if len(reason) < MIN_REASON:
+        raise DecisionError(f"write the reason (at least {MIN_REASON} characters)")
+    other = claimed_by_other(appeal, user, now)
+    if other:
+        raise DecisionError(f"claimed by {other}")
+    if pending_proposal(session, appeal) is not None:
+        raise DecisionError("a decision already waits for a second reviewer")
+    if action == Action.DOWNGRADE and (
+        to_measure is None or _rank(to_measure) >= _rank(appeal.case.measure)
+    ):
+        raise DecisionError("a downgrade names a weaker measure")
+    if needs_second(appeal, action):
+        proposal = ReviewProposal(
+            appeal_id=appeal.id,
+            action=action,
+            to_measure=to_measure.value if to_measure else None,
+            reason=reason,
+            proposed_by=user.name,
+            proposed_at=now,
+            state=ProposalState.PENDING,
+        )
+        session.add(proposal)
+        session.flush()
+        audit.append(
+            session,
+            actor=f"user:{user.name}",
+            action="review:propose",
+            subject=f"case:{appeal.case.number}",
+            payload={
+                "appeal": appeal.id,
+                "proposal": proposal.id,
+                "decision": action.value,
+                "reason": reason,
+            },
+        )
+        return DecisionResult(False, proposal)
+    _carry_out(session, appeal, action, reason, to_measure, [user.name], settings, now)
+    return DecisionResult(True, None)
+
+
+def approve(
+    session: Session,
+    proposal: ReviewProposal,
+    senior: ConsoleUser,
+    note: str,
+    settings: Settings,
+    now: datetime | None = None,
+) -> None:
+    """The second reviewer agrees: the proposal is carried out."""
+    now = now or datetime.now(UTC)
+    _check_second(proposal, senior)
+    appeal = session.get(Appeal, proposal.appeal_id)
+    assert appeal is not None
+    proposal.state, proposal.second_by, proposal.second_at = (
+        ProposalState.APPROVED,
+        senior.name,
+        now,
+    )
+    proposal.second_note = note.strip()
+    audit.append(
+        session,
+        actor=f"user:{senior.name}",
+        action="review:approve",
+        subject=f"case:{appeal.case.number}",
+        payload={"appeal": appeal.id, "proposal": proposal.id},
+    )
+    to = Measure(proposal.to_measure) if proposal.to_measure else None
+    _carry_out(
+        session,
+        appeal,
+        proposal.action,
+        proposal.reason,
+        to,
+        [proposal.proposed_by, senior.name],
+        settings,
+        now,
+    )
+
+
+def reject(
+    session: Session,
+    proposal: ReviewProposal,
+    senior: ConsoleUser,
+    note: str,
+    now: datetime | None = None,
+) -> None:
+    """The second reviewer disagrees: the appeal stays in the queue, unclaimed."""
+    now = now or datetime.now(UTC)
+    _check_second(proposal, senior)
+    if len(note.strip()) < MIN_REASON:
+        raise DecisionError(f"write why (at least {MIN_REASON} characters)")
+    appeal = session.get(Appeal, proposal.appeal_id)
+    assert appeal is not None
+    proposal.state, proposal.second_by, proposal.second_at = (
+        ProposalState.REJECTED,
+        senior.name,
+        now,
+    )
+    proposal.second_note = note.strip()
+    appeal.claimed_by, appeal.claimed_at = None, None
+    audit.append(
+        session,
+        actor=f"user:{senior.name}",
+        action="review:reject",
+        subject=f"case:{appeal.case.number}",
+        payload={"appeal": appeal.id, "proposal": proposal.id, "note": note.strip()},
+    )
+
+
+def _check_second(proposal: ReviewProposal, senior: ConsoleUser) -> None:
+    if proposal.state != ProposalState.PENDING:
+        raise DecisionError("the proposal was already answered")
+    if senior.role != Role.SENIOR:
+        raise DecisionError("only a senior reviewer can be the second pair of eyes")
+    if senior.name == proposal.proposed_by:
+        raise DecisionError("the second reviewer must be another person")
+
+
+def _rank(measure: Measure) -> int:
+    return {Measure.MONITOR: 1, Measure.RESTRICT: 2, Measure.SUSPEND: 3}[measure]
+
+
+def _carry_out(
+    session: Session,
+    appeal: Appeal,
+    action: Action,
+    reason: str,
+    to_measure: Measure | None,
+    deciders: list[str],
+    settings: Settings,
+    now: datetime,
+) -> None:
+    case = appeal.case
+    actor = "user:" + "+".join(deciders)
+    if action == Action.LIFT:
+        lift_everywhere(
+            session,
+            case,
+            actor=actor,
+            kind=DeciderKind.PERSON,
+            reason="appeal_granted",
+            settings=settings,
+            now=now,
+        )
+        close_appeals_of_lifted(
+            session, case, decided_by=actor, reason=reason, now=now, settings=settings
+        )
+        appeal.state = AppealState.GRANTED
+    elif action == Action.UPHOLD:
+        case_flows.uphold_measure(
+            session, case, actor=actor, reason=reason, now=now, settings=settings
+        )
+        appeal.state = AppealState.UPHELD
+    else:
+        assert to_measure is not None
+        case_flows.downgrade_measure(
+            session, case, to=to_measure, actor=actor, reason=reason, now=now, settings=settings
+        )
+        appeal.state = AppealState.DOWNGRADED
+    appeal.decided_at, appeal.decided_by, appeal.decision_reason = now, actor, reason
+    appeal.claimed_by, appeal.claimed_at = None, None
+    audit.append(
+        session,
+        actor=actor,
+        action="review:decide",
+        subject=f"case:{case.number}",
+        payload={
+            "appeal": appeal.id,
+            "decision": action.value,
+            "reason": reason,
+            "to": to_measure.value if to_measure else None,
+        },
+    )
+    session.flush()
+    check_breaker(session, case.directive_id, settings, now)

@@ -1,0 +1,130 @@
+"""The review queue: open appeals a person decides, by priority, with claims.
+
+Priority (higher first) adds the measure's severity, the urgency of the deadline and
+the appellant's vulnerability:
+
+- severity: suspend 3, restrict 2, monitor 1;
+- urgency: 0 with two days or more left, rising to 3 at the deadline and beyond;
+- vulnerability: +1 for a shop or business account (a livelihood), +1 when the person
+  says they were a victim, +1 when more than one of the person's accounts is held.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fairban import audit
+from fairban.appeals.models import Appeal, AppealState
+from fairban.cases.models import Case, CaseState
+from fairban.review.models import ConsoleUser
+
+SEVERITY = {"suspend": 3.0, "restrict": 2.0, "monitor": 1.0}
+#: a claim this old no longer keeps others off the appeal
+CLAIM_TTL = timedelta(minutes=30)
+HELD = (CaseState.ACTIVE, CaseState.APPEALED, CaseState.UPHELD, CaseState.DOWNGRADED)
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    appeal: Appeal
+    case: Case
+    priority: float
+    hours_left: float
+    held_accounts: int
+
+    @property
+    def overdue(self) -> bool:
+        return self.hours_left < 0
+
+
+def priority(case: Case, appeal: Appeal, held_accounts: int, now: datetime) -> float:
+    hours_left = (appeal.answer_by - now).total_seconds() / 3600
+    urgency = min(3.0, max(0.0, 3.0 * (1 - hours_left / 48)))
+    vulnerable = (
+        (case.account_kind in ("merchant", "business"))
+        + ("victim" in json.loads(appeal.grounds))
+        + (held_accounts > 1)
+    )
+    return SEVERITY.get(case.measure.value, 1.0) + urgency + vulnerable
+
+
+def queue(session: Session, now: datetime) -> list[QueueItem]:
+    """Every queued appeal, highest priority first (ties: earliest deadline)."""
+    appeals = list(session.scalars(select(Appeal).where(Appeal.state == AppealState.QUEUED)))
+    persons = {a.case.person_id for a in appeals if a.case.person_id}
+    held: dict[str, int] = {}
+    if persons:
+        rows = session.execute(
+            select(Case.person_id, func.count())
+            .where(Case.person_id.in_(persons), Case.state.in_(HELD))
+            .group_by(Case.person_id)
+        ).all()
+        held = {p: n for p, n in rows if p}
+    items = []
+    for a in appeals:
+        n = held.get(a.case.person_id or "", 1)
+        items.append(
+            QueueItem(
+                appeal=a,
+                case=a.case,
+                priority=priority(a.case, a, n, now),
+                hours_left=(a.answer_by - now).total_seconds() / 3600,
+                held_accounts=n,
+            )
+        )
+    items.sort(key=lambda i: (-i.priority, i.appeal.answer_by, i.appeal.id))
+    return items
+
+
+class ClaimError(ValueError):
+    pass
+
+
+def claimed_by_other(appeal: Appeal, user: ConsoleUser, now: datetime) -> str | None:
+    """Who else holds a live claim on ``appeal``, or None."""
+    if (
+        appeal.claimed_by
+        and appeal.claimed_by != user.name
+        and appeal.claimed_at
+        and appeal.claimed_at + CLAIM_TTL > now
+    ):
+        return appeal.claimed_by
+    return None
+
+
+def claim(session: Session, appeal: Appeal, user: ConsoleUser, now: datetime) -> None:
+    """Take ``appeal``; ``ClaimError`` when another reviewer holds it or it is decided."""
+    if appeal.state != AppealState.QUEUED:
+        raise ClaimError("the appeal is not in the queue")
+    other = claimed_by_other(appeal, user, now)
+    if other:
+        raise ClaimError(f"claimed by {other}")
+    appeal.claimed_by, appeal.claimed_at = user.name, now
+    audit.append(
+        session,
+        actor=f"user:{user.name}",
+        action="review:claim",
+        subject=f"case:{appeal.case.number}",
+        payload={"appeal": appeal.id},
+    )
+
+
+def release(session: Session, appeal: Appeal, user: ConsoleUser) -> None:
+    """Give ``appeal`` back to the queue (only its holder, or a senior, may)."""
+    if appeal.claimed_by is None:
+        return
+    if appeal.claimed_by != user.name and user.role.value != "senior":
+        raise ClaimError(f"claimed by {appeal.claimed_by}")
+    appeal.claimed_by, appeal.claimed_at = None, None
+    audit.append(
+        session,
+        actor=f"user:{user.name}",
+        action="review:release",
+        subject=f"case:{appeal.case.number}",
+        payload={"appeal": appeal.id},
+    )

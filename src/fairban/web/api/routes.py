@@ -1,0 +1,328 @@
+"""The JSON API (OpenAPI at ``/api/openapi.json``): the same appeal flow as the portal
+for apps and clients. A session token (``Authorization: Bearer ...``) comes from the
+notice link's token or the case number and phone, and is verified by the one-time code.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator, BaseModel, Field
+from sqlalchemy.exc import IntegrityError
+
+from fairban.appeals import access, service
+from fairban.appeals.flows import AppealError, submit_appeal
+from fairban.appeals.models import AccountContact, Appeal, PortalSession
+from fairban.cases.models import Case
+from fairban.web.deps import SessionDep, StateDep, client_address, now
+
+router = APIRouter(prefix="/api/v1", tags=["appeals"])
+bearer = HTTPBearer(auto_error=False)
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+GroundName = Literal[
+    "never_been_there", "visited", "live_near_border", "victim", "know_the_person", "other"
+]
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class LinkAccess(BaseModel):
+    case_number: Text = Field(min_length=1, max_length=64)
+    token: Text = Field(min_length=1, max_length=200)
+
+
+class PhoneAccess(BaseModel):
+    case_number: Text = Field(min_length=1, max_length=64)
+    phone: Text = Field(min_length=1, max_length=40)
+
+
+class SessionOut(BaseModel):
+    session: str
+    phone: str | None = Field(None, description="the phone codes go to, masked")
+
+
+class CodeIn(BaseModel):
+    code: Text = Field(min_length=1, max_length=20)
+
+
+class Verified(BaseModel):
+    verified: bool
+
+
+class AppealIn(BaseModel):
+    grounds: list[GroundName] = Field(min_length=1, max_length=6)
+    statement: Text = Field("", max_length=5000)
+    submit_key: Text = Field(
+        min_length=8,
+        max_length=64,
+        description="one per appeal: a retry with the same key returns the first appeal",
+    )
+
+
+class AppealOut(BaseModel):
+    id: int
+    case_number: str
+    state: str
+    grounds: list[str]
+    filed_at: datetime
+    answer_by: datetime
+    expected_decision: datetime | None
+    decided_at: datetime | None
+
+
+class CaseOut(BaseModel):
+    number: str
+    account_id: str
+    platform: str
+    state: str
+    measure: str
+    reasons: list[dict[str, object]]
+    decided_at: datetime
+    appeal: AppealOut | None
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": Problem},
+    401: {"model": Problem},
+    404: {"model": Problem},
+    429: {"model": Problem},
+}
+
+
+@router.get("/health", response_model=Health)
+def health() -> Health:
+    return Health(status="ok")
+
+
+def _too_many() -> HTTPException:
+    return HTTPException(status_code=429, detail="too many requests")
+
+
+def _session(session: SessionDep, credentials: BearerDep, *, verified: bool) -> PortalSession:
+    token = credentials.credentials if credentials else None
+    portal = access.portal_session(session, token, now())
+    if portal is None or (verified and portal.verified_at is None):
+        raise HTTPException(
+            status_code=401, detail="no valid session", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return portal
+
+
+@router.post("/access/link", response_model=SessionOut, responses=ERRORS)
+def access_by_link(body: LinkAccess, session: SessionDep) -> SessionOut:
+    """A session from the notice link's case number and token (not yet verified)."""
+    case = access.case_by_number(session, body.case_number)
+    if case is None or not access.token_matches(case, body.token):
+        raise HTTPException(status_code=404, detail="no such case and token")
+    token = access.start_session(session, case, now())
+    contact = session.get(AccountContact, case.account_id)
+    session.commit()
+    return SessionOut(session=token, phone=access.mask_phone(contact.phone) if contact else None)
+
+
+@router.post("/access/phone", response_model=SessionOut, status_code=202, responses=ERRORS)
+def access_by_phone(
+    body: PhoneAccess, request: Request, session: SessionDep, state: StateDep
+) -> SessionOut:
+    """A session and a code sent, when the case number and phone match; the same
+    answer when they do not (a session that never verifies)."""
+    s, t = state.settings, now()
+    if not (
+        access.allow(
+            session,
+            f"start:ip:{client_address(request)}",
+            limit=s.otp_requests_per_window * 4,
+            window_s=s.rate_window_s,
+            now=t,
+        )
+        and access.allow(
+            session,
+            f"start:case:{body.case_number.strip().upper()}",
+            limit=s.otp_requests_per_window,
+            window_s=s.rate_window_s,
+            now=t,
+        )
+    ):
+        session.commit()
+        raise _too_many()
+    case = access.case_by_number(session, body.case_number)
+    if case is not None and access.phone_matches(session, case, body.phone):
+        token = access.start_session(session, case, t)
+        portal = access.portal_session(session, token, t)
+        assert portal is not None
+        access.send_code(
+            session, portal, case, sender=state.sender, secret=state.secret, settings=s, now=t
+        )
+    else:
+        token = access.new_token()
+    session.commit()
+    return SessionOut(session=token, phone=None)
+
+
+@router.post("/access/code", status_code=202, responses=ERRORS)
+def send_code(
+    request: Request, session: SessionDep, state: StateDep, credentials: BearerDep
+) -> Response:
+    """Send a (new) one-time code to the phone bound to the session's account."""
+    portal = _session(session, credentials, verified=False)
+    s, t = state.settings, now()
+    if not (
+        access.allow(
+            session,
+            f"code:case:{portal.case_id}",
+            limit=s.otp_requests_per_window,
+            window_s=s.rate_window_s,
+            now=t,
+        )
+        and access.allow(
+            session,
+            f"code:ip:{client_address(request)}",
+            limit=s.otp_requests_per_window * 4,
+            window_s=s.rate_window_s,
+            now=t,
+        )
+    ):
+        session.commit()
+        raise _too_many()
+    case = session.get(Case, portal.case_id)
+    assert case is not None
+    sent = access.send_code(
+        session, portal, case, sender=state.sender, secret=state.secret, settings=s, now=t
+    )
+    session.commit()
+    if not sent:
+        raise HTTPException(status_code=404, detail="no phone on file for this account")
+    return Response(status_code=202)
+
+
+@router.post("/access/verify", response_model=Verified, responses=ERRORS)
+def verify(body: CodeIn, session: SessionDep, state: StateDep, credentials: BearerDep) -> Verified:
+    """Check the one-time code: ``wrong``, ``locked`` (ask for a new code) or
+    ``expired`` are a 400 with that detail."""
+    portal = _session(session, credentials, verified=False)
+    result = access.verify_code(
+        session, portal, body.code, secret=state.secret, settings=state.settings, now=now()
+    )
+    session.commit()
+    if result != access.CodeResult.OK:
+        raise HTTPException(status_code=400, detail=result)
+    return Verified(verified=True)
+
+
+def _appeal_out(appeal: Appeal) -> AppealOut:
+    import json
+
+    return AppealOut(
+        id=appeal.id,
+        case_number=appeal.case.number,
+        state=appeal.state.value,
+        grounds=json.loads(appeal.grounds),
+        filed_at=appeal.filed_at,
+        answer_by=appeal.answer_by,
+        expected_decision=service.expected_decision(appeal, now()),
+        decided_at=appeal.decided_at,
+    )
+
+
+@router.get("/case", response_model=CaseOut, responses=ERRORS)
+def my_case(session: SessionDep, credentials: BearerDep) -> CaseOut:
+    """The session's case (and no other): measure, reasons, latest appeal."""
+    import json
+
+    portal = _session(session, credentials, verified=True)
+    case = session.get(Case, portal.case_id)
+    assert case is not None
+    appeal = service.latest_appeal(session, case)
+    return CaseOut(
+        number=case.number,
+        account_id=case.account_id,
+        platform=case.platform,
+        state=case.state.value,
+        measure=case.measure.value,
+        reasons=[r for r in json.loads(case.reasons or "[]") if isinstance(r, dict)],
+        decided_at=case.decided_at,
+        appeal=_appeal_out(appeal) if appeal else None,
+    )
+
+
+@router.post("/case/appeals", response_model=AppealOut, status_code=201, responses=ERRORS)
+def file_appeal(
+    body: AppealIn,
+    response: Response,
+    session: SessionDep,
+    state: StateDep,
+    credentials: BearerDep,
+) -> AppealOut:
+    """File an appeal against the session's case. 201 when new; 200 with the first
+    appeal when the same ``submit_key`` (or any open appeal) exists already."""
+    portal = _session(session, credentials, verified=True)
+    case = session.get(Case, portal.case_id)
+    assert case is not None
+    s = state.settings
+    if not access.allow(
+        session,
+        f"appeal:case:{case.id}",
+        limit=s.appeals_per_window,
+        window_s=s.rate_window_s,
+        now=now(),
+    ):
+        session.commit()
+        raise _too_many()
+    try:
+        appeal, created = submit_appeal(
+            session,
+            case,
+            grounds=list(body.grounds),
+            statement=body.statement,
+            uploads=[],
+            submit_key=body.submit_key,
+            lang="zh-CN",
+            blobs=state.blobs,
+            settings=s,
+        )
+        session.commit()
+    except AppealError as e:
+        session.rollback()
+        raise HTTPException(status_code=400, detail=e.code) from None
+    except IntegrityError:
+        session.rollback()
+        found = service.open_appeal(session, case)
+        if found is None:
+            raise HTTPException(status_code=400, detail="bad_key") from None
+        appeal, created = found, False
+    if state.recheck is not None:
+        state.recheck.wake()
+    if not created:
+        response.status_code = 200
+    return _appeal_out(appeal)
+
+
+@router.get("/case/appeal", response_model=AppealOut, responses=ERRORS)
+def my_appeal(session: SessionDep, credentials: BearerDep) -> AppealOut:
+    """The latest appeal of the session's case."""
+    portal = _session(session, credentials, verified=True)
+    case = session.get(Case, portal.case_id)
+    assert case is not None
+    appeal = service.latest_appeal(session, case)
+    if appeal is None:
+        raise HTTPException(status_code=404, detail="no appeal yet")
+    return _appeal_out(appeal)

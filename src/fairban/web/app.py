@@ -1,0 +1,208 @@
+"""The web application: the public portal (``/``), the reviewer console
+(``/console``) and the JSON API (``/api/v1``, OpenAPI at ``/api/docs``).
+
+:func:`create_app` builds it from settings; ``fairban serve`` runs it under Uvicorn
+(with ``--workers N``, each worker calls :func:`app_from_environment`). Each worker
+also runs the automatic re-check loop: appeals wait in the database, so a restart
+loses none.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fairban.appeals.access import code_sender, secret_key
+from fairban.appeals.blobs import BlobStore
+from fairban.appeals.flows import RecheckLoop
+from fairban.appeals.recheck import DecisionCache
+from fairban.config import Settings
+from fairban.db import database_url, open_database, session_factory
+from fairban.web.deps import AppState, get_lang, render
+
+log = logging.getLogger("fairban.web")
+
+#: the same for every page: nothing from elsewhere, no inline script or style, no
+#: framing, no referrer (notice links carry a token in their query)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+# the API documentation page loads its script and style from a CDN-less bundle: relax
+# only there
+DOCS_CSP = (
+    "default-src 'self'; img-src 'self' data: https:; style-src 'self' 'unsafe-inline' https:; "
+    "script-src 'self' 'unsafe-inline' https:; frame-ancestors 'none'"
+)
+
+
+class Guard:
+    """Every answer: the security headers, ``no-store`` on pages, one log line with the
+    route's template (never the path or query: no case number, token or phone); and a
+    413 for a body larger than the uploads may be, before it is read.
+
+    A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` costs a task group and
+    a stream per request, which the intake benchmark can see."""
+
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        path: str = scope["path"]
+        status = [0]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+                if path.startswith("/api/docs"):
+                    headers["Content-Security-Policy"] = DOCS_CSP
+                if not path.startswith("/static"):
+                    headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        length = Headers(scope=scope).get("content-length", "")
+        if length.isdigit() and int(length) > self.max_body:
+            too_large = PlainTextResponse("request too large", status_code=413)
+            await too_large(scope, receive, send_with_headers)
+        else:
+            await self.app(scope, receive, send_with_headers)
+        template = getattr(scope.get("route"), "path", "-")
+        log.info(
+            "%s %s %s %.1f ms",
+            scope["method"],
+            template,
+            status[0],
+            (time.perf_counter() - started) * 1000,
+        )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    data_dir: Path | None = None,
+    run_recheck: bool = True,
+    migrate: bool = True,
+) -> FastAPI:
+    """The app over ``settings``' database. ``data_dir`` (or ``FAIRBAN_EVIDENCE_DIR``)
+    is the evidence the re-check runs on; without one, every appeal goes to a person."""
+    settings = settings or Settings()
+    home = settings.home.expanduser()
+    engine = open_database(database_url(settings), migrate=migrate)
+    evidence = data_dir or settings.evidence_dir
+    cache = DecisionCache(evidence, home / "recheck") if evidence else None
+    state = AppState(
+        settings=settings,
+        engine=engine,
+        factory=session_factory(engine),
+        blobs=BlobStore(home / "blobs"),
+        sender=code_sender(settings),
+        secret=secret_key(settings),
+        cache=cache,
+    )
+    if run_recheck and settings.recheck_in_server:
+        state.recheck = RecheckLoop(state.factory, lambda: state.cache, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if state.recheck is not None:
+            state.recheck.start()
+        yield
+        if state.recheck is not None:
+            state.recheck.stop()
+        engine.dispose()
+
+    app = FastAPI(
+        title="fairban",
+        summary="Appeals against measures on accounts: portal, reviewer console, JSON API.",
+        version="1",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.fairban = state
+
+    from fairban.web.api.routes import router as api_router
+    from fairban.web.console.routes import router as console_router
+    from fairban.web.portal.routes import router as portal_router
+
+    app.include_router(portal_router)
+    app.include_router(console_router)
+    app.include_router(api_router)
+    app.mount(
+        "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
+    )
+
+    max_body = settings.upload_max_files * settings.upload_max_bytes + 1024 * 1024
+
+    app.add_middleware(Guard, max_body=max_body)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_form(request: Request, exc: RequestValidationError) -> Response:
+        # a broken form is the person's to fix: a page in their language, not JSON
+        if request.url.path.startswith("/api/"):
+            return await request_validation_exception_handler(request, exc)
+        lang = get_lang(request)
+        return render(
+            request,
+            "error.html",
+            lang,
+            status_code=400,
+            title="The form has expired. Please try again.",
+            message="",
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith("/api/") or request.url.path.startswith("/static"):
+            return JSONResponse(
+                {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+            )
+        if 300 <= exc.status_code < 400 and exc.headers and "Location" in exc.headers:
+            return RedirectResponse(exc.headers["Location"], status_code=exc.status_code)
+        lang = get_lang(request)
+        title = "Not found" if exc.status_code == 404 else str(exc.detail)
+        return render(
+            request,
+            "error.html",
+            lang,
+            status_code=exc.status_code,
+            title=title,
+            message=str(exc.detail),
+        )
+
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """For Uvicorn's worker processes: settings from FAIRBAN_* (``fairban serve`` has
+    already migrated the database)."""
+    return create_app(Settings(), migrate=False)

@@ -1,0 +1,422 @@
+"""The reviewer console: sign-in, the queue, the case page, decisions with four eyes,
+operators' statistics and alerts, the auditors' view of the audit log.
+
+Server-side sessions (cookie ``fb_console``, HttpOnly, SameSite=Strict); every form
+carries the session's CSRF token. English only: it is a tool for staff.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import func, select
+
+from fairban import audit
+from fairban.appeals import service
+from fairban.appeals.models import Alert, Appeal, AppealUpload
+from fairban.audit.models import AuditEntry
+from fairban.cases.models import Measure
+from fairban.review import flows as review
+from fairban.review import queue as review_queue
+from fairban.review import users
+from fairban.review.models import (
+    Action,
+    ConsoleSession,
+    ConsoleUser,
+    ProposalState,
+    ReviewProposal,
+    Role,
+)
+from fairban.web.console.evidence import evidence_view
+from fairban.web.deps import CONSOLE_COOKIE, SessionDep, StateDep, client_address, now, render
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+LOGIN_CSRF = "fb_login_csrf"
+ROLE_HOME = {
+    Role.REVIEWER: "/console/queue",
+    Role.SENIOR: "/console/queue",
+    Role.OPERATOR: "/console/stats",
+    Role.AUDITOR: "/console/audit",
+}
+
+
+def _see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    return render(request, name, "en", status_code=status_code, **context)
+
+
+def _signed_in(
+    request: Request, session: SessionDep, *roles: Role
+) -> tuple[ConsoleSession, ConsoleUser]:
+    found = users.current(session, request.cookies.get(CONSOLE_COOKIE), now())
+    if found is None:
+        raise HTTPException(status_code=303, headers={"Location": "/console/login"})
+    if roles and found[1].role not in roles:
+        raise HTTPException(status_code=403, detail="Your role cannot see this page")
+    return found
+
+
+def _check_csrf(console: ConsoleSession, csrf: str) -> None:
+    if not csrf or not hmac.compare_digest(console.csrf, csrf):
+        raise HTTPException(status_code=403, detail="The form has expired. Please try again.")
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, error: str = "") -> HTMLResponse:
+    token = secrets.token_urlsafe(24)
+    response = _page(
+        request,
+        "console/login.html",
+        title="Sign in",
+        csrf=token,
+        error=error,
+        status_code=401 if error else 200,
+    )
+    response.set_cookie(LOGIN_CSRF, token, httponly=True, samesite="strict", max_age=3600)
+    return response
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    name: Annotated[str, Form(max_length=64)] = "",
+    password: Annotated[str, Form(max_length=200)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    cookie = request.cookies.get(LOGIN_CSRF, "")
+    if not csrf or not hmac.compare_digest(cookie, csrf):
+        return login_page(request, error="The form has expired. Please try again.")
+    t = now()
+    s = state.settings
+    if not (
+        _allow(session, f"login:ip:{client_address(request)}", 20, s.rate_window_s)
+        and _allow(session, f"login:user:{name.strip()}", 10, s.rate_window_s)
+    ):
+        session.commit()
+        return login_page(request, error="Too many tries. Wait a while.")
+    user = users.authenticate(session, name, password)
+    if user is None:
+        audit.append(
+            session,
+            actor="console",
+            action="console:login:fail",
+            subject=f"user:{name.replace(chr(0), '').strip()[:64] or '-'}",
+        )
+        session.commit()
+        return login_page(request, error="Wrong name or password.")
+    token = users.start_session(session, user, t)
+    audit.append(
+        session, actor=f"user:{user.name}", action="console:login", subject=f"user:{user.name}"
+    )
+    session.commit()
+    response = _see_other(ROLE_HOME[user.role])
+    response.set_cookie(
+        CONSOLE_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=state.settings.public_url.startswith("https://"),
+        max_age=8 * 3600,
+    )
+    response.delete_cookie(LOGIN_CSRF)
+    return response
+
+
+def _allow(session: SessionDep, key: str, limit: int, window_s: int) -> bool:
+    from fairban.appeals.access import allow
+
+    return allow(session, key, limit=limit, window_s=window_s, now=now())
+
+
+@router.post("/logout")
+def logout(
+    request: Request, session: SessionDep, csrf: Annotated[str, Form(max_length=100)] = ""
+) -> Response:
+    console, user = _signed_in(request, session)
+    _check_csrf(console, csrf)
+    users.end_session(session, request.cookies.get(CONSOLE_COOKIE, ""))
+    audit.append(
+        session, actor=f"user:{user.name}", action="console:logout", subject=f"user:{user.name}"
+    )
+    session.commit()
+    response = _see_other("/console/login")
+    response.delete_cookie(CONSOLE_COOKIE)
+    return response
+
+
+@router.get("")
+@router.get("/")
+def console_home(request: Request, session: SessionDep) -> Response:
+    _console, user = _signed_in(request, session)
+    return _see_other(ROLE_HOME[user.role])
+
+
+@router.get("/queue", response_class=HTMLResponse)
+def queue_page(request: Request, session: SessionDep) -> Response:
+    console, user = _signed_in(request, session, Role.REVIEWER, Role.SENIOR)
+    t = now()
+    items = review_queue.queue(session, t)
+    pending = session.scalar(
+        select(func.count())
+        .select_from(ReviewProposal)
+        .where(ReviewProposal.state == ProposalState.PENDING)
+    )
+    return _page(
+        request,
+        "console/queue.html",
+        title="Queue",
+        user=user,
+        csrf=console.csrf,
+        items=items,
+        pending=pending,
+        now=t,
+    )
+
+
+@router.get("/appeals/{appeal_id}", response_class=HTMLResponse)
+def appeal_page(
+    appeal_id: int, request: Request, session: SessionDep, state: StateDep, error: str = ""
+) -> Response:
+    console, user = _signed_in(request, session, Role.REVIEWER, Role.SENIOR)
+    appeal = session.get(Appeal, appeal_id)
+    if appeal is None:
+        raise HTTPException(status_code=404)
+    case = appeal.case
+    proposal = review.pending_proposal(session, appeal)
+    linked = [c for c in service.linked_cases_all(session, case) if c.id != case.id]
+    return _page(
+        request,
+        "console/appeal.html",
+        title=f"Appeal {appeal.id}",
+        user=user,
+        csrf=console.csrf,
+        appeal=appeal,
+        case=case,
+        proposal=proposal,
+        error=error,
+        grounds=json.loads(appeal.grounds),
+        recheck=service.recheck_summary(appeal),
+        reasons=json.loads(case.reasons or "[]"),
+        events=service.events(session, case),
+        linked=linked,
+        evidence=evidence_view(session, case, state.cache),
+        history=audit.history(session, f"case:{case.number}"),
+        needs_second_lift=review.needs_second(appeal, Action.LIFT),
+        needs_second_uphold=review.needs_second(appeal, Action.UPHOLD),
+        weaker=[
+            m.value
+            for m in (Measure.RESTRICT, Measure.MONITOR)
+            if review._rank(m) < review._rank(case.measure)
+        ],
+    )
+
+
+@router.post("/appeals/{appeal_id}/claim")
+def claim(
+    appeal_id: int,
+    request: Request,
+    session: SessionDep,
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    console, user = _signed_in(request, session, Role.REVIEWER, Role.SENIOR)
+    _check_csrf(console, csrf)
+    appeal = session.get(Appeal, appeal_id)
+    if appeal is None:
+        raise HTTPException(status_code=404)
+    try:
+        review_queue.claim(session, appeal, user, now())
+    except review_queue.ClaimError as e:
+        session.rollback()
+        return _see_other(f"/console/appeals/{appeal_id}?error={e}")
+    session.commit()
+    return _see_other(f"/console/appeals/{appeal_id}")
+
+
+@router.post("/appeals/{appeal_id}/release")
+def release(
+    appeal_id: int,
+    request: Request,
+    session: SessionDep,
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    console, user = _signed_in(request, session, Role.REVIEWER, Role.SENIOR)
+    _check_csrf(console, csrf)
+    appeal = session.get(Appeal, appeal_id)
+    if appeal is None:
+        raise HTTPException(status_code=404)
+    try:
+        review_queue.release(session, appeal, user)
+    except review_queue.ClaimError as e:
+        session.rollback()
+        return _see_other(f"/console/appeals/{appeal_id}?error={e}")
+    session.commit()
+    return _see_other("/console/queue")
+
+
+@router.post("/appeals/{appeal_id}/decide")
+def decide(
+    appeal_id: int,
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    csrf: Annotated[str, Form(max_length=100)] = "",
+    action: Annotated[str, Form(max_length=16)] = "",
+    reason: Annotated[str, Form(max_length=5000)] = "",
+    to_measure: Annotated[str, Form(max_length=16)] = "",
+) -> Response:
+    console, user = _signed_in(request, session, Role.REVIEWER, Role.SENIOR)
+    _check_csrf(console, csrf)
+    appeal = session.get(Appeal, appeal_id)
+    if appeal is None:
+        raise HTTPException(status_code=404)
+    try:
+        chosen = Action(action)
+        to = Measure(to_measure) if to_measure else None
+        result = review.decide(session, appeal, user, chosen, reason, state.settings, to_measure=to)
+    except ValueError as e:
+        session.rollback()
+        return appeal_page(appeal_id, request, session, state, error=str(e))
+    session.commit()
+    if result.proposal is not None:
+        return _see_other(f"/console/appeals/{appeal_id}")
+    return _see_other("/console/queue")
+
+
+@router.get("/proposals", response_class=HTMLResponse)
+def proposals_page(request: Request, session: SessionDep) -> Response:
+    console, user = _signed_in(request, session, Role.REVIEWER, Role.SENIOR)
+    pending = list(
+        session.scalars(
+            select(ReviewProposal)
+            .where(ReviewProposal.state == ProposalState.PENDING)
+            .order_by(ReviewProposal.id)
+        )
+    )
+    appeals = {p.appeal_id: session.get(Appeal, p.appeal_id) for p in pending}
+    return _page(
+        request,
+        "console/proposals.html",
+        title="Waiting for a second reviewer",
+        user=user,
+        csrf=console.csrf,
+        proposals=pending,
+        appeals=appeals,
+    )
+
+
+@router.post("/proposals/{proposal_id}/{answer}")
+def answer_proposal(
+    proposal_id: int,
+    answer: str,
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    csrf: Annotated[str, Form(max_length=100)] = "",
+    note: Annotated[str, Form(max_length=5000)] = "",
+) -> Response:
+    console, user = _signed_in(request, session, Role.REVIEWER, Role.SENIOR)
+    _check_csrf(console, csrf)
+    proposal = session.get(ReviewProposal, proposal_id)
+    if proposal is None or answer not in ("approve", "reject"):
+        raise HTTPException(status_code=404)
+    try:
+        if answer == "approve":
+            review.approve(session, proposal, user, note, state.settings)
+        else:
+            review.reject(session, proposal, user, note)
+    except ValueError as e:
+        session.rollback()
+        return appeal_page(proposal.appeal_id, request, session, state, error=str(e))
+    session.commit()
+    return _see_other("/console/proposals")
+
+
+@router.get("/uploads/{upload_id}")
+def upload_file(upload_id: int, request: Request, session: SessionDep, state: StateDep) -> Response:
+    _signed_in(request, session, Role.REVIEWER, Role.SENIOR)
+    upload = session.get(AppealUpload, upload_id)
+    if upload is None:
+        raise HTTPException(status_code=404)
+    return Response(
+        state.blobs.read(upload.sha256),
+        media_type=upload.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="upload-{upload.id}"',
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
+    )
+
+
+@router.get("/stats", response_class=HTMLResponse)
+def stats_page(request: Request, session: SessionDep) -> Response:
+    console, user = _signed_in(request, session, Role.OPERATOR, Role.SENIOR)
+    alerts = list(session.scalars(select(Alert).order_by(Alert.id.desc()).limit(50)))
+    return _page(
+        request,
+        "console/stats.html",
+        title="Directives",
+        user=user,
+        csrf=console.csrf,
+        stats=service.directive_stats(session),
+        alerts=alerts,
+    )
+
+
+@router.post("/alerts/{alert_id}/ack")
+def ack_alert(
+    alert_id: int,
+    request: Request,
+    session: SessionDep,
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    console, user = _signed_in(request, session, Role.OPERATOR)
+    _check_csrf(console, csrf)
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise HTTPException(status_code=404)
+    if alert.acknowledged_at is None:
+        alert.acknowledged_by, alert.acknowledged_at = user.name, now()
+        audit.append(
+            session,
+            actor=f"user:{user.name}",
+            action="console:alert:ack",
+            subject=f"directive:{alert.directive_id}"
+            if alert.directive_id
+            else f"alert:{alert.id}",
+            payload={"alert": alert.id},
+        )
+        session.commit()
+    return _see_other("/console/stats")
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(
+    request: Request, session: SessionDep, before: int | None = None, subject: str = ""
+) -> Response:
+    console, user = _signed_in(request, session, Role.AUDITOR)
+    query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(100)
+    if before is not None:
+        query = query.where(AuditEntry.id < before)
+    subject = subject.replace("\x00", "")
+    if subject:
+        query = query.where(AuditEntry.subject == subject[:255])
+    entries = list(session.scalars(query))
+    return _page(
+        request,
+        "console/audit.html",
+        title="Audit log",
+        user=user,
+        csrf=console.csrf,
+        entries=entries,
+        subject=subject,
+    )

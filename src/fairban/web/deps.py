@@ -1,0 +1,108 @@
+"""What every view needs, as FastAPI dependencies: the app's state, a database
+session, the language, the templates, the signed-in appellant or console user."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from fairban.appeals.access import CodeSender
+from fairban.appeals.blobs import BlobStore
+from fairban.appeals.flows import RecheckLoop
+from fairban.appeals.recheck import DecisionCache
+from fairban.config import Settings
+from fairban.web.i18n import LANG_COOKIE, gettext, normalize
+
+log = logging.getLogger("fairban.web")
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+PORTAL_COOKIE = "fb_portal"
+CONSOLE_COOKIE = "fb_console"
+
+
+@dataclass
+class AppState:
+    """One per app (per worker process)."""
+
+    settings: Settings
+    engine: Engine
+    factory: sessionmaker[Session]
+    blobs: BlobStore
+    sender: CodeSender
+    secret: str
+    cache: DecisionCache | None
+    recheck: RecheckLoop | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.fairban
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_session(state: StateDep) -> Iterator[Session]:
+    """A session for the request; the view commits what it changes."""
+    with state.factory() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_lang(request: Request) -> str:
+    return normalize(request.query_params.get("lang") or request.cookies.get(LANG_COOKIE))
+
+
+LangDep = Annotated[str, Depends(get_lang)]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+BEIJING = timezone(timedelta(hours=8))
+
+
+def beijing(at: datetime | None) -> str:
+    """``at`` as a person in China reads it: Beijing time, to the minute."""
+    return at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M") if at else ""
+
+
+def render(
+    request: Request, name: str, lang: str, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    """A page in ``lang``: ``_`` translates, ``html_lang`` sets the page's language."""
+    return TEMPLATES.TemplateResponse(
+        request,
+        name,
+        {
+            "_": gettext(lang),
+            "lang": lang,
+            "html_lang": "zh-Hans" if lang == "zh-CN" else "en",
+            "path": request.url.path,
+            "bj": beijing,
+            **context,
+        },
+        status_code=status_code,
+    )
+
+
+class PageError(HTTPException):
+    """An error the person sees as a page in their language."""

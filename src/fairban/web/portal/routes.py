@@ -1,0 +1,470 @@
+"""The public appeal portal: server-rendered, works without JavaScript.
+
+Way in: the notice link ``/c/{number}?t={token}`` or the case number and phone
+(``/start``); then a one-time code to the account's phone (``/verify``). A verified
+session is bound to one case: every page below ``/case`` shows that case and no other.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.exc import IntegrityError
+
+from fairban.appeals import access, service
+from fairban.appeals.export import request_export
+from fairban.appeals.flows import APPEALABLE, AppealError, Upload, submit_appeal
+from fairban.appeals.models import AccountContact, DataExport, ExportState, Ground, PortalSession
+from fairban.cases.models import Case
+from fairban.notices import render_long
+from fairban.web.deps import (
+    PORTAL_COOKIE,
+    AppState,
+    LangDep,
+    SessionDep,
+    StateDep,
+    client_address,
+    now,
+    render,
+)
+from fairban.web.i18n import LANG_COOKIE, LANGS, gettext
+
+router = APIRouter(include_in_schema=False)
+
+GROUNDS = (
+    (Ground.NEVER_BEEN_THERE, "I have never been to these areas"),
+    (Ground.VISITED, "I visited, but I do not run fraud"),
+    (Ground.LIVE_NEAR_BORDER, "I live near the border"),
+    (Ground.VICTIM, "I was a victim of fraud"),
+    (Ground.KNOW_THE_PERSON, "I know the person who was involved"),
+    (Ground.OTHER, "Other"),
+)
+REFUSALS = {
+    "no_grounds": "Choose at least one statement.",
+    "bad_ground": "A statement was not recognised.",
+    "statement_too_long": "The text is too long.",
+    "too_many_files": "Too many files.",
+    "file_too_large": "A file is too large: %(name)s",
+    "file_type": "A file is not a photo or PDF: %(name)s",
+    "empty_file": "A file is empty: %(name)s",
+    "not_appealable": "This case cannot be appealed now.",
+    "bad_key": "The form has expired. Please try again.",
+}
+
+
+def _see_other(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _set_session_cookie(response: Response, token: str, state: AppState) -> None:
+    # Secure whenever the portal is served over HTTPS (its public address says so)
+    secure = state.settings.public_url.startswith("https://")
+    response.set_cookie(
+        PORTAL_COOKIE, token, httponly=True, samesite="lax", secure=secure, max_age=2 * 3600
+    )
+
+
+def _too_many(request: Request, lang: str) -> HTMLResponse:
+    _ = gettext(lang)
+    return render(
+        request,
+        "error.html",
+        lang,
+        status_code=429,
+        title=_("Too many requests. Wait a while and try again."),
+        message="",
+    )
+
+
+def _portal(request: Request, session: SessionDep) -> PortalSession | None:
+    return access.portal_session(session, request.cookies.get(PORTAL_COOKIE), now())
+
+
+def _csrf_ok(portal: PortalSession, csrf: str) -> bool:
+    return bool(csrf) and hmac.compare_digest(portal.csrf, csrf)
+
+
+@router.get("/", response_class=HTMLResponse)
+def start_page(request: Request, lang: LangDep) -> HTMLResponse:
+    return render(request, "portal/start.html", lang, title="fairban")
+
+
+@router.get("/lang/{code}")
+def switch_language(code: str, next: str = "/") -> RedirectResponse:
+    lang = code if code in LANGS else "zh-CN"
+    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    response = _see_other(target)
+    response.set_cookie(LANG_COOKIE, lang, samesite="lax", max_age=365 * 86400)
+    return response
+
+
+@router.post("/start")
+def start(
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    lang: LangDep,
+    case_number: Annotated[str, Form(max_length=64)] = "",
+    phone: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    s, t = state.settings, now()
+    window = s.rate_window_s
+    if not (
+        access.allow(
+            session,
+            f"start:ip:{client_address(request)}",
+            limit=s.otp_requests_per_window * 4,
+            window_s=window,
+            now=t,
+        )
+        and access.allow(
+            session,
+            f"start:case:{case_number.strip().upper()}",
+            limit=s.otp_requests_per_window,
+            window_s=window,
+            now=t,
+        )
+    ):
+        session.commit()
+        return _too_many(request, lang)
+    case = access.case_by_number(session, case_number) if case_number else None
+    response = _see_other("/verify?sent=1")
+    if case is not None and access.phone_matches(session, case, phone):
+        token = access.start_session(session, case, t)
+        portal = access.portal_session(session, token, t)
+        assert portal is not None
+        access.send_code(
+            session, portal, case, sender=state.sender, secret=state.secret, settings=s, now=t
+        )
+        _set_session_cookie(response, token, state)
+    else:
+        # the same answer whether or not the number and phone match: nothing to learn
+        response.delete_cookie(PORTAL_COOKIE)
+    session.commit()
+    return response
+
+
+@router.get("/c/{number}")
+def open_link(
+    number: str,
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    lang: LangDep,
+    t: str = "",
+) -> Response:
+    case = access.case_by_number(session, number) if len(number) <= 64 else None
+    if case is None or not access.token_matches(case, t):
+        _ = gettext(lang)
+        return render(
+            request,
+            "portal/link_invalid.html",
+            lang,
+            status_code=404,
+            title=_("This link is not valid"),
+        )
+    token = access.start_session(session, case, now())
+    session.commit()
+    response = _see_other("/verify")  # the token leaves the address bar and history
+    _set_session_cookie(response, token, state)
+    return response
+
+
+@router.get("/verify", response_class=HTMLResponse)
+def verify_page(
+    request: Request, session: SessionDep, lang: LangDep, sent: int = 0, error: str = ""
+) -> Response:
+    portal = _portal(request, session)
+    if portal is not None and portal.verified_at is not None:
+        return _see_other("/case")
+    phone = None
+    if portal is not None:
+        case = session.get(Case, portal.case_id)
+        contact = session.get(AccountContact, case.account_id) if case else None
+        phone = access.mask_phone(contact.phone) if contact else ""
+    return render(
+        request,
+        "portal/verify.html",
+        lang,
+        title=gettext(lang)("Prove it is your phone"),
+        portal=portal,
+        phone=phone,
+        sent=bool(sent),
+        error=error,
+        status_code=400 if error else 200,
+    )
+
+
+@router.post("/verify/send")
+def send_code(
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    lang: LangDep,
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    portal = _portal(request, session)
+    if portal is None or not _csrf_ok(portal, csrf):
+        return _see_other("/?expired=1")
+    s, t = state.settings, now()
+    if not (
+        access.allow(
+            session,
+            f"code:case:{portal.case_id}",
+            limit=s.otp_requests_per_window,
+            window_s=s.rate_window_s,
+            now=t,
+        )
+        and access.allow(
+            session,
+            f"code:ip:{client_address(request)}",
+            limit=s.otp_requests_per_window * 4,
+            window_s=s.rate_window_s,
+            now=t,
+        )
+    ):
+        session.commit()
+        return _too_many(request, lang)
+    case = session.get(Case, portal.case_id)
+    assert case is not None
+    access.send_code(
+        session, portal, case, sender=state.sender, secret=state.secret, settings=s, now=t
+    )
+    session.commit()
+    return _see_other("/verify?sent=1")
+
+
+@router.post("/verify")
+def check_code(
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    lang: LangDep,
+    code: Annotated[str, Form(max_length=20)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    portal = _portal(request, session)
+    if portal is None or not _csrf_ok(portal, csrf):
+        return verify_page(request, session, lang, error="expired")
+    result = access.verify_code(
+        session, portal, code, secret=state.secret, settings=state.settings, now=now()
+    )
+    session.commit()
+    if result == access.CodeResult.OK:
+        return _see_other("/case")
+    return verify_page(request, session, lang, sent=0, error=result)
+
+
+def _verified(request: Request, session: SessionDep) -> tuple[PortalSession, Case]:
+    portal = _portal(request, session)
+    if portal is None or portal.verified_at is None:
+        raise HTTPException(status_code=303, headers={"Location": "/verify"})
+    case = session.get(Case, portal.case_id)
+    if case is None:
+        raise HTTPException(status_code=404)
+    return portal, case
+
+
+def _case_page(
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    lang: str,
+    portal: PortalSession,
+    case: Case,
+    *,
+    error: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    t = now()
+    appeal = service.latest_appeal(session, case)
+    answer_by = appeal.answer_by if appeal else t
+    base = str(request.base_url).rstrip("/")
+    facts = service.notice_facts(session, case, appeal_url=f"{base}/", answer_by=answer_by)
+    notice = render_long(facts, lang) if facts else ""
+    open_one = service.open_appeal(session, case)
+    return render(
+        request,
+        "portal/case.html",
+        lang,
+        status_code=status_code,
+        title=gettext(lang)("Your case"),
+        case=case,
+        notice=notice,
+        events=service.events(session, case),
+        appeal=appeal,
+        can_appeal=case.state in APPEALABLE and open_one is None,
+        grounds=GROUNDS,
+        csrf=portal.csrf,
+        submit_key=secrets.token_urlsafe(24),
+        error=error,
+        exports=service.exports(session, case)[:3],
+        max_files=state.settings.upload_max_files,
+        max_mb=state.settings.upload_max_bytes // (1024 * 1024),
+    )
+
+
+@router.get("/case", response_class=HTMLResponse)
+def case_page(request: Request, session: SessionDep, state: StateDep, lang: LangDep) -> Response:
+    portal, case = _verified(request, session)
+    return _case_page(request, session, state, lang, portal, case)
+
+
+@router.post("/case/appeal")
+def file_appeal(
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    lang: LangDep,
+    csrf: Annotated[str, Form(max_length=100)] = "",
+    submit_key: Annotated[str, Form(max_length=64)] = "",
+    grounds: Annotated[list[str] | None, Form()] = None,
+    statement: Annotated[str, Form(max_length=20_000)] = "",
+    files: Annotated[list[UploadFile] | None, File()] = None,
+) -> Response:
+    portal, case = _verified(request, session)
+    _ = gettext(lang)
+    if not _csrf_ok(portal, csrf):
+        return _case_page(
+            request,
+            session,
+            state,
+            lang,
+            portal,
+            case,
+            error=_("The form has expired. Please try again."),
+            status_code=400,
+        )
+    s = state.settings
+    if not access.allow(
+        session,
+        f"appeal:case:{case.id}",
+        limit=s.appeals_per_window,
+        window_s=s.rate_window_s,
+        now=now(),
+    ):
+        session.commit()
+        return _too_many(request, lang)
+    uploads = []
+    for f in files or []:
+        data = f.file.read(s.upload_max_bytes + 1)
+        uploads.append(Upload(filename=f.filename or "", data=data))
+    try:
+        submit_appeal(
+            session,
+            case,
+            grounds=grounds or [],
+            statement=statement,
+            uploads=uploads,
+            submit_key=submit_key,
+            lang=lang,
+            blobs=state.blobs,
+            settings=s,
+        )
+        session.commit()
+    except AppealError as e:
+        session.rollback()
+        message = _(REFUSALS.get(e.code, "The form has expired. Please try again."))
+        if "%(name)s" in message:
+            message = message % {"name": e.detail}
+        return _case_page(
+            request, session, state, lang, portal, case, error=message, status_code=400
+        )
+    except IntegrityError:
+        session.rollback()  # the same form submitted twice at once: the first one stands
+    if state.recheck is not None:
+        state.recheck.wake()
+    return _see_other("/case/status")
+
+
+@router.get("/case/status", response_class=HTMLResponse)
+def status_page(request: Request, session: SessionDep, lang: LangDep) -> Response:
+    _portal_row, case = _verified(request, session)
+    appeal = service.latest_appeal(session, case)
+    if appeal is None:
+        return _see_other("/case")
+    t = now()
+    return render(
+        request,
+        "portal/status.html",
+        lang,
+        title=gettext(lang)("Your appeal"),
+        case=case,
+        appeal=appeal,
+        expected=service.expected_decision(appeal, t),
+        events=service.events(session, case),
+    )
+
+
+@router.post("/case/export")
+def ask_export(
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    lang: LangDep,
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    portal, case = _verified(request, session)
+    if not _csrf_ok(portal, csrf):
+        return _see_other("/case")
+    s = state.settings
+    if not access.allow(
+        session,
+        f"export:case:{case.id}",
+        limit=s.appeals_per_window,
+        window_s=s.rate_window_s,
+        now=now(),
+    ):
+        session.commit()
+        return _too_many(request, lang)
+    export = request_export(session, case, state.blobs, now())
+    session.commit()
+    return _see_other(f"/case/export/{export.id}")
+
+
+def _own_export(session: SessionDep, case: Case, export_id: int) -> DataExport:
+    export = session.get(DataExport, export_id)
+    if export is None or export.case_id != case.id:
+        raise HTTPException(status_code=404)
+    return export
+
+
+@router.get("/case/export/{export_id}", response_class=HTMLResponse)
+def export_page(export_id: int, request: Request, session: SessionDep, lang: LangDep) -> Response:
+    _portal_row, case = _verified(request, session)
+    export = _own_export(session, case, export_id)
+    return render(
+        request,
+        "portal/export.html",
+        lang,
+        title=gettext(lang)("Your data"),
+        export=export,
+        ready=export.state == ExportState.READY,
+    )
+
+
+@router.get("/case/export/{export_id}/download")
+def export_download(
+    export_id: int, request: Request, session: SessionDep, state: StateDep
+) -> Response:
+    _portal_row, case = _verified(request, session)
+    export = _own_export(session, case, export_id)
+    if export.state != ExportState.READY or export.sha256 is None:
+        raise HTTPException(status_code=404)
+    data = state.blobs.read(export.sha256)
+    return Response(
+        data,
+        media_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{case.number}-data.json"'},
+    )
+
+
+@router.post("/signout")
+def sign_out() -> RedirectResponse:
+    response = _see_other("/")
+    response.delete_cookie(PORTAL_COOKIE)
+    return response

@@ -1,0 +1,316 @@
+"""The appeal in a real browser against real processes: ``fairban serve``, ``fairban
+worker`` and one ``fairban platform-sim`` per platform.
+
+P4, the Chongqing woman whose QQ account the 2019 presence rule suspended, opens her
+notice link in headless Chromium, proves her phone with the one-time code, reads the
+notice, appeals, and the automatic re-check lifts the measure; the reference platform
+then shows her account active again, and her data export comes from it. Then a
+reviewer works F1's queued appeal and a senior reviewer approves the four-eyes lift.
+Screenshots of each page go to tmp_path and .artifacts/.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from fairban.platforms.client import PlatformClient
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / ".artifacts"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+SECRET = "platform-secret"
+PLATFORMS = ("qq", "wechat", "alipay", "pos")
+PASSWORD = "correct horse battery"
+
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install chromium)"
+)
+
+
+def _world_module() -> Any:
+    name = "fairban_tests_appeal_world"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = ROOT / "tests" / "functional" / "appeal_world.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+aw = _world_module()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(check: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except (httpx.HTTPError, OSError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Stack:
+    """The processes of one test run; stopped (SIGTERM, then SIGKILL) at the end."""
+
+    def __init__(self, root: Path, world: Any) -> None:
+        self.root = root
+        self.world = world
+        self.home = root / "home"
+        self.url = f"sqlite:///{root / 'fairban.db'}"
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.sims = {name: _free_port() for name in PLATFORMS}
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.env = {
+            **os.environ,
+            "FAIRBAN_HOME": str(self.home),
+            "FAIRBAN_DATABASE_URL": self.url,
+            "FAIRBAN_SECRET_KEY": "e2e-secret-key",
+            "FAIRBAN_PUBLIC_URL": self.base,
+            "FAIRBAN_SIM_SECRET": SECRET,
+        }
+
+    def start(self, *args: str, log: str) -> None:
+        out = (self.root / f"{log}.log").open("wb")
+        self.procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "fairban.cli", *args],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.root,
+            )
+        )
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+    def platform(self, name: str) -> PlatformClient:
+        return PlatformClient(name, f"http://127.0.0.1:{self.sims[name]}/webhook", SECRET)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Any]]:
+    root = tmp_path_factory.mktemp("e2e-appeal")
+    world = aw.build_world(root)
+    s = Stack(root, world)
+    for name, port in s.sims.items():
+        s.start(
+            "platform-sim",
+            "--name",
+            name,
+            "--port",
+            str(port),
+            "--db",
+            str(root / f"sim-{name}.db"),
+            log=f"sim-{name}",
+        )
+    hooks = {name: f"http://127.0.0.1:{port}/webhook" for name, port in s.sims.items()}
+    settings = aw.settings_for(s.home, s.url, world, secret_key="e2e-secret-key", public_url=s.base)
+    seeded = aw.seed(s.url, world, settings, platforms=hooks)
+    _add_users(s.url)
+    try:
+        for name, port in s.sims.items():
+            _wait(
+                lambda port=port: httpx.get(f"http://127.0.0.1:{port}/health").is_success,
+                f"platform-sim {name}",
+            )
+        s.start("worker", "--poll", "0.05", "--quiet", log="worker")
+        s.start("serve", "--port", str(s.port), "--data", str(world.evidence), log="serve")
+        _wait(lambda: httpx.get(f"{s.base}/api/v1/health").is_success, "fairban serve")
+        yield s, seeded
+    finally:
+        s.stop()
+
+
+def _add_users(url: str) -> None:
+    from fairban.db import make_engine, session_factory
+    from fairban.review.models import Role
+    from fairban.review.users import add_user
+
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as session, session.begin():
+            now = datetime.now(UTC)
+            add_user(session, "rita", Role.REVIEWER, PASSWORD, now)
+            add_user(session, "sam", Role.SENIOR, PASSWORD, now)
+    finally:
+        engine.dispose()
+
+
+def _shoot(page: Any, tmp_path: Path, name: str) -> None:
+    shot = tmp_path / f"{name}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(shot, ARTIFACTS / shot.name)
+
+
+def _state_at_platform(stack: Stack, platform: str, account: str) -> str:
+    with stack.platform(platform) as client:
+        found = client.account(account)
+    return str(found["state"]) if found else "unknown"
+
+
+@needs_chromium
+def test_p4_appeals_in_a_browser_and_is_lifted_everywhere(
+    stack: tuple[Stack, Any], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    s, seeded = stack
+    # the measure reached the platform first (the worker delivers the outbox)
+    _wait(lambda: _state_at_platform(s, "qq", aw.P4) == "suspend", "P4 suspended at qq")
+    link = f"{s.base}/c/{seeded.numbers[aw.P4]}?t={seeded.tokens[aw.P4]}"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+            page.goto(link)
+            expect(page.get_by_role("heading", name="验证您的手机")).to_be_visible()
+            _shoot(page, tmp_path, "portal-verify")
+            page.get_by_role("button", name="发送验证码").click()
+            page.get_by_label("短信中的验证码").fill(aw.last_code(s.home, seeded.numbers[aw.P4]))
+            page.get_by_role("button", name="验证", exact=True).click()
+            expect(page.get_by_role("heading", name="您的案件")).to_be_visible()
+            expect(page.locator("#measure")).to_be_visible()  # the notice's long form
+            _shoot(page, tmp_path, "portal-case")
+            page.get_by_label("我从未去过这些地区").check()
+            page.get_by_label("用您自己的话说明（可选）").fill(
+                "我在重庆，从没去过云南，QQ只用来存照片。"
+            )
+            page.get_by_role("button", name="提交申诉").click()
+            expect(page.get_by_role("heading", name="您的申诉")).to_be_visible()
+            _shoot(page, tmp_path, "portal-status-received")
+            deadline = time.monotonic() + 60
+            while page.locator("#appeal-state").get_attribute("data-state") != "granted":
+                assert time.monotonic() < deadline, "the re-check did not grant the appeal"
+                time.sleep(0.5)
+                page.reload()
+            expect(page.get_by_text("措施已在所有平台、所有关联账号上解除。")).to_be_visible()
+            _shoot(page, tmp_path, "portal-status-granted")
+            # English, and the lift notice on the case page
+            page.goto(f"{s.base}/lang/en?next=/case")
+            expect(page.locator("h1")).to_contain_text("Your case")
+            _shoot(page, tmp_path, "portal-case-lifted-en")
+            # her data, from the platform
+            page.get_by_role("button", name="Request a copy of my data").click()
+            expect(page.get_by_text("Your copy is ready.")).to_be_visible()
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0
+        finally:
+            browser.close()
+    _wait(lambda: _state_at_platform(s, "qq", aw.P4) == "none", "P4 active again at qq")
+
+
+@needs_chromium
+def test_a_reviewer_and_a_senior_lift_a_queued_appeal(
+    stack: tuple[Stack, Any], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    s, seeded = stack
+    api = httpx.Client(base_url=s.base)
+    number = seeded.numbers[aw.F1]
+    session = api.post(
+        "/api/v1/access/link", json={"case_number": number, "token": seeded.tokens[aw.F1]}
+    ).json()["session"]
+    auth = {"Authorization": f"Bearer {session}"}
+    assert api.post("/api/v1/access/code", headers=auth).status_code == 202
+    code = aw.last_code(s.home, number)
+    assert api.post("/api/v1/access/verify", json={"code": code}, headers=auth).is_success
+    r = api.post(
+        "/api/v1/case/appeals",
+        headers=auth,
+        json={
+            "grounds": ["other"],
+            "statement": "The phone was sold.",
+            "submit_key": "e2e-f1-appeal-1",
+        },
+    )
+    assert r.status_code == 201
+    _wait(
+        lambda: api.get("/api/v1/case/appeal", headers=auth).json()["state"] == "queued",
+        "F1's appeal queued",
+        timeout_s=60,
+    )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            rita = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            rita.goto(f"{s.base}/console/login")
+            rita.get_by_label("Name").fill("rita")
+            rita.get_by_label("Password").fill(PASSWORD)
+            rita.get_by_role("button", name="Sign in").click()
+            expect(rita.get_by_role("heading", name="Appeal queue")).to_be_visible()
+            _shoot(rita, tmp_path, "console-queue")
+            rita.get_by_role("link", name=number).click()
+            rita.get_by_role("button", name="Claim").click()
+            expect(rita.locator("svg.map")).to_be_visible()
+            _shoot(rita, tmp_path, "console-case")
+            rita.get_by_label("Lift on every account", exact=False).check()
+            rita.get_by_label("Written reason").fill(
+                "The phone was sold in July 2019; receipt checked."
+            )
+            rita.get_by_role("button", name="Decide").click()
+            expect(rita.locator("#proposal")).to_be_visible()
+            sam = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+            sam.goto(f"{s.base}/console/login")
+            sam.get_by_label("Name").fill("sam")
+            sam.get_by_label("Password").fill(PASSWORD)
+            sam.get_by_role("button", name="Sign in").click()
+            sam.get_by_role("link", name="Four eyes").click()
+            sam.get_by_role("link", name=number).click()
+            _shoot(sam, tmp_path, "console-four-eyes")
+            sam.get_by_role("button", name="Approve: lift").click()
+            expect(
+                sam.get_by_role("heading", name="Decisions waiting for a second reviewer")
+            ).to_be_visible()
+        finally:
+            browser.close()
+    assert api.get("/api/v1/case/appeal", headers=auth).json()["state"] == "granted"
+    _wait(lambda: _state_at_platform(s, "wechat", aw.F1) == "none", "F1 lifted at wechat")

@@ -1,0 +1,125 @@
+"""The appeal as a person goes through it, over HTTP: notice link, one-time code, the
+notice, the appeal, the automatic re-check, the status page; and F1's appeal, which
+the re-check does not grant, waits for a person."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+
+from fairban.appeals.models import Appeal, AppealState, AppealUpload
+from fairban.cases.models import Case, CaseState
+from fairban.platforms.models import MessageKind, OutboxMessage
+
+aw = __import__("sys").modules["fairban_tests_appeal_world"]
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def test_p4_appeals_and_is_lifted_by_the_recheck(portal: Any) -> None:
+    portal.sign_in(aw.P4)
+    page = portal.client.get("/case")
+    assert "FB-" in page.text
+    assert "暂停使用" in page.text  # Chinese by default: the measure in force
+    assert 'id="measure"' in page.text  # the notice's long form, with its sections
+    files = [("files", ("ticket.png", PNG, "image/png"))]
+    r, _data = aw.file_appeal_form(
+        portal, ["never_been_there"], statement="我从没去过云南。", files=files
+    )
+    assert r.status_code == 303
+    assert r.headers["location"] == "/case/status"
+    status = portal.client.get("/case/status")
+    assert 'data-state="received"' in status.text
+    assert aw.run_rechecks(portal) == 1
+    status = portal.client.get("/case/status", params={"lang": "en"})
+    assert 'data-state="granted"' in status.text
+    assert "lifted on every platform" in status.text
+    with portal.session() as s:
+        case = s.scalars(select(Case).where(Case.account_id == aw.P4)).one()
+        assert case.state == CaseState.LIFTED
+        appeal = s.scalars(select(Appeal).where(Appeal.case_id == case.id)).one()
+        assert appeal.state == AppealState.GRANTED
+        assert json.loads(appeal.recheck or "{}")["accounts"][aw.P4]["measure"] == "none"
+        upload = s.scalars(select(AppealUpload)).one()
+        assert upload.media_type == "image/png"
+        assert (portal.home / "blobs" / upload.sha256[:2] / upload.sha256).read_bytes() == PNG
+        lifts = s.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.account_id == aw.P4, OutboxMessage.kind == MessageKind.LIFT
+            )
+        ).all()
+        assert len(lifts) == 1
+
+
+def test_p3_appeal_lifts_both_of_his_accounts(portal: Any) -> None:
+    portal.sign_in(aw.P3[0])
+    r, _ = aw.file_appeal_form(portal, ["live_near_border"])
+    assert r.status_code == 303
+    assert aw.run_rechecks(portal) == 1
+    with portal.session() as s:
+        states = {
+            c.account_id: c.state for c in s.scalars(select(Case).where(Case.account_id.in_(aw.P3)))
+        }
+        assert states == dict.fromkeys(aw.P3, CaseState.LIFTED)
+
+
+def test_f1_appeal_goes_to_a_person_with_hints(portal: Any) -> None:
+    portal.sign_in(aw.F1)
+    r, _ = aw.file_appeal_form(portal, ["never_been_there"])
+    assert r.status_code == 303
+    assert aw.run_rechecks(portal) == 1
+    status = portal.client.get("/case/status", params={"lang": "en"})
+    assert 'data-state="queued"' in status.text
+    assert "A reviewer decides by" in status.text
+    with portal.session() as s:
+        appeal = s.scalars(select(Appeal)).one()
+        assert appeal.state == AppealState.QUEUED
+        hints = json.loads(appeal.recheck or "{}")["hints"]
+        assert hints[0]["ground"] == "never_been_there"
+        assert any("PRESENCE" in h for h in hints[0]["contradicted_by"])
+
+
+def test_double_submit_stores_one_appeal(portal: Any) -> None:
+    portal.sign_in(aw.P4)
+    r1, data = aw.file_appeal_form(portal, ["other"])
+    r2 = portal.client.post("/case/appeal", data=data, follow_redirects=False)
+    assert r1.status_code == r2.status_code == 303
+    with portal.session() as s:
+        assert len(s.scalars(select(Appeal)).all()) == 1
+
+
+def test_bad_uploads_are_refused_with_a_message_and_nothing_stored(portal: Any) -> None:
+    portal.sign_in(aw.P4)
+    fake = [("files", ("photo.png", b"MZ\x90\x00 not an image", "image/png"))]
+    r, _ = aw.file_appeal_form(portal, ["other"], files=fake)
+    assert r.status_code == 400
+    assert "不是照片或PDF" in r.text
+    big = [("files", ("big.pdf", b"%PDF-1.4" + b"0" * (5 * 1024 * 1024), "application/pdf"))]
+    r, _ = aw.file_appeal_form(portal, ["other"], files=big)
+    assert r.status_code == 400
+    r, _ = aw.file_appeal_form(portal, [])
+    assert r.status_code == 400
+    with portal.session() as s:
+        assert s.scalars(select(Appeal)).all() == []
+        assert s.get(Case, 1) is not None
+    assert not (portal.home / "blobs").exists()
+
+
+def test_data_export_without_a_platform_says_try_later(portal: Any) -> None:
+    portal.sign_in(aw.P4)
+    page = portal.client.get("/case")
+    r = portal.client.post("/case/export", data={"csrf": aw.csrf_of(page.text)})
+    assert r.status_code == 200
+    assert "暂时无法连接平台" in r.text
+
+
+def test_a_broken_form_gets_a_page_not_json(portal: Any) -> None:
+    portal.sign_in(aw.P4)
+    r = portal.client.post("/case/appeal", data={"statement": "x" * 30_000, "csrf": "x"})
+    assert r.status_code == 400
+    assert r.headers["content-type"].startswith("text/html")
+    assert "表单已过期" in r.text
+    api = portal.client.post("/api/v1/access/link", json={"case_number": 5})
+    assert api.status_code == 422
+    assert api.headers["content-type"] == "application/json"

@@ -1,0 +1,250 @@
+"""Helpers of the platform tests (loaded by conftest.py as
+``fairban_tests_platform_support``; test modules take it from ``sys.modules``): the
+reference platform as a real subprocess, the command line, messages and workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine, select
+
+# the outbox's foreign key names the cases table: its model must be loaded
+import fairban.cases.models
+from fairban.db import session_factory
+from fairban.platforms.client import PlatformClient
+from fairban.platforms.models import MessageKind, OutboxMessage, OutboxState
+from fairban.platforms.outbox import enqueue
+from fairban.platforms.registry import add_platform
+from fairban.platforms.worker import DeliveryWorker, WorkerConfig
+
+SECRET = "test-secret-0123456789abcdef"
+#: a worker that retries at once and gives up soon: tests do not wait for backoffs
+FAST = WorkerConfig(
+    batch=100,
+    concurrency=8,
+    max_attempts=50,
+    backoff_base_s=0.005,
+    backoff_cap_s=0.05,
+    timeout_s=5.0,
+    lease_s=10.0,
+    poll_s=0.01,
+    record_every_s=0.01,
+)
+
+
+def cli_env(home: Path, url: str | None) -> dict[str, str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "FAIRBAN_HOME": str(home)}
+    env.pop("FAIRBAN_DATABASE_URL", None)
+    env.pop("FAIRBAN_SIM_SECRET", None)
+    if url is not None:
+        env["FAIRBAN_DATABASE_URL"] = url
+    return env
+
+
+def fairban(
+    *args: str, home: Path, url: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the command line as a person does; its exit status and output."""
+    return subprocess.run(
+        [sys.executable, "-m", "fairban.cli", *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env=cli_env(home, url),
+        timeout=timeout,
+    )
+
+
+@dataclass
+class Sim:
+    """A `fairban platform-sim` process and what the tests ask of it."""
+
+    name: str
+    db: Path
+    home: Path
+    secret: str = SECRET
+    port: int = 0
+    process: subprocess.Popen[str] | None = None
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def webhook(self) -> str:
+        return f"{self.base}/webhook"
+
+    def start(self, timeout: float = 60.0) -> Sim:
+        """Start (or restart, on the same port and table) and wait until it answers."""
+        args = ["platform-sim", "--name", self.name, "--db", str(self.db), "--port", str(self.port)]
+        env = cli_env(self.home, None) | {"FAIRBAN_SIM_SECRET": self.secret}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "fairban.cli", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        self.log.append(line)
+        if "listening on http://127.0.0.1:" not in line:
+            rest = self.process.stdout.read() if self.process.poll() is not None else ""
+            raise RuntimeError(f"platform-sim did not start: {line}{rest}")
+        self.port = int(line.split("http://127.0.0.1:")[1].split()[0])
+        threading.Thread(target=self._drain, args=(self.process,), daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/health", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError("platform-sim does not answer /health")
+
+    def _drain(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            self.log.append(line)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the process (SIGTERM: gracefully; SIGKILL: at once)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def client(self) -> PlatformClient:
+        return PlatformClient(self.name, self.webhook, self.secret, timeout_s=10.0)
+
+    def control(self, **settings: Any) -> dict[str, Any]:
+        with self.client() as client:
+            return client.control(**settings)
+
+    def reset(self) -> None:
+        self.control(fail=False, fail_rate=0.0, garbage=False, lose_ack_rate=0.0, delay_ms=0)
+
+    def stats(self) -> dict[str, Any]:
+        result: dict[str, Any] = httpx.get(f"{self.base}/stats", timeout=10.0).json()
+        return result
+
+    def deliveries(self, keys: set[str] | None = None) -> list[tuple[int, str, str, str, int]]:
+        """(seq, key, account, type, duplicates) of every key applied, in the order
+        applied, read from the platform's own table."""
+        with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as db:
+            rows = db.execute(
+                "SELECT seq, key, account_id, type, duplicates FROM deliveries ORDER BY seq"
+            ).fetchall()
+        return [r for r in rows if keys is None or r[1] in keys]
+
+
+def register(engine: Engine, name: str, url: str, secret: str = SECRET) -> None:
+    with session_factory(engine)() as session, session.begin():
+        add_platform(session, name=name, url=url, secret=secret, actor="operator:test")
+
+
+def add_messages(
+    engine: Engine,
+    platform: str,
+    plan: list[tuple[str, MessageKind, str]],
+    *,
+    directive_id: str | None = None,
+) -> list[int]:
+    """Enqueue (account, kind, measure) messages in one transaction, in order; their
+    ids. Each account's measures share the case number ``C-<account>``."""
+    ids = []
+    with session_factory(engine)() as session, session.begin():
+        for account, kind, measure in plan:
+            body: dict[str, Any] = {"case_number": f"C-{account}", "directive_id": directive_id}
+            if kind == MessageKind.APPLY:
+                body |= {"measure": measure, "functions": ["payments_out"], "reasons": ["r1"]}
+            else:
+                body |= {"lift_reason": "appeal_granted"}
+            message = enqueue(
+                session,
+                platform=platform,
+                account_id=account,
+                kind=kind,
+                body=body,
+                directive_id=directive_id,
+            )
+            ids.append(message.id)
+    return ids
+
+
+def messages(engine: Engine, ids: list[int] | None = None) -> list[OutboxMessage]:
+    with session_factory(engine, read_only=True)() as session:
+        query = select(OutboxMessage).order_by(OutboxMessage.id)
+        if ids is not None:
+            query = query.where(OutboxMessage.id.in_(ids))
+        return list(session.scalars(query))
+
+
+def states(engine: Engine) -> dict[OutboxState, int]:
+    counts = dict.fromkeys(OutboxState, 0)
+    for m in messages(engine):
+        counts[m.state] += 1
+    return counts
+
+
+def deliver_until(
+    engine: Engine,
+    done: Callable[[], bool],
+    config: WorkerConfig = FAST,
+    timeout: float = 60.0,
+) -> DeliveryWorker:
+    """Run a worker in a thread until ``done()`` holds; then stop it (gracefully)."""
+    worker = DeliveryWorker(engine, config)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    try:
+        while not done():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not done after {timeout} s: {states(engine)}")
+            if not thread.is_alive():
+                raise AssertionError("the worker stopped by itself")
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    return worker
+
+
+def all_delivered(engine: Engine) -> Callable[[], bool]:
+    def check() -> bool:
+        counts = states(engine)
+        return counts[OutboxState.PENDING] == 0 and counts[OutboxState.DEAD] == 0
+
+    return check
+
+
+def in_order_per_account(sim: Sim, engine: Engine) -> None:
+    """Assert that the platform applied every message of this database exactly once,
+    and each account's messages in outbox (id) order."""
+    sent = messages(engine)
+    keys = {m.idempotency_key: m for m in sent}
+    applied = sim.deliveries(set(keys))
+    assert sorted(r[1] for r in applied) == sorted(keys), "some message was not applied"
+    by_account: dict[str, list[int]] = {}
+    for _, key, account, _, _ in applied:
+        by_account.setdefault(account, []).append(keys[key].id)
+    for account, ids in by_account.items():
+        assert ids == sorted(ids), f"{account}: applied out of order {ids}"
