@@ -7,13 +7,14 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test lint format bench clean
 
-demo:  ## the whole flow on the embedded default: simulate 2019, validate, target, preview
+demo:  ## the whole flow on the embedded default: simulate 2019, validate, target, preview, enforce, serve
 	$(SYNC)
 	$(UV) run fairban simulate --accounts $(DEMO_ACCOUNTS) --seed 2019 --out $(DEMO_DIR) --force
 	$(UV) run fairban validate $(DEMO_DIR)/directive.yaml --data $(DEMO_DIR)/evidence
 	$(UV) run fairban target $(DEMO_DIR)/directive.yaml --data $(DEMO_DIR)/evidence --out $(DEMO_DIR)/decisions
 	$(UV) run fairban preview $(DEMO_DIR)/directive.yaml --data $(DEMO_DIR)/evidence --out $(DEMO_DIR)/report --force
 	@echo "The dry-run report: $(DEMO_DIR)/report/index.html"
+	UV="$(UV)" scripts/demo_enforce.sh $(DEMO_DIR)
 
 test:  ## the whole test suite (slow tests included: CI runs them too)
 	$(SYNC)
