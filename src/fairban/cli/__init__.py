@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -202,6 +203,15 @@ def simulate(
     out.print(summary.render())
 
 
+class TargetEngine(StrEnum):
+    """``fairban target --engine``: the same feature definitions, two SQL engines.
+
+    ``targeting.run.Engine`` by value; kept here so that ``--help`` imports no targeting."""
+
+    duckdb = "duckdb"
+    spark = "spark"
+
+
 @app.command()
 def target(
     directive: Annotated[Path, typer.Argument(help="The directive YAML file.")],
@@ -212,6 +222,20 @@ def target(
     force: Annotated[
         bool, typer.Option(help="Accept areas that look like a mistake (empty or huge).")
     ] = False,
+    engine: Annotated[
+        TargetEngine,
+        typer.Option(
+            help="What runs the feature SQL: duckdb on this machine, or spark (needs the "
+            "'spark' extra and Java 17+; docs/scale.md)."
+        ),
+    ] = TargetEngine.duckdb,
+    master: Annotated[
+        str,
+        typer.Option(
+            help="Spark master for --engine spark: local[N] (N cores here), "
+            "spark://HOST:PORT (a standalone cluster) or k8s://https://HOST:PORT."
+        ),
+    ] = "local[2]",
     quiet: QuietOption = False,
 ) -> None:
     """Find the accounts that really run fraud from the directive's areas.
@@ -219,11 +243,19 @@ def target(
     Writes OUT/decisions.csv and OUT/decisions.parquet: one row per in-scope account the
     evidence links to the directive (measure none, monitor, restrict or suspend, a risk
     in [0, 1] and reasons with stable codes). The evidence is validated first: bad input
-    changes nothing in OUT.
+    changes nothing in OUT. Both engines give the same decisions.
     """
     from fairban.targeting.run import run_target
 
-    summary = run_target(directive, data, out_dir, force=force, progress=RichProgress(quiet))
+    summary = run_target(
+        directive,
+        data,
+        out_dir,
+        force=force,
+        progress=RichProgress(quiet),
+        engine=engine.value,
+        master=master,
+    )
     out.print(summary.render())
 
 

@@ -10,24 +10,45 @@ scoring          pass 1 on each account's own evidence; pass 2 adds money from t
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import shapely
 
 from fairban.contract import Directive
-from fairban.geo.presence import NORMAL_SOURCES, AreaIndex
+from fairban.geo.presence import M_PER_DEG, NORMAL_SOURCES, AreaIndex
 from fairban.progress import SILENT, Progress
 from fairban.targeting import features as feature_sql
-from fairban.targeting.backends.duckdb import DuckDBBackend
+from fairban.targeting.backends.base import Backend
 from fairban.targeting.reasons import explain, to_json
 from fairban.targeting.scoring import Scored, Thresholds, as_columns, score, strength
 
 MAX_PASSES = 4
 GPS_WIFI = pa.array(NORMAL_SOURCES)
 DECISION_COLUMNS = ("account_id", "platform", "person_id", "measure", "risk", "reasons")
+#: the table ``near``: the pre-filter's columns, the likeliest area, p and signed distance
+_NEAR_FIELDS: list[pa.Field[Any]] = [
+    pa.field("account_id", pa.string()),
+    pa.field("ts", pa.timestamp("us", tz="UTC")),
+    pa.field("lat", pa.float64()),
+    pa.field("lon", pa.float64()),
+    pa.field("accuracy_m", pa.float64()),
+    pa.field("source", pa.string()),
+    pa.field("cell_id", pa.string()),
+    pa.field("device_id", pa.string()),
+    pa.field("area", pa.int32()),
+    pa.field("p", pa.float64()),
+    pa.field("dist_m", pa.float64()),
+]
+NEAR_SCHEMA = pa.schema(_NEAR_FIELDS)
+
+if TYPE_CHECKING:
+    from fairban.targeting.backends.duckdb import DuckDBBackend
 
 
 @dataclass
@@ -49,19 +70,35 @@ def target(
     *,
     thresholds: Thresholds | None = None,
     progress: Progress = SILENT,
-    backend: DuckDBBackend | None = None,
+    backend: Backend | None = None,
 ) -> TargetResult:
-    """Run the directive over the evidence folder. Pure: reads, writes nothing."""
+    """Run the directive over the evidence folder. Pure: reads, writes nothing.
+
+    ``backend`` runs the SQL (DuckDB on this machine when None); the engine, the
+    feature SQL and the Python stages are the same whichever runs it."""
     t = thresholds or Thresholds.for_directive(directive)
-    db = backend or DuckDBBackend()
-    db.open_evidence(data_dir)
+    db: Backend
+    if backend is None:
+        from fairban.targeting.backends.duckdb import DuckDBBackend
+
+        db = DuckDBBackend()
+    else:
+        db = backend
     window = feature_sql.Window(directive.window_start, directive.window_end)
+    db.open_evidence(data_dir, window)
     names = [a.name for a in directive.areas]
     index = AreaIndex(names, [a.geometry for a in directive.areas])
     prefilter = index.sql_prefilter()
+    envelope = _envelope(index)
 
-    near = _presence_stage(db, index, window, prefilter, progress)
-    db.register("near", near)
+    with progress.stage("Presence near the areas", total=None) as advance:
+        observations_near = db.map_batches(
+            "near",
+            feature_sql.prefilter_sql(window, prefilter, envelope),
+            PresenceProbability(index, tuple(shapely.to_wkb(a.geometry) for a in directive.areas)),
+            NEAR_SCHEMA,
+            advance,
+        )
     pipeline = feature_sql.steps(window, directive.platforms, prefilter)
     with progress.stage("Evidence signals", total=len(pipeline)) as advance:
         for step in pipeline:
@@ -69,7 +106,8 @@ def target(
             advance(1)
 
     with progress.stage("Scoring", total=MAX_PASSES) as advance:
-        feats = db.query("SELECT * FROM features")
+        # ordered here: the later passes are matched to these rows by position
+        feats = db.query("SELECT * FROM features ORDER BY account_id")
         cols = as_columns(feats)
         final = score(cols, t)
         advance(1)
@@ -119,7 +157,51 @@ def target(
     )
     if backend is None:
         db.close()
-    return TargetResult(decisions=decisions, features=feats, observations_near=near.num_rows)
+    return TargetResult(decisions=decisions, features=feats, observations_near=observations_near)
+
+
+class PresenceProbability:
+    """The presence stage's geometry for one Arrow batch of pre-filtered observations:
+    keeps the rows with p > 0 and adds ``area``, ``p`` and ``dist_m`` (``NEAR_SCHEMA``).
+
+    Picklable (given ``wkb``, the areas' geometries) for backends that run it in
+    other processes or on other machines: it travels as the areas' names and WKB and
+    rebuilds its ``AreaIndex`` once per process there."""
+
+    def __init__(self, index: AreaIndex, wkb: tuple[bytes, ...] = ()) -> None:
+        self.index = index
+        self.wkb = wkb
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        lat = batch.column("lat").to_numpy(zero_copy_only=False)
+        lon = batch.column("lon").to_numpy(zero_copy_only=False)
+        acc = batch.column("accuracy_m").to_numpy(zero_copy_only=False)
+        normal = pc.is_in(batch.column("source"), value_set=GPS_WIFI)
+        area, p, dist = self.index.probability(
+            lat, lon, acc, normal=normal.to_numpy(zero_copy_only=False)
+        )
+        keep = pa.array(p > 0.0)
+        given = [NEAR_SCHEMA.field(i) for i in range(8)]  # the pre-filter's own columns
+        columns = [batch.column(f.name).filter(keep).cast(f.type) for f in given]
+        kept = np.asarray(keep)
+        columns += [
+            pa.array(area[kept], pa.int32()),
+            pa.array(p[kept], pa.float64()),
+            pa.array(dist[kept], pa.float64()),
+        ]
+        return pa.RecordBatch.from_arrays(columns, schema=NEAR_SCHEMA)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if len(self.wkb) != len(self.index.areas):
+            raise TypeError("PresenceProbability travels only with its areas' WKB")
+        # WKB keeps every double exactly; the index is prepared again where it lands
+        return (_presence_probability, (tuple(self.index.names), self.wkb))
+
+
+@functools.cache
+def _presence_probability(names: tuple[str, ...], wkb: tuple[bytes, ...]) -> PresenceProbability:
+    geometries = [shapely.from_wkb(g) for g in wkb]
+    return PresenceProbability(AreaIndex(names, geometries), wkb)
 
 
 def _presence_stage(
@@ -129,40 +211,17 @@ def _presence_stage(
     prefilter: str,
     progress: Progress,
 ) -> pa.Table:
-    parts: list[pa.Table] = []
+    """The presence stage on this machine, its ``near`` table returned (benchmarks)."""
+    probability = PresenceProbability(index)
+    sql = feature_sql.prefilter_sql(window, prefilter, _envelope(index))
     with progress.stage("Presence near the areas", total=None) as advance:
-        for batch in db.batches(feature_sql.prefilter_sql(window, prefilter)):
-            lat = batch.column("lat").to_numpy(zero_copy_only=False)
-            lon = batch.column("lon").to_numpy(zero_copy_only=False)
-            acc = batch.column("accuracy_m").to_numpy(zero_copy_only=False)
-            normal = pc.is_in(batch.column("source"), value_set=GPS_WIFI)
-            area, p, dist = index.probability(
-                lat, lon, acc, normal=normal.to_numpy(zero_copy_only=False)
-            )
-            keep = p > 0.0
-            t = pa.Table.from_batches([batch]).filter(pa.array(keep))
-            t = t.append_column("area", pa.array(area[keep], pa.int32()))
-            t = t.append_column("p", pa.array(p[keep], pa.float64()))
-            t = t.append_column("dist_m", pa.array(dist[keep], pa.float64()))
-            parts.append(t)
-            advance(batch.num_rows)
-    if not parts:
-        return pa.table(
-            {
-                "account_id": pa.array([], pa.string()),
-                "ts": pa.array([], pa.timestamp("us", tz="UTC")),
-                "lat": pa.array([], pa.float64()),
-                "lon": pa.array([], pa.float64()),
-                "accuracy_m": pa.array([], pa.float64()),
-                "source": pa.array([], pa.string()),
-                "cell_id": pa.array([], pa.string()),
-                "device_id": pa.array([], pa.string()),
-                "area": pa.array([], pa.int32()),
-                "p": pa.array([], pa.float64()),
-                "dist_m": pa.array([], pa.float64()),
-            }
-        )
-    return pa.concat_tables(parts)
+        db.map_batches("near", sql, probability, NEAR_SCHEMA, advance)
+    return db.query("SELECT * FROM near")
+
+
+def _envelope(index: AreaIndex) -> str:
+    """The pre-filter's constant bounds (``features.envelope_sql``) for these areas."""
+    return feature_sql.envelope_sql([(*a.bounds, M_PER_DEG * a.cos_min) for a in index.areas])
 
 
 def _judged(cols: dict[str, np.ndarray], scored: Scored) -> pa.Table:

@@ -12,8 +12,12 @@ compounds run on it, and nights are 22:00-06:00.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+from fairban.geo.presence import M_PER_DEG
 
 
 @dataclass(frozen=True)
@@ -41,12 +45,49 @@ IS_NIGHT = "(hour(ts + INTERVAL 8 HOUR) >= 22 OR hour(ts + INTERVAL 8 HOUR) < 6)
 SUSTAINED_NIGHTS = 7.0
 
 
-def prefilter_sql(window: Window, prefilter: str) -> str:
-    """Observations in the window that may touch an area (read by the presence stage)."""
+#: accuracy (m) up to which the pre-filter's envelope bounds positions by constants
+ENVELOPE_REACH_M = 10_000.0
+
+
+def envelope_sql(
+    boxes: Sequence[tuple[float, float, float, float, float]],
+    reach_m: float = ENVELOPE_REACH_M,
+) -> str:
+    """A superset of the area pre-filter made of column-to-constant comparisons only,
+    so that a Parquet reader can test it against row-group statistics (the exact
+    pre-filter's arithmetic it cannot): rows whose accuracy is at most ``reach_m`` lie
+    in an area's box grown by ``reach_m``. ``boxes`` are each area's (min lon, min lat,
+    max lon, max lat, metres per degree of longitude at its widest). Bounds are
+    rounded outwards, so ANDing it to the exact pre-filter changes no result."""
+    if not boxes:
+        return "FALSE"
+    dlat = reach_m / M_PER_DEG
+    parts = []
+    for minx, miny, maxx, maxy, m_per_deg_lon in boxes:
+        dlon = reach_m / m_per_deg_lon
+        parts.append(
+            f"(lat >= {_down(miny - dlat)} AND lat <= {_up(maxy + dlat)} AND "
+            f"lon >= {_down(minx - dlon)} AND lon <= {_up(maxx + dlon)})"
+        )
+    return f"(accuracy_m > {reach_m} OR {' OR '.join(parts)})"
+
+
+def _down(x: float) -> str:
+    return f"{math.floor(x * 1e4) / 1e4 - 1e-4:.4f}"  # a 10 m margin below the exact bound
+
+
+def _up(x: float) -> str:
+    return f"{math.ceil(x * 1e4) / 1e4 + 1e-4:.4f}"
+
+
+def prefilter_sql(window: Window, prefilter: str, envelope: str | None = None) -> str:
+    """Observations in the window that may touch an area (read by the presence stage);
+    ``envelope`` (``envelope_sql``) lets a Parquet reader skip row groups too."""
+    bounds = f" AND {envelope}" if envelope else ""
     return f"""
 SELECT account_id, ts, lat, lon, accuracy_m, source, cell_id, device_id
 FROM observations
-WHERE {window.where()} AND lat IS NOT NULL AND {prefilter}
+WHERE {window.where()} AND lat IS NOT NULL AND {prefilter}{bounds}
 """
 
 
@@ -241,10 +282,20 @@ oneoff AS (
     SELECT account_id, count(*) AS oneoff_senders, sum(amount) AS oneoff_amount
     FROM senders WHERE n <= 3 GROUP BY account_id
 ),
+-- each transfer in, under its hour and under the next: a forward within 60 minutes
+-- falls in exactly one of the two, so the join is on (account, hour) and a collector
+-- with a million transfers each way is not one million-squared join (skew)
+tin_hours AS (
+    SELECT dst, src, ts, amount, date_trunc('hour', ts) AS hour FROM tin
+    UNION ALL
+    SELECT dst, src, ts, amount, date_trunc('hour', ts) + INTERVAL 1 HOUR AS hour FROM tin
+),
 fwd AS (
     SELECT i.dst AS account_id, count(DISTINCT i.src || CAST(i.ts AS VARCHAR)) AS forwarded,
            sum(i.amount) AS forwarded_amount
-    FROM tin i JOIN t o ON o.src = i.dst AND o.ts >= i.ts
+    FROM tin_hours i
+    JOIN (SELECT src, ts, amount, date_trunc('hour', ts) AS hour FROM t) o
+         ON o.src = i.dst AND o.hour = i.hour AND o.ts >= i.ts
          AND o.ts <= i.ts + INTERVAL 60 MINUTE
          AND o.amount >= 0.5 * i.amount AND o.amount <= 1.05 * i.amount
     GROUP BY i.dst

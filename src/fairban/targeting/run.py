@@ -5,22 +5,43 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
-import duckdb
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from fairban.contract import Directive, load_directive, validate_evidence
-from fairban.errors import InputError
+from fairban.errors import FairbanError, InputError
 from fairban.progress import SILENT, Progress
-from fairban.targeting.backends.duckdb import DuckDBBackend
+from fairban.targeting.backends.base import Backend
 from fairban.targeting.engine import DECISION_COLUMNS, TargetResult, target
 from fairban.targeting.scoring import Thresholds
 
 #: an area larger than this is almost surely a mistake (Myanmar is 676,578 km²)
 MAX_AREA_KM2 = 500_000.0
 MIN_AREA_KM2 = 0.01
+DEFAULT_MASTER = "local[2]"
+
+
+class Engine(StrEnum):
+    """What runs the feature SQL: DuckDB on this machine, or Spark (``fairban[spark]``)."""
+
+    DUCKDB = "duckdb"
+    SPARK = "spark"
+
+
+def open_backend(engine: Engine | str = Engine.DUCKDB, master: str = DEFAULT_MASTER) -> Backend:
+    """A backend for ``engine``; Spark starts on ``master`` (``local[N]``,
+    ``spark://HOST:PORT``, ``k8s://...``). Raises a one-line ``FairbanError`` when the
+    Spark engine cannot run here (no pyspark, no Java 17)."""
+    if Engine(engine) is Engine.SPARK:
+        from fairban.targeting.backends.spark import SparkBackend  # needs fairban[spark]
+
+        return SparkBackend(master)
+    from fairban.targeting.backends.duckdb import DuckDBBackend
+
+    return DuckDBBackend()
 
 
 @dataclass
@@ -75,7 +96,7 @@ def prepare(
     *,
     force: bool = False,
     progress: Progress = SILENT,
-    backend: DuckDBBackend | None = None,
+    backend: Backend | None = None,
 ) -> Directive:
     """Load and check the directive and the evidence; raise on the first problem.
 
@@ -90,7 +111,7 @@ def prepare(
             try:
                 backend.open_evidence(data_dir)
                 proven = backend.contract_holds()
-            except duckdb.Error:
+            except backend.errors:
                 proven = False
         if proven:
             return directive
@@ -104,7 +125,7 @@ def run_engine(
     data_dir: Path,
     *,
     progress: Progress = SILENT,
-    backend: DuckDBBackend | None = None,
+    backend: Backend | None = None,
 ) -> TargetResult:
     return target(directive, data_dir, progress=progress, backend=backend)
 
@@ -116,15 +137,25 @@ def run_target(
     *,
     force: bool = False,
     progress: Progress = SILENT,
+    engine: Engine | str = Engine.DUCKDB,
+    master: str = DEFAULT_MASTER,
 ) -> TargetSummary:
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(str(out_dir), "exists and is not a folder")
-    backend = DuckDBBackend()
+    backend = open_backend(engine, master)
     try:
         directive = prepare(
             directive_path, data_dir, force=force, progress=progress, backend=backend
         )
         result = run_engine(directive, data_dir, progress=progress, backend=backend)
+    except backend.errors as error:
+        if Engine(engine) is Engine.DUCKDB:
+            raise
+        from fairban.targeting.backends.spark import driver_log
+
+        # a JVM stack trace is no message: its first line, and where the rest is
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise FairbanError(f"spark failed: {first} (its log: {driver_log()})") from error
     finally:
         backend.close()
     write_decisions(result, out_dir)
@@ -166,4 +197,14 @@ def summarise(result: TargetResult, directive: Directive, out_dir: Path) -> Targ
     )
 
 
-__all__ = ["TargetSummary", "check_areas", "prepare", "run_engine", "run_target", "write_decisions"]
+__all__ = [
+    "DEFAULT_MASTER",
+    "Engine",
+    "TargetSummary",
+    "check_areas",
+    "open_backend",
+    "prepare",
+    "run_engine",
+    "run_target",
+    "write_decisions",
+]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import duckdb.func
@@ -19,6 +19,11 @@ import pyarrow as pa
 
 from fairban.contract import TABLES, TableFiles, discover
 from fairban.contract.schema import Table
+from fairban.progress import Advance
+from fairban.targeting.backends.base import BatchFunction
+
+if TYPE_CHECKING:
+    from fairban.targeting.features import Window
 
 _SQL_TYPES = {
     pa.string(): "VARCHAR",
@@ -31,6 +36,7 @@ class DuckDBBackend:
     """Runs fairban's feature SQL (DuckDB dialect) over an evidence folder."""
 
     dialect = "duckdb"
+    errors: tuple[type[BaseException], ...] = (duckdb.Error,)
 
     def __init__(self, threads: int | None = None, memory_limit: str | None = None) -> None:
         self.con = duckdb.connect(":memory:")
@@ -51,8 +57,10 @@ class DuckDBBackend:
         self._register_ip_functions()
 
     # -- evidence -----------------------------------------------------------------------
-    def open_evidence(self, data_dir: Path) -> None:
-        """Create the views ``accounts``, ``observations``, ``interactions``, ``confirmed``."""
+    def open_evidence(self, data_dir: Path, window: Window | None = None) -> None:
+        """Create the views ``accounts``, ``observations``, ``interactions``, ``confirmed``.
+
+        ``window`` is not needed: DuckDB skips row groups by the ``ts`` statistics."""
         found = discover(data_dir)
         for spec in TABLES.values():
             files = found.get(spec.name)
@@ -168,6 +176,23 @@ class DuckDBBackend:
         result = self.con.sql(sql)
         table: pa.Table = pa.table({}) if result is None else result.to_arrow_table()
         return table
+
+    def map_batches(
+        self,
+        name: str,
+        sql: str,
+        function: BatchFunction,
+        schema: pa.Schema,
+        advance: Advance,
+    ) -> int:
+        """Stream the rows of ``sql`` through ``function`` here, keep the result as ``name``."""
+        parts = []
+        for batch in self.batches(sql):
+            parts.append(function(batch))
+            advance(batch.num_rows)
+        table = pa.Table.from_batches(parts, schema=schema)
+        self.register(name, table)
+        return table.num_rows
 
     def batches(self, sql: str, batch_rows: int = 1_000_000) -> Iterator[pa.RecordBatch]:
         result = self.con.sql(sql)

@@ -1,0 +1,82 @@
+"""What the engine asks of a backend: the whole contract between ``targeting.engine``
+and the engines that run the feature SQL (``duckdb.py`` on one machine, ``spark.py``
+on a cluster).
+
+A backend exposes the evidence tables as the views ``accounts``, ``observations``,
+``interactions`` and ``confirmed`` with the contract's canonical columns and types
+(IP-only observations already placed), runs SQL written in DuckDB's dialect
+(``targeting.features``; a backend of another dialect transpiles it), and applies a
+Python function to Arrow batches of a query's rows (the presence stage's geometry),
+keeping the result as a table for later SQL. Tables made by ``create``, ``register``
+and ``map_batches`` live until ``close``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import pyarrow as pa
+
+from fairban.progress import Advance
+
+if TYPE_CHECKING:
+    from fairban.targeting.features import Window
+
+#: a pure function of one Arrow batch (it may drop rows and add columns); it must be
+#: picklable by reference or by value for backends that run it on other machines
+BatchFunction = Callable[[pa.RecordBatch], pa.RecordBatch]
+
+
+class Backend(Protocol):
+    """A SQL engine over one evidence folder, driven by ``targeting.engine.target``."""
+
+    #: the SQL dialect the engine's own text is written in, or the one transpiled to
+    dialect: str
+    #: exceptions that mean "the engine could not read the evidence as given": the
+    #: caller then runs the row-precise validator, whose message names the bad row
+    errors: tuple[type[BaseException], ...]
+
+    def open_evidence(self, data_dir: Path, window: Window | None = None) -> None:
+        """Create the evidence views over ``data_dir``. With ``window``, a backend may
+        skip files that cannot hold rows of it (day partitions); every query still
+        filters on the window itself, so results do not depend on this."""
+        ...
+
+    def contract_holds(self) -> bool:
+        """True only when one aggregate scan proves the evidence meets the contract;
+        False means "not proven" (never raises)."""
+        ...
+
+    def create(self, name: str, sql: str) -> None:
+        """Materialise ``sql`` (DuckDB dialect) as the table ``name``."""
+        ...
+
+    def register(self, name: str, table: pa.Table) -> None:
+        """Make an Arrow table available to SQL as the table ``name``."""
+        ...
+
+    def query(self, sql: str) -> pa.Table:
+        """Run ``sql`` (DuckDB dialect) and return its rows, in its ORDER BY if any."""
+        ...
+
+    def map_batches(
+        self,
+        name: str,
+        sql: str,
+        function: BatchFunction,
+        schema: pa.Schema,
+        advance: Advance,
+    ) -> int:
+        """Materialise as table ``name`` the batches ``function`` makes of the rows of
+        ``sql``; ``schema`` is what it returns. Calls ``advance`` with rows read (at
+        least once, at the end); returns the rows kept."""
+        ...
+
+    def close(self) -> None:
+        """Drop the tables and release what the backend holds."""
+        ...
+
+
+__all__ = ["Backend", "BatchFunction"]
