@@ -381,6 +381,38 @@ def _choices(values: list[str] | None, kind: type[E], option: str) -> list[E] | 
     return chosen
 
 
+@cases_app.command("export-dsa")
+def cases_export_dsa(
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="The JSON Lines file to write.")],
+    platform_name: Annotated[
+        str, typer.Option(help="The platform's name as the DSA database knows it.")
+    ] = "fairban",
+    puid_prefix: Annotated[
+        str, typer.Option(help="Prefix of each statement's puid (unique per platform).")
+    ] = "fairban",
+    directive: Annotated[str | None, typer.Option(help="Only this directive's cases.")] = None,
+) -> None:
+    """Every restrict or suspend in force as an EU DSA statement of reasons (the
+    Transparency Database's fields, each checked against its rules), one a line."""
+    from fairban.cases.transparency import dsa_statements
+    from fairban.config import get_settings
+    from fairban.notices import export_jsonl
+
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    partial = out_file.with_name(out_file.name + ".partial")
+    with _database() as session, partial.open("w", encoding="utf-8", newline="\n") as fh:
+        statements = dsa_statements(
+            session,
+            get_settings(),
+            platform_name=platform_name,
+            puid_prefix=puid_prefix,
+            directive_id=directive,
+        )
+        n = export_jsonl(statements, fh)
+    partial.replace(out_file)  # a reader never sees half an export
+    _plain(f"wrote {n} statements of reasons to {out_file}")
+
+
 @cases_app.command("show")
 def cases_show(
     number: Annotated[str, typer.Argument(help="The case number, e.g. FB-2019-000123.")],

@@ -5,6 +5,7 @@ included), on a database of the test's own (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 from fairban.audit import AuditEntry
 from fairban.cases.models import Case, NoticeRecord
 from fairban.db import make_engine, session_factory
+from fairban.notices import validate_statement
 from fairban.platforms.models import OutboxMessage
 from fairban.targeting.run import run_target
 from fairban.world import WorldConfig, simulate_world
@@ -175,6 +177,17 @@ def test_enforce_in_stages_show_a_notice_and_change_nothing_the_second_time(
 
     verified = ok(fairban("audit", "verify", home=tmp_path, url=new_db_url))
     assert verified.startswith(f"audit log intact: {entries} entries")
+
+    # the same measures in the DSA Transparency Database's shape, each valid
+    dsa = tmp_path / "dsa.jsonl"
+    said = ok(fairban("cases", "export-dsa", "--out", str(dsa), home=tmp_path, url=new_db_url))
+    statements = [json.loads(line) for line in dsa.read_text(encoding="utf-8").splitlines()]
+    in_force = [c for c in cases.values() if c.measure.value in HIT and c.state.value == "active"]
+    assert said.strip() == f"wrote {len(statements)} statements of reasons to {dsa}"
+    assert len(statements) == len(in_force) > 0
+    assert all(validate_statement(s) == [] for s in statements)
+    assert {s["category"] for s in statements} == {"STATEMENT_CATEGORY_SCAMS_AND_FRAUD"}
+    assert not any("?t=" in line and "?t=…" not in line for line in dsa.read_text().splitlines())
 
 
 def test_pause_holds_new_measures_and_resume_lets_them_go(world: World, tmp_path: Path) -> None:
