@@ -12,24 +12,11 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Enum, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fairban.cases.models import NAME_LENGTH, Case
-from fairban.db import Base, UTCDateTime
-
-
-def _enum(kind: type[StrEnum], name: str) -> Enum:
-    # by value, as VARCHAR + CHECK: no native PostgreSQL enum type to migrate
-    return Enum(
-        kind,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=16,
-        values_callable=lambda members: [m.value for m in members],
-        validate_strings=True,
-    )
+from fairban.db import Base, UTCDateTime, value_enum
 
 
 class Ground(StrEnum):
@@ -77,7 +64,7 @@ class Appeal(Base):
     grounds: Mapped[str] = mapped_column(Text)
     statement: Mapped[str] = mapped_column(Text, default="")
     lang: Mapped[str] = mapped_column(String(8), default="zh-CN")
-    state: Mapped[AppealState] = mapped_column(_enum(AppealState, "state"))
+    state: Mapped[AppealState] = mapped_column(value_enum(AppealState, "state"))
     filed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     answer_by: Mapped[datetime] = mapped_column(UTCDateTime())
     #: who runs the re-check now, and since when (a stale claim is taken over)
@@ -176,7 +163,7 @@ class DataExport(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    state: Mapped[ExportState] = mapped_column(_enum(ExportState, "state"))
+    state: Mapped[ExportState] = mapped_column(value_enum(ExportState, "state"))
     sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     size: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)

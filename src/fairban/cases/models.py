@@ -14,7 +14,6 @@ from enum import StrEnum
 
 from sqlalchemy import (
     Boolean,
-    Enum,
     Float,
     ForeignKey,
     Index,
@@ -25,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from fairban.db import Base, UTCDateTime
+from fairban.db import Base, UTCDateTime, value_enum
 
 #: longest account, person or actor name stored (the evidence's ids are far shorter)
 NAME_LENGTH = 255
@@ -56,19 +55,6 @@ class DeciderKind(StrEnum):
 
     AUTOMATIC = "automatic"
     PERSON = "person"
-
-
-def _enum(kind: type[StrEnum], name: str) -> Enum:
-    # by value, as VARCHAR + CHECK: no native PostgreSQL enum type to migrate
-    return Enum(
-        kind,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=16,
-        values_callable=lambda members: [m.value for m in members],
-        validate_strings=True,
-    )
 
 
 class DirectiveRecord(Base):
@@ -142,14 +128,14 @@ class Case(Base):
     platform: Mapped[str] = mapped_column(String(64))
     person_id: Mapped[str | None] = mapped_column(String(NAME_LENGTH), nullable=True)
     account_kind: Mapped[str] = mapped_column(String(16), default="personal")
-    state: Mapped[CaseState] = mapped_column(_enum(CaseState, "state"))
-    measure: Mapped[Measure] = mapped_column(_enum(Measure, "measure"))
+    state: Mapped[CaseState] = mapped_column(value_enum(CaseState, "state"))
+    measure: Mapped[Measure] = mapped_column(value_enum(Measure, "measure"))
     risk: Mapped[float] = mapped_column(Float)
     reasons: Mapped[str] = mapped_column(Text)
     evidence: Mapped[str] = mapped_column(Text)
     evidence_hash: Mapped[str] = mapped_column(String(64))
     decided_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
-    decided_by_kind: Mapped[DeciderKind] = mapped_column(_enum(DeciderKind, "decided_by_kind"))
+    decided_by_kind: Mapped[DeciderKind] = mapped_column(value_enum(DeciderKind, "decided_by_kind"))
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
     judged_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH), nullable=True)
     judged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -180,12 +166,12 @@ class CaseEvent(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     from_state: Mapped[CaseState | None] = mapped_column(
-        _enum(CaseState, "from_state"), nullable=True
+        value_enum(CaseState, "from_state"), nullable=True
     )
-    to_state: Mapped[CaseState] = mapped_column(_enum(CaseState, "to_state"))
-    measure: Mapped[Measure | None] = mapped_column(_enum(Measure, "measure"), nullable=True)
+    to_state: Mapped[CaseState] = mapped_column(value_enum(CaseState, "to_state"))
+    measure: Mapped[Measure | None] = mapped_column(value_enum(Measure, "measure"), nullable=True)
     actor: Mapped[str] = mapped_column(String(NAME_LENGTH))
-    actor_kind: Mapped[DeciderKind] = mapped_column(_enum(DeciderKind, "actor_kind"))
+    actor_kind: Mapped[DeciderKind] = mapped_column(value_enum(DeciderKind, "actor_kind"))
     #: why, in a sentence (a lift reason code of ``notices.model.LIFT_REASONS`` or text)
     note: Mapped[str] = mapped_column(Text, default="")
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, Enum, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fairban.db import Base, UTCDateTime
+from fairban.db import Base, UTCDateTime, value_enum
 
 #: a 64-bit key on PostgreSQL; SQLite's INTEGER PRIMARY KEY is already 64-bit (rowid)
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -29,18 +29,6 @@ class OutboxState(StrEnum):
     PENDING = "pending"  # to deliver (held while its directive is paused)
     DELIVERED = "delivered"  # the platform acknowledged it
     DEAD = "dead"  # gave up after the maximum tries; `fairban outbox retry` revives it
-
-
-def _enum(kind: type[StrEnum], name: str) -> Enum:
-    return Enum(
-        kind,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=16,
-        values_callable=lambda members: [m.value for m in members],
-        validate_strings=True,
-    )
 
 
 class Platform(Base):
@@ -73,9 +61,9 @@ class OutboxMessage(Base):
     account_id: Mapped[str] = mapped_column(String(255))
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
     directive_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    kind: Mapped[MessageKind] = mapped_column(_enum(MessageKind, "kind"))
+    kind: Mapped[MessageKind] = mapped_column(value_enum(MessageKind, "kind"))
     payload: Mapped[str] = mapped_column(Text)
-    state: Mapped[OutboxState] = mapped_column(_enum(OutboxState, "state"))
+    state: Mapped[OutboxState] = mapped_column(value_enum(OutboxState, "state"))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -6,23 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fairban.cases.models import NAME_LENGTH
-from fairban.db import Base, UTCDateTime
-
-
-def _enum(kind: type[StrEnum], name: str) -> Enum:
-    return Enum(
-        kind,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=16,
-        values_callable=lambda members: [m.value for m in members],
-        validate_strings=True,
-    )
+from fairban.db import Base, UTCDateTime, value_enum
 
 
 class Role(StrEnum):
@@ -48,7 +36,7 @@ class ConsoleUser(Base):
     __tablename__ = "console_users"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    role: Mapped[Role] = mapped_column(_enum(Role, "role"))
+    role: Mapped[Role] = mapped_column(value_enum(Role, "role"))
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -79,12 +67,12 @@ class ReviewProposal(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id"))
-    action: Mapped[Action] = mapped_column(_enum(Action, "action"))
+    action: Mapped[Action] = mapped_column(value_enum(Action, "action"))
     to_measure: Mapped[str | None] = mapped_column(String(16), nullable=True)
     reason: Mapped[str] = mapped_column(Text)
     proposed_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
     proposed_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    state: Mapped[ProposalState] = mapped_column(_enum(ProposalState, "state"))
+    state: Mapped[ProposalState] = mapped_column(value_enum(ProposalState, "state"))
     second_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH), nullable=True)
     second_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     second_note: Mapped[str | None] = mapped_column(Text, nullable=True)
