@@ -299,3 +299,32 @@ def set_contact(session: Session, account_id: str, phone: str, now: datetime) ->
     else:
         found.phone, found.updated_at = normalized, now
     session.flush()
+
+
+def allow_start(
+    session: Session, settings: Settings, *, case_number: str, address: str, now: datetime
+) -> bool:
+    """The rate limit on opening a case by number and phone: per client address and per
+    case number (the portal and the JSON API share it)."""
+    per_case = settings.otp_requests_per_window
+    return allow(
+        session, f"start:ip:{address}", limit=per_case * 4, window_s=settings.rate_window_s, now=now
+    ) and allow(
+        session,
+        f"start:case:{case_number.strip().upper()}",
+        limit=per_case,
+        window_s=settings.rate_window_s,
+        now=now,
+    )
+
+
+def allow_code(
+    session: Session, settings: Settings, *, case_id: int, address: str, now: datetime
+) -> bool:
+    """The rate limit on sending a one-time code: per case and per client address."""
+    per_case = settings.otp_requests_per_window
+    return allow(
+        session, f"code:case:{case_id}", limit=per_case, window_s=settings.rate_window_s, now=now
+    ) and allow(
+        session, f"code:ip:{address}", limit=per_case * 4, window_s=settings.rate_window_s, now=now
+    )

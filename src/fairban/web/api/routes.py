@@ -146,21 +146,8 @@ def access_by_phone(
     """A session and a code sent, when the case number and phone match; the same
     answer when they do not (a session that never verifies)."""
     s, t = state.settings, now()
-    if not (
-        access.allow(
-            session,
-            f"start:ip:{client_address(request)}",
-            limit=s.otp_requests_per_window * 4,
-            window_s=s.rate_window_s,
-            now=t,
-        )
-        and access.allow(
-            session,
-            f"start:case:{body.case_number.strip().upper()}",
-            limit=s.otp_requests_per_window,
-            window_s=s.rate_window_s,
-            now=t,
-        )
+    if not access.allow_start(
+        session, s, case_number=body.case_number, address=client_address(request), now=t
     ):
         session.commit()
         raise _too_many()
@@ -185,21 +172,8 @@ def send_code(
     """Send a (new) one-time code to the phone bound to the session's account."""
     portal = _session(session, credentials, verified=False)
     s, t = state.settings, now()
-    if not (
-        access.allow(
-            session,
-            f"code:case:{portal.case_id}",
-            limit=s.otp_requests_per_window,
-            window_s=s.rate_window_s,
-            now=t,
-        )
-        and access.allow(
-            session,
-            f"code:ip:{client_address(request)}",
-            limit=s.otp_requests_per_window * 4,
-            window_s=s.rate_window_s,
-            now=t,
-        )
+    if not access.allow_code(
+        session, s, case_id=portal.case_id, address=client_address(request), now=t
     ):
         session.commit()
         raise _too_many()

@@ -112,22 +112,8 @@ def start(
     phone: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
     s, t = state.settings, now()
-    window = s.rate_window_s
-    if not (
-        access.allow(
-            session,
-            f"start:ip:{client_address(request)}",
-            limit=s.otp_requests_per_window * 4,
-            window_s=window,
-            now=t,
-        )
-        and access.allow(
-            session,
-            f"start:case:{case_number.strip().upper()}",
-            limit=s.otp_requests_per_window,
-            window_s=window,
-            now=t,
-        )
+    if not access.allow_start(
+        session, s, case_number=case_number, address=client_address(request), now=t
     ):
         session.commit()
         return _too_many(request, lang)
@@ -211,21 +197,8 @@ def send_code(
     if portal is None or not _csrf_ok(portal, csrf):
         return _see_other("/?expired=1")
     s, t = state.settings, now()
-    if not (
-        access.allow(
-            session,
-            f"code:case:{portal.case_id}",
-            limit=s.otp_requests_per_window,
-            window_s=s.rate_window_s,
-            now=t,
-        )
-        and access.allow(
-            session,
-            f"code:ip:{client_address(request)}",
-            limit=s.otp_requests_per_window * 4,
-            window_s=s.rate_window_s,
-            now=t,
-        )
+    if not access.allow_code(
+        session, s, case_id=portal.case_id, address=client_address(request), now=t
     ):
         session.commit()
         return _too_many(request, lang)
