@@ -416,14 +416,39 @@ GROUP BY x.account_id
         ),
         Step(
             "home",
+            # Home is the mean position in the account's most-used night cell (0.1
+            # degree, about 11 km), not a median of all its nights: an exact median
+            # sends all of an account's rows to one task on Spark (a few accounts have
+            # millions), while counts per cell combine before the shuffle on both
+            # engines. Ties go to the lowest cell, so both engines pick the same one.
             f"""
-SELECT o.account_id,
-       count(DISTINCT CASE WHEN NOT {prefilter} THEN {NIGHT_KEY} END) AS nights_elsewhere,
-       median(o.lat) AS home_lat, median(o.lon) AS home_lon
-FROM observations o
-WHERE {window.where("o.ts")} AND o.account_id IN (SELECT account_id FROM linked)
-  AND o.source IN ('gps', 'wifi') AND {IS_NIGHT.replace("ts", "o.ts")}
-GROUP BY o.account_id
+WITH nights AS (
+    SELECT o.account_id, o.lat, o.lon, {NIGHT_KEY} AS night,
+           CASE WHEN {prefilter} THEN 1 ELSE 0 END AS near_area
+    FROM observations o
+    WHERE {window.where("o.ts")} AND o.account_id IN (SELECT account_id FROM linked)
+      AND o.source IN ('gps', 'wifi') AND o.lat IS NOT NULL
+      AND {IS_NIGHT.replace("ts", "o.ts")}
+),
+cells AS (
+    SELECT account_id, CAST(floor(lat * 10) AS BIGINT) AS gy,
+           CAST(floor(lon * 10) AS BIGINT) AS gx,
+           count(*) AS n, avg(lat) AS lat, avg(lon) AS lon
+    FROM nights GROUP BY account_id, CAST(floor(lat * 10) AS BIGINT),
+                         CAST(floor(lon * 10) AS BIGINT)
+),
+top AS (
+    SELECT account_id, lat, lon,
+           row_number() OVER (PARTITION BY account_id ORDER BY n DESC, gy, gx) AS rk
+    FROM cells
+),
+away AS (
+    SELECT account_id,
+           count(DISTINCT CASE WHEN near_area = 0 THEN night END) AS nights_elsewhere
+    FROM nights GROUP BY account_id
+)
+SELECT a.account_id, a.nights_elsewhere, t.lat AS home_lat, t.lon AS home_lon
+FROM away a LEFT JOIN top t ON t.account_id = a.account_id AND t.rk = 1
 """,
         ),
         Step(
