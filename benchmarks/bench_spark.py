@@ -163,11 +163,21 @@ def agree(a: Result, b: Result) -> str:
         return "no: other accounts"
     measures = sum(r["measure"] != s["measure"] for r, s in zip(x, y, strict=True))
     risk = max((abs(r["risk"] - s["risk"]) for r, s in zip(x, y, strict=True)), default=0.0)
-    reasons = sum(
-        [(c["code"], c["text"]) for c in json.loads(r["reasons"])]
-        != [(c["code"], c["text"]) for c in json.loads(s["reasons"])]
+    texts = [
+        (r["account_id"], json.loads(r["reasons"]), json.loads(s["reasons"]))
         for r, s in zip(x, y, strict=True)
-    )
+        if r["reasons"] != s["reasons"]
+    ]
+    differ = [
+        (account, a_, b_)
+        for account, a_, b_ in texts
+        if [(c["code"], c["text"]) for c in a_] != [(c["code"], c["text"]) for c in b_]
+    ]
+    reasons = len(differ)
+    for account, a_, b_ in differ[:5]:  # what differs, to see why
+        for c, d in zip(a_, b_, strict=False):
+            if (c["code"], c["text"]) != (d["code"], d["text"]):
+                print(f"  {account}: {c} | {d}", file=sys.stderr, flush=True)
     if measures or reasons or risk > TOLERANCE:
         return f"no: {measures} measures, {reasons} reasons, risk up to {risk:.1e}"
     return f"yes (risk within {max(risk, 1e-16):.0e})"

@@ -5,6 +5,7 @@ the re-check does not grant, waits for a person."""
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 from sqlalchemy import select
@@ -123,3 +124,57 @@ def test_a_broken_form_gets_a_page_not_json(portal: Any) -> None:
     api = portal.client.post("/api/v1/access/link", json={"case_number": 5})
     assert api.status_code == 422
     assert api.headers["content-type"] == "application/json"
+
+
+def test_two_appeals_at_the_same_instant_store_one(portal: Any) -> None:
+    """Two forms of the same case (two tabs, two keys) sent at once: the database's
+    one-open-appeal index lets one in, and the other request gets that appeal back."""
+    from fairban.appeals.blobs import BlobStore
+    from fairban.appeals.flows import submit_appeal
+
+    with portal.session() as s:
+        case_id = s.scalars(select(Case.id).where(Case.account_id == aw.P4)).one()
+    barrier = threading.Barrier(2)
+    results: list[tuple[int, bool]] = []
+
+    def file(key: str) -> None:
+        # before the session: SQLite sessions begin with the write lock (they meet
+        # one after the other); PostgreSQL's meet at the unique index
+        barrier.wait(timeout=30)
+        with portal.session() as s:
+            case = s.get(Case, case_id)
+            appeal, created = submit_appeal(
+                s,
+                case,
+                grounds=["other"],
+                statement="",
+                uploads=[],
+                submit_key=key,
+                lang="en",
+                blobs=BlobStore(portal.home / "blobs"),
+                settings=portal.settings,
+            )
+            s.commit()
+            results.append((appeal.id, created))
+
+    threads = [threading.Thread(target=file, args=(k,)) for k in ("tab-one-key", "tab-two-key")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(created for _, created in results) == [False, True]
+    assert len({appeal_id for appeal_id, _ in results}) == 1
+    with portal.session() as s:
+        assert len(s.scalars(select(Appeal).where(Appeal.case_id == case_id)).all()) == 1
+
+
+def test_a_retry_after_the_case_moved_on_returns_the_first_appeal(portal: Any) -> None:
+    """Once the re-check has taken the appeal in (the case is no longer appealable), a
+    retry of the same form still gets its appeal, not a refusal."""
+    portal.sign_in(aw.F1)
+    r1, data = aw.file_appeal_form(portal, ["other"])
+    assert aw.run_rechecks(portal) == 1
+    r2 = portal.client.post("/case/appeal", data=data, follow_redirects=False)
+    assert r1.status_code == r2.status_code == 303
+    with portal.session() as s:
+        assert len(s.scalars(select(Appeal)).all()) == 1

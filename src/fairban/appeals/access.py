@@ -207,6 +207,26 @@ def portal_session(session: Session, token: str | None, now: datetime) -> Portal
     return found
 
 
+def verified_case(
+    session: Session, token: str | None, now: datetime
+) -> tuple[PortalSession, Case] | None:
+    """The live, verified session behind ``token`` and its case, in one query; None
+    when there is none (unknown, expired or not yet verified)."""
+    if not token or len(token) > 200:
+        return None
+    row = session.execute(
+        select(PortalSession, Case)
+        .join(Case, Case.id == PortalSession.case_id)
+        .where(PortalSession.token_hash == sha256_hex(token))
+    ).first()
+    if row is None:
+        return None
+    portal, case = row.tuple()
+    if portal.expires_at <= now or portal.verified_at is None:
+        return None
+    return portal, case
+
+
 def _code_hash(secret: str, session_hash: str, code: str) -> str:
     message = f"{session_hash}:{code}".encode()
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from fairban import audit
@@ -97,11 +99,42 @@ def submit_appeal(
     appeal in (:func:`take_in`, in the re-check's transaction). The request thus never
     waits for the audit log's lock, which every writer shares; the appeals table is the
     queue, so a crash in between loses nothing.
+
+    One statement in the usual case: an insert that does nothing when the key is taken
+    or the case has an open appeal (both unique in the database, so two requests at the
+    same instant store one appeal); only then is the earlier appeal looked up.
     """
     now = now or datetime.now(UTC)
     if not submit_key or len(submit_key) > 64 or "\x00" in submit_key:
         raise AppealError("bad_key")
-    # one query for both: this form's appeal, or any open appeal of the case
+    if case.state in APPEALABLE:
+        chosen = list(dict.fromkeys(g.strip() for g in grounds if g.strip()))
+        if not chosen:
+            raise AppealError("no_grounds")
+        valid = {g.value for g in Ground}
+        if any(g not in valid for g in chosen):
+            raise AppealError("bad_ground")
+        # NUL is no text a person means, and PostgreSQL refuses it in any text column
+        statement = statement.replace("\x00", "").strip()
+        if len(statement) > MAX_STATEMENT:
+            raise AppealError("statement_too_long", str(MAX_STATEMENT))
+        checked = check_uploads(uploads, settings)
+        appeal = _insert_appeal(
+            session,
+            case_id=case.id,
+            directive_id=case.directive_id,
+            submit_key=submit_key,
+            grounds=json.dumps(chosen),
+            statement=statement,
+            lang=lang,
+            state=AppealState.RECEIVED,
+            filed_at=now,
+            answer_by=now + timedelta(hours=settings.answer_hours),
+        )
+        if appeal is not None:
+            _store_uploads(session, appeal, checked, blobs, now)
+            return appeal, True
+    # this form's appeal, or any open appeal of the case
     earlier = list(
         session.scalars(
             select(Appeal).where(
@@ -121,32 +154,25 @@ def submit_appeal(
         return earlier[0], False
     if case.state not in APPEALABLE:
         raise AppealError("not_appealable", case.state.value)
+    # the conflicting appeal was decided between the insert and the look-up
+    raise AppealError("bad_key")
 
-    chosen = list(dict.fromkeys(g.strip() for g in grounds if g.strip()))
-    if not chosen:
-        raise AppealError("no_grounds")
-    valid = {g.value for g in Ground}
-    if any(g not in valid for g in chosen):
-        raise AppealError("bad_ground")
-    # NUL is no text a person means, and PostgreSQL refuses it in any text column
-    statement = statement.replace("\x00", "").strip()
-    if len(statement) > MAX_STATEMENT:
-        raise AppealError("statement_too_long", str(MAX_STATEMENT))
-    checked = check_uploads(uploads, settings)
 
-    appeal = Appeal(
-        case_id=case.id,
-        directive_id=case.directive_id,
-        submit_key=submit_key,
-        grounds=json.dumps(chosen),
-        statement=statement,
-        lang=lang,
-        state=AppealState.RECEIVED,
-        filed_at=now,
-        answer_by=now + timedelta(hours=settings.answer_hours),
-    )
-    session.add(appeal)
-    session.flush()
+def _insert_appeal(session: Session, **values: object) -> Appeal | None:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING: the new appeal, or None when the
+    key is taken or the case has an open appeal."""
+    insert_ = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert_(Appeal).values(**values).on_conflict_do_nothing().returning(Appeal)
+    return session.scalars(statement).first()
+
+
+def _store_uploads(
+    session: Session,
+    appeal: Appeal,
+    checked: Sequence[tuple[Upload, str]],
+    blobs: BlobStore,
+    now: datetime,
+) -> None:
     stored: list[str] = []
     for upload, kind in checked:
         digest = blobs.put(upload.data)
@@ -163,8 +189,8 @@ def submit_appeal(
                 created_at=now,
             )
         )
-    session.flush()
-    return appeal, True
+    if stored:
+        session.flush()
 
 
 def _safe_name(name: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fairban.cases.models import NAME_LENGTH, Case
@@ -42,6 +42,7 @@ class AppealState(StrEnum):
 
 
 OPEN_STATES = (AppealState.RECEIVED, AppealState.QUEUED)
+OPEN_SQL = "state IN ('received', 'queued')"
 
 
 class Appeal(Base):
@@ -54,6 +55,14 @@ class Appeal(Base):
         Index("ix_appeals_case_id", "case_id"),
         Index("ix_appeals_state", "state"),
         Index("ix_appeals_directive_decided", "directive_id", "decided_at"),
+        # at most one open appeal per case: intake inserts without looking first
+        Index(
+            "uq_appeals_open_case",
+            "case_id",
+            unique=True,
+            postgresql_where=text(OPEN_SQL),
+            sqlite_where=text(OPEN_SQL),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -8,6 +8,7 @@ for evidence against), so a reviewer sees what the risk rests on.
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
 from typing import Any
 
@@ -59,6 +60,17 @@ DATA_FIELDS: dict[str, tuple[str, ...]] = {
     "AGAINST_MERCHANT": ("payers", "repeat_payers"),
     "AGAINST_ELSEWHERE": ("nights_elsewhere",),
 }
+
+
+def _whole(x: float) -> str:
+    """``x`` to the nearest whole number, halves up, with thousands separators. Rounded
+    to 6 decimals first: a sum of the same numbers in another order (another engine)
+    differs in its last bits, and 22.4999999 and 22.5000001 must read the same."""
+    return f"{math.floor(round(float(x), 6) + 0.5):,}"
+
+
+def _percent(share: float) -> str:
+    return f"{_whole(100 * share)}%"
 
 
 def _plain(x: float) -> float | int:
@@ -128,7 +140,7 @@ def explain(
     elif nights >= 0.5 or num("max_p") >= 0.5:
         add(
             "PRESENCE_SOME",
-            f"seen in or near {area} on about {nights:.0f} nights ({sources}); being there "
+            f"seen in or near {area} on about {_whole(nights)} nights ({sources}); being there "
             "is not in itself evidence of fraud",
             float(s["presence_points"][i]),
         )
@@ -148,14 +160,14 @@ def explain(
         add(
             "MULE_PATTERN",
             f"received one-off transfers from {int(num('oneoff_senders'))} unrelated people "
-            f"(CNY {num('oneoff_amount'):,.0f}) and forwarded {int(num('forwarded'))} of them "
+            f"(CNY {_whole(num('oneoff_amount'))}) and forwarded {int(num('forwarded'))} of them "
             "within an hour",
             POINTS["mule"],
         )
     if s["to_area"][i]:
         add(
             "MONEY_TO_AREA",
-            f"sent CNY {num('to_area_amount'):,.0f} in {int(num('to_area_n'))} payments to "
+            f"sent CNY {_whole(num('to_area_amount'))} in {int(num('to_area_n'))} payments to "
             "accounts that stay in the areas",
             POINTS["to_area"],
         )
@@ -188,7 +200,7 @@ def explain(
     if s["collector"][i]:
         add(
             "MONEY_FROM_MULES",
-            f"received CNY {num('from_mules_amount'):,.0f} in {int(num('from_mules_n'))} "
+            f"received CNY {_whole(num('from_mules_amount'))} in {int(num('from_mules_n'))} "
             "transfers from accounts that forward victims' money",
             POINTS["collector"],
         )
@@ -196,8 +208,8 @@ def explain(
         share = num("from_suspects_amount") / max(num("money_in_amount"), 1.0)
         add(
             "CASHOUT",
-            f"took CNY {num('from_suspects_amount'):,.0f} ({share:.0%} of all it received) "
-            "from accounts under measures",
+            f"took CNY {_whole(num('from_suspects_amount'))} ({_percent(share)} of all it "
+            "received) from accounts under measures",
             POINTS["cashout"],
         )
     if person_links:
@@ -217,7 +229,7 @@ def explain(
         share = num("reciprocal") / max(num("contacts"), 1.0)
         add(
             "AGAINST_RECIPROCAL",
-            f"{share:.0%} of the {int(num('contacts'))} people it writes to write back: "
+            f"{_percent(share)} of the {int(num('contacts'))} people it writes to write back: "
             "an ordinary circle",
             POINTS["against"],
         )
