@@ -419,12 +419,6 @@ def main() -> None:
             paced = _generator(base, tokens[200 : 200 + paced_n], scratch, rate=args.intake_rate)
             load = _generator(base, tokens[200 + paced_n :], scratch, concurrency=args.concurrency)
             procs.stop()
-            # then the take-in and re-check of all of them by one separate process
-            drain_started = time.perf_counter()
-            procs.start("recheck", "appeals", "recheck", "--watch")
-            _wait_taken_in(engine, timeout_s=900)
-            drain_s = time.perf_counter() - drain_started
-            procs.stop()
             lat = [x * 1000 for x in load["latencies"]]
             plat = [x * 1000 for x in paced["latencies"]]
             created = load["statuses"].get("201", 0) + paced["statuses"].get("201", 0)
@@ -454,6 +448,13 @@ def main() -> None:
                 f"\nAppeal rows: {rows:,} (distinct keys {keys:,}) for {expected:,} answered "
                 f"201 (warm-up included): {lost} lost.\n"
             )
+            sys.stdout.flush()
+            # then the take-in and re-check of all of them by one separate process
+            drain_started = time.perf_counter()
+            procs.start("recheck", "appeals", "recheck", "--watch")
+            _wait_taken_in(engine, timeout_s=900)
+            drain_s = time.perf_counter() - drain_started
+            procs.stop()
             print(
                 f"Then one `fairban appeals recheck --watch` process took in and re-checked "
                 f"all {rows:,} in {drain_s:.1f} s: {rows / drain_s:,.0f} appeals/s (batches "

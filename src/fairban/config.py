@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     #: whether each `fairban serve` worker runs the re-check loop (off: run
     #: `fairban appeals recheck --watch` as its own process)
     recheck_in_server: bool = True
+    #: threads per `fairban serve` worker that run database work, and as many pooled
+    #: database connections (plus a few for the re-check loop): a request never waits
+    #: for a connection, and none is opened and closed per request
+    web_threads: int = 16
     #: the circuit breaker: a directive pauses when more than this share of its appeals
     #: decided within the window were granted (and at least breaker_min_decided were)
     breaker_threshold: float = 0.5

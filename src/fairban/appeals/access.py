@@ -17,10 +17,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
-from sqlalchemy import case, literal, select
+from sqlalchemy import bindparam, case, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -130,30 +130,39 @@ def code_sender(settings: Settings) -> CodeSender:
 # --- rate limits ---------------------------------------------------------------------
 
 
+def _upsert_count(dialect: str) -> Any:
+    """The rate-limit upsert, built once per dialect with bound parameters ``key``,
+    ``now`` and ``ended`` (the instant before which a window has ended): built per
+    call it cost more than its round trip."""
+    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+    now = bindparam("now", type_=UTCDateTime())
+    ended = RateBucket.window_start <= bindparam("ended", type_=UTCDateTime())
+    return (
+        insert_(RateBucket)
+        .values(key=bindparam("key"), window_start=now, count=1)
+        .on_conflict_do_update(
+            index_elements=[RateBucket.key],
+            set_={
+                "window_start": case((ended, now), else_=RateBucket.window_start),
+                "count": case((ended, 1), else_=RateBucket.count + 1),
+            },
+        )
+        .returning(RateBucket.count)
+    )
+
+
+_UPSERTS = {d: _upsert_count(d) for d in ("postgresql", "sqlite")}
+
+
 def allow(session: Session, key: str, *, limit: int, window_s: int, now: datetime) -> bool:
     """Count one use of ``key`` in its fixed window; False once more than ``limit`` uses
     fell in the window. The key is stored hashed (it may hold an address or a phone).
 
     One statement (an upsert that restarts a window that has ended), so concurrent
     requests of the same key count exactly, on SQLite and PostgreSQL alike."""
-    dialect = session.get_bind().dialect.name
-    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
-    ended = RateBucket.window_start <= now - timedelta(seconds=window_s)
-    statement = (
-        insert_(RateBucket)
-        .values(key=sha256_hex(key), window_start=now, count=1)
-        .on_conflict_do_update(
-            index_elements=[RateBucket.key],
-            set_={
-                "window_start": case(
-                    (ended, literal(now, UTCDateTime())), else_=RateBucket.window_start
-                ),
-                "count": case((ended, 1), else_=RateBucket.count + 1),
-            },
-        )
-        .returning(RateBucket.count)
-    )
-    count = session.execute(statement).scalar_one()
+    statement = _UPSERTS[session.get_bind().dialect.name]
+    params = {"key": sha256_hex(key), "now": now, "ended": now - timedelta(seconds=window_s)}
+    count = session.execute(statement, params).scalar_one()
     return int(count) <= limit
 
 
@@ -214,17 +223,20 @@ def verified_case(
     when there is none (unknown, expired or not yet verified)."""
     if not token or len(token) > 200:
         return None
-    row = session.execute(
-        select(PortalSession, Case)
-        .join(Case, Case.id == PortalSession.case_id)
-        .where(PortalSession.token_hash == sha256_hex(token))
-    ).first()
+    row = session.execute(_VERIFIED_CASE, {"token_hash": sha256_hex(token)}).first()
     if row is None:
         return None
     portal, case = row.tuple()
     if portal.expires_at <= now or portal.verified_at is None:
         return None
     return portal, case
+
+
+_VERIFIED_CASE = (
+    select(PortalSession, Case)
+    .join(Case, Case.id == PortalSession.case_id)
+    .where(PortalSession.token_hash == bindparam("token_hash"))
+)
 
 
 def _code_hash(secret: str, session_hash: str, code: str) -> str:

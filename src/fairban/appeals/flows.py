@@ -14,11 +14,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 
 from fairban import audit
 from fairban.appeals.blobs import ALLOWED_TYPES, BlobStore, sniff
@@ -158,12 +159,31 @@ def submit_appeal(
     raise AppealError("bad_key")
 
 
-def _insert_appeal(session: Session, **values: object) -> Appeal | None:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING: the new appeal, or None when the
-    key is taken or the case has an open appeal."""
-    insert_ = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert_(Appeal).values(**values).on_conflict_do_nothing().returning(Appeal)
-    return session.scalars(statement).first()
+_APPEALS = cast(Table, Appeal.__table__)
+_INSERTS = {
+    name: insert_(_APPEALS).on_conflict_do_nothing().returning(_APPEALS.c.id)
+    for name, insert_ in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+
+
+def _insert_appeal(session: Session, **values: Any) -> Appeal | None:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the new appeal, or None when the
+    key is taken or the case has an open appeal.
+
+    A Core insert (one statement object, built once), and the appeal made persistent
+    from the values written: the ORM's insert-returning-entity path cost more CPU than
+    the round trip."""
+    new_id = session.execute(_INSERTS[session.get_bind().dialect.name], values).scalar()
+    if new_id is None:
+        return None
+    appeal = Appeal(id=new_id, **values)
+    # as if loaded: the columns not written (decisions, claims) are their NULLs
+    for column in _APPEALS.columns:
+        if column.key not in values and column.key != "id":
+            setattr(appeal, column.key, None)
+    make_transient_to_detached(appeal)
+    session.add(appeal)
+    return appeal
 
 
 def _store_uploads(

@@ -15,11 +15,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi import FastAPI, Request, Response
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -115,7 +117,10 @@ def create_app(
     is the evidence the re-check runs on; without one, every appeal goes to a person."""
     settings = settings or Settings()
     home = settings.home.expanduser()
-    engine = open_database(database_url(settings), migrate=migrate)
+    # the re-check loop and a request's second session take a few more
+    engine = open_database(
+        database_url(settings), migrate=migrate, pool_size=settings.web_threads + 4
+    )
     evidence = data_dir or settings.evidence_dir
     cache = DecisionCache(evidence, home / "recheck") if evidence else None
     state = AppState(
@@ -127,16 +132,25 @@ def create_app(
         secret=secret_key(settings),
         cache=cache,
     )
+    if engine.dialect.name == "postgresql":
+        async_engine = create_async_engine(
+            engine.url, pool_pre_ping=True, pool_size=settings.web_threads, max_overflow=0
+        )
+        state.async_factory = async_sessionmaker(async_engine, expire_on_commit=False)
     if run_recheck and settings.recheck_in_server:
         state.recheck = RecheckLoop(state.factory, lambda: state.cache, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # sync views and database work run in AnyIO's threads: as many as connections
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.web_threads
         if state.recheck is not None:
             state.recheck.start()
         yield
         if state.recheck is not None:
             state.recheck.stop()
+        if state.async_factory is not None:
+            await async_engine.dispose()
         engine.dispose()
 
     app = FastAPI(

@@ -14,6 +14,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 
 from fairban.appeals.access import CodeSender
@@ -42,10 +43,14 @@ class AppState:
     secret: str
     cache: DecisionCache | None
     recheck: RecheckLoop | None = None
+    #: PostgreSQL only: sessions whose I/O awaits on the event loop (the appeal intake
+    #: runs its sync code in them through ``run_sync``, without a thread)
+    async_factory: async_sessionmaker[AsyncSession] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    # async: FastAPI runs a sync dependency in a thread, a hop for a dictionary look-up
     state: AppState = request.app.state.fairban
     return state
 
