@@ -17,16 +17,16 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import httpx
-from sqlalchemy import bindparam, case, select
+from sqlalchemy import Table, bindparam, case, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from fairban.appeals.models import AccountContact, OneTimeCode, PortalSession, RateBucket
-from fairban.cases.models import Case
+from fairban.cases.models import Case, CaseState
 from fairban.config import Settings
 from fairban.db import UTCDateTime
 
@@ -160,9 +160,9 @@ def allow(session: Session, key: str, *, limit: int, window_s: int, now: datetim
 
     One statement (an upsert that restarts a window that has ended), so concurrent
     requests of the same key count exactly, on SQLite and PostgreSQL alike."""
-    statement = _UPSERTS[session.get_bind().dialect.name]
+    connection = session.connection()  # not the session: no ORM bulk-insert path
     params = {"key": sha256_hex(key), "now": now, "ended": now - timedelta(seconds=window_s)}
-    count = session.execute(statement, params).scalar_one()
+    count = connection.execute(_UPSERTS[connection.dialect.name], params).scalar_one()
     return int(count) <= limit
 
 
@@ -216,26 +216,39 @@ def portal_session(session: Session, token: str | None, now: datetime) -> Portal
     return found
 
 
-def verified_case(
-    session: Session, token: str | None, now: datetime
-) -> tuple[PortalSession, Case] | None:
-    """The live, verified session behind ``token`` and its case, in one query; None
-    when there is none (unknown, expired or not yet verified)."""
+@dataclass(frozen=True)
+class VerifiedCase:
+    """The case behind a verified session, as the appeal intake needs it."""
+
+    id: int
+    number: str
+    directive_id: str
+    state: CaseState
+
+
+def verified_case(session: Session, token: str | None, now: datetime) -> VerifiedCase | None:
+    """The case behind ``token``'s live, verified session, in one query of plain
+    columns (no ORM objects: this is the intake's hot path); None when there is none
+    (unknown, expired or not yet verified)."""
     if not token or len(token) > 200:
         return None
-    row = session.execute(_VERIFIED_CASE, {"token_hash": sha256_hex(token)}).first()
+    params = {"token_hash": sha256_hex(token), "now": now}
+    row = session.connection().execute(_VERIFIED_CASE, params).first()
     if row is None:
         return None
-    portal, case = row.tuple()
-    if portal.expires_at <= now or portal.verified_at is None:
-        return None
-    return portal, case
+    return VerifiedCase(row.id, row.number, row.directive_id, CaseState(row.state))
 
 
+_SESSIONS = cast(Table, PortalSession.__table__)
+_CASES = cast(Table, Case.__table__)
 _VERIFIED_CASE = (
-    select(PortalSession, Case)
-    .join(Case, Case.id == PortalSession.case_id)
-    .where(PortalSession.token_hash == bindparam("token_hash"))
+    select(_CASES.c.id, _CASES.c.number, _CASES.c.directive_id, _CASES.c.state)
+    .join_from(_SESSIONS, _CASES, _CASES.c.id == _SESSIONS.c.case_id)
+    .where(
+        _SESSIONS.c.token_hash == bindparam("token_hash"),
+        _SESSIONS.c.expires_at > bindparam("now", type_=UTCDateTime()),
+        _SESSIONS.c.verified_at.is_not(None),
+    )
 )
 
 

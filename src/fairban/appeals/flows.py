@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -75,9 +75,21 @@ def check_uploads(uploads: Sequence[Upload], settings: Settings) -> list[tuple[U
     return checked
 
 
+class AppealTarget(Protocol):
+    """What filing needs of a case: a :class:`Case`, or the columns the API's intake
+    reads without loading one."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def directive_id(self) -> str: ...
+    @property
+    def state(self) -> CaseState: ...
+
+
 def submit_appeal(
     session: Session,
-    case: Case,
+    case: AppealTarget,
     *,
     grounds: Sequence[str],
     statement: str,
@@ -173,7 +185,10 @@ def _insert_appeal(session: Session, **values: Any) -> Appeal | None:
     A Core insert (one statement object, built once), and the appeal made persistent
     from the values written: the ORM's insert-returning-entity path cost more CPU than
     the round trip."""
-    new_id = session.execute(_INSERTS[session.get_bind().dialect.name], values).scalar()
+    # on the connection: the session would take a mapped table's insert through the
+    # ORM's bulk-insert path
+    connection = session.connection()
+    new_id = connection.execute(_INSERTS[connection.dialect.name], values).scalar()
     if new_id is None:
         return None
     appeal = Appeal(id=new_id, **values)

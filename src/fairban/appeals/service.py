@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fairban.appeals.flows import AppealTarget
 from fairban.appeals.models import OPEN_STATES, Appeal, AppealState, DataExport
 from fairban.cases.models import Case, CaseEvent, CaseState, DeciderKind, DirectiveRecord
 from fairban.notices import NoticeFacts, reasons_from_json
@@ -23,7 +24,7 @@ def latest_appeal(session: Session, case: Case) -> Appeal | None:
     ).first()
 
 
-def open_appeal(session: Session, case: Case) -> Appeal | None:
+def open_appeal(session: Session, case: AppealTarget) -> Appeal | None:
     return session.scalars(
         select(Appeal).where(Appeal.case_id == case.id, Appeal.state.in_(OPEN_STATES))
     ).first()

@@ -168,9 +168,10 @@ def create_app(
     from fairban.web.console.routes import router as console_router
     from fairban.web.portal.routes import router as portal_router
 
+    # the API first: routes are matched in order, and its intake is the busiest path
+    app.include_router(api_router)
     app.include_router(portal_router)
     app.include_router(console_router)
-    app.include_router(api_router)
     app.mount(
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
     )

@@ -204,12 +204,12 @@ def verify(body: CodeIn, session: SessionDep, state: StateDep, credentials: Bear
     return Verified(verified=True)
 
 
-def _appeal_out(appeal: Appeal) -> AppealOut:
+def _appeal_out(appeal: Appeal, case_number: str | None = None) -> AppealOut:
     import json
 
     return AppealOut(
         id=appeal.id,
-        case_number=appeal.case.number,
+        case_number=case_number or appeal.case.number,
         state=appeal.state.value,
         grounds=json.loads(appeal.grounds),
         filed_at=appeal.filed_at,
@@ -274,12 +274,11 @@ def _file_appeal(
 ) -> tuple[AppealOut, bool]:
     """Session and case in one query, the rate limit, the appeal; one commit."""
     s, t = state.settings, now()
-    found = access.verified_case(session, token, t)
-    if found is None:
+    case = access.verified_case(session, token, t)
+    if case is None:
         raise HTTPException(
             status_code=401, detail="no valid session", headers={"WWW-Authenticate": "Bearer"}
         )
-    case = found[1]
     limit, window = s.appeals_per_window, s.rate_window_s
     if not access.allow(session, f"appeal:case:{case.id}", limit=limit, window_s=window, now=t):
         session.commit()
@@ -297,7 +296,7 @@ def _file_appeal(
             settings=s,
             now=t,
         )
-        out = _appeal_out(appeal)
+        out = _appeal_out(appeal, case.number)
         session.commit()
     except AppealError as e:
         session.rollback()
@@ -307,7 +306,7 @@ def _file_appeal(
         again = service.open_appeal(session, case)
         if again is None:
             raise HTTPException(status_code=400, detail="bad_key") from None
-        out, created = _appeal_out(again), False
+        out, created = _appeal_out(again, case.number), False
     return out, created
 
 
