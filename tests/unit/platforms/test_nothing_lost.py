@@ -64,6 +64,9 @@ def test_a_worker_killed_twice_loses_nothing(
     total = 2100
     options = ("--lease", "3", "--timeout", "2", "--batch", "100", "--concurrency", "8")
     worker: subprocess.Popen[str] | None = None
+    # slow enough (8 in flight, 20 ms each: at most 400 a second) that the kills land
+    # mid-delivery even when this test's polling is starved on a loaded machine
+    sim.control(delay_ms=20)
     try:
         for kill_after in (total // 5, total // 2):
             worker = start_worker(new_db_url, tmp_path, *options)
@@ -71,6 +74,7 @@ def test_a_worker_killed_twice_loses_nothing(
             worker.send_signal(signal.SIGKILL)  # mid-delivery: claimed, sent, not recorded
             worker.wait(timeout=10)
             assert delivered(new_engine) < total
+        sim.control(delay_ms=0)
         worker = start_worker(new_db_url, tmp_path, *options)
         wait_for(lambda: delivered(new_engine) == total, worker)
         worker.send_signal(signal.SIGTERM)
