@@ -178,3 +178,29 @@ def test_a_retry_after_the_case_moved_on_returns_the_first_appeal(portal: Any) -
     assert r1.status_code == r2.status_code == 303
     with portal.session() as s:
         assert len(s.scalars(select(Appeal)).all()) == 1
+
+
+def test_the_purge_deletes_what_can_no_longer_be_used(portal: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from fairban.appeals.access import purge
+    from fairban.appeals.models import OneTimeCode, PortalSession, RateBucket
+
+    portal.sign_in(aw.P4)  # a session, a code (used), rate-limit windows
+    now = datetime.now(UTC)
+    with portal.session() as s:
+        deleted = purge(s, now, rate_window_s=3600)
+        s.commit()
+        # now: only the used code goes; the session lives on, the windows have not ended
+        assert deleted["one_time_codes"] == 1
+        assert deleted["portal_sessions"] == 0
+        assert s.scalars(select(OneTimeCode)).all() == []
+        assert len(s.scalars(select(PortalSession)).all()) == 1
+        assert s.scalars(select(RateBucket)).all() != []
+    assert portal.client.get("/case").status_code == 200  # still signed in
+    with portal.session() as s:
+        deleted = purge(s, now + timedelta(days=30), rate_window_s=3600)
+        s.commit()
+        assert deleted["portal_sessions"] == 1
+        assert s.scalars(select(PortalSession)).all() == []
+        assert s.scalars(select(RateBucket)).all() == []

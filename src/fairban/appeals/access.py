@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 import httpx
-from sqlalchemy import Table, bindparam, case, select
+from sqlalchemy import Table, bindparam, case, delete, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -164,6 +164,31 @@ def allow(session: Session, key: str, *, limit: int, window_s: int, now: datetim
     params = {"key": sha256_hex(key), "now": now, "ended": now - timedelta(seconds=window_s)}
     count = connection.execute(_UPSERTS[connection.dialect.name], params).scalar_one()
     return int(count) <= limit
+
+
+def purge(session: Session, now: datetime, *, rate_window_s: int) -> dict[str, int]:
+    """Delete what can no longer be used: portal and console sessions past their
+    expiry, one-time codes used or expired, rate-limit windows that have ended (a new
+    request starts a new window anyway). Returns rows deleted per table. Run by the
+    re-check loops every ``PURGE_EVERY_S``."""
+    from fairban.review.models import ConsoleSession
+
+    statements = {
+        "portal_sessions": delete(PortalSession).where(PortalSession.expires_at <= now),
+        "console_sessions": delete(ConsoleSession).where(ConsoleSession.expires_at <= now),
+        "one_time_codes": delete(OneTimeCode).where(
+            or_(OneTimeCode.expires_at <= now, OneTimeCode.used_at.is_not(None))
+        ),
+        "rate_buckets": delete(RateBucket).where(
+            RateBucket.window_start <= now - timedelta(seconds=rate_window_s)
+        ),
+    }
+    connection = session.connection()
+    return {table: connection.execute(s).rowcount for table, s in statements.items()}
+
+
+#: how often the re-check loops purge (seconds)
+PURGE_EVERY_S = 600.0
 
 
 # --- sessions and codes ----------------------------------------------------------------

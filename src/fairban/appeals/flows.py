@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 
 from fairban import audit
+from fairban.appeals.access import PURGE_EVERY_S, purge
 from fairban.appeals.blobs import ALLOWED_TYPES, BlobStore, sniff
 from fairban.appeals.breaker import check_breaker
 from fairban.appeals.models import OPEN_STATES, Appeal, AppealState, AppealUpload, Ground
@@ -511,6 +513,15 @@ def _claimed(session: Session, ids: list[int], worker: str) -> list[Appeal]:
     return list(session.scalars(query.order_by(Appeal.id)))
 
 
+def purge_expired(factory: sessionmaker[Session], settings: Settings) -> dict[str, int]:
+    """:func:`access.purge` in its own transaction; logs what it deleted."""
+    with factory() as session, session.begin():
+        deleted = purge(session, datetime.now(UTC), rate_window_s=settings.rate_window_s)
+    if any(deleted.values()):
+        log.info("purged %s", ", ".join(f"{n} {t}" for t, n in deleted.items() if n))
+    return deleted
+
+
 class RecheckLoop:
     """A thread that runs :func:`run_pending` whenever woken (an appeal was filed in
     this process) and every ``interval_s`` (appeals filed by other processes, or left
@@ -546,6 +557,7 @@ class RecheckLoop:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
+        purged = 0.0
         while not self._stop.is_set():
             self._wake.wait(self.interval_s)
             self._wake.clear()
@@ -555,5 +567,8 @@ class RecheckLoop:
                     > 0
                 ):
                     pass
+                if time.monotonic() - purged >= PURGE_EVERY_S:
+                    purge_expired(self.factory, self.settings)
+                    purged = time.monotonic()
             except Exception:
                 log.exception("re-check loop failed; trying again")

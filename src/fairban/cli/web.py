@@ -150,7 +150,8 @@ def appeals_recheck(
     import signal
     import time
 
-    from fairban.appeals.flows import run_pending
+    from fairban.appeals.access import PURGE_EVERY_S
+    from fairban.appeals.flows import purge_expired, run_pending
     from fairban.appeals.recheck import DecisionCache
     from fairban.config import Settings
     from fairban.db import database_url, open_database, session_factory
@@ -163,10 +164,14 @@ def appeals_recheck(
     stop: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.append(signum))
     total = 0
+    purged = 0.0
     try:
         while not stop:
             done = run_pending(factory, cache, settings)
             total += done
+            if watch and time.monotonic() - purged >= PURGE_EVERY_S:
+                purge_expired(factory, settings)  # what serve's loop does too
+                purged = time.monotonic()
             if done == 0:
                 if not watch:
                     break
