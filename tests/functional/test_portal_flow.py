@@ -8,6 +8,7 @@ import json
 import threading
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from fairban.appeals.models import Appeal, AppealState, AppealUpload
@@ -204,3 +205,40 @@ def test_the_purge_deletes_what_can_no_longer_be_used(portal: Any) -> None:
         assert deleted["portal_sessions"] == 1
         assert s.scalars(select(PortalSession)).all() == []
         assert s.scalars(select(RateBucket)).all() == []
+
+
+def test_an_appeal_after_the_database_dropped_its_connections_files_once(portal: Any) -> None:
+    """PostgreSQL restarted (here: every other backend of the database terminated): the
+    API's intake keeps no ping per request, so its pooled connection is found dead on
+    use; it retries once on a fresh one, and the submit_key keeps the retry single."""
+    if not portal.url.startswith("postgresql"):
+        pytest.skip("the async intake is PostgreSQL's")
+    from sqlalchemy import text
+
+    c, seeded = portal.client, portal.seeded
+    token = c.post(
+        "/api/v1/access/link",
+        json={"case_number": seeded.numbers[aw.P4], "token": seeded.tokens[aw.P4]},
+    ).json()["session"]
+    auth = {"Authorization": f"Bearer {token}"}
+    assert c.post("/api/v1/access/code", headers=auth).status_code == 202
+    assert c.post("/api/v1/access/verify", headers=auth, json={"code": portal.code(aw.P4)})
+    body = {"grounds": ["other"], "submit_key": "after-a-restart-1"}
+    # a first filing puts a connection in the intake's pool ...
+    assert c.get("/api/v1/case", headers=auth).status_code == 200
+    first = c.post("/api/v1/case/appeals", headers=auth, json={**body, "submit_key": "k-000001"})
+    assert first.status_code == 201
+    # ... which the database now drops
+    with portal.session() as s:
+        s.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+        s.commit()
+    again = c.post("/api/v1/case/appeals", headers=auth, json=body)
+    assert again.status_code == 200  # the case's open appeal, not a server error
+    assert again.json()["id"] == first.json()["id"]
+    with portal.session() as s:
+        assert len(s.scalars(select(Appeal)).all()) == 1

@@ -133,8 +133,10 @@ def create_app(
         cache=cache,
     )
     if engine.dialect.name == "postgresql":
+        # no ping before each checkout (a round trip per appeal): a connection found
+        # dead is retried once by the intake (safe: the submit_key makes it idempotent)
         async_engine = create_async_engine(
-            engine.url, pool_pre_ping=True, pool_size=settings.web_threads, max_overflow=0
+            engine.url, pool_size=settings.web_threads, max_overflow=0, pool_recycle=1800
         )
         state.async_factory = async_sessionmaker(async_engine, expire_on_commit=False)
     if run_recheck and settings.recheck_in_server:

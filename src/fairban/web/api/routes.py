@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, Field
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from fairban.appeals import access, service
@@ -251,8 +251,16 @@ async def file_appeal(
     # runs it in a greenlet and awaits its I/O on the event loop): no thread and no
     # GIL hand-over per request; on SQLite in one hop to a thread
     if state.async_factory is not None:
-        async with state.async_factory() as session:
-            appeal, created = await session.run_sync(_file_appeal, state, token, body)
+        try:
+            async with state.async_factory() as session:
+                appeal, created = await session.run_sync(_file_appeal, state, token, body)
+        except DBAPIError as e:
+            if not e.connection_invalidated:
+                raise
+            # a pooled connection had died (a database restart): the pool is refreshed,
+            # and the same submit_key cannot file twice
+            async with state.async_factory() as session:
+                appeal, created = await session.run_sync(_file_appeal, state, token, body)
     else:
         appeal, created = await run_in_threadpool(_file_appeal_in_thread, state, token, body)
     if state.recheck is not None:
