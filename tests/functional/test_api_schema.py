@@ -17,17 +17,8 @@ aw = __import__("sys").modules["fairban_tests_appeal_world"]
 
 @pytest.fixture
 def api(portal: Any) -> Any:
-    c = portal.client
-    seeded = portal.seeded
-    token = c.post(
-        "/api/v1/access/link",
-        json={"case_number": seeded.numbers[aw.P4], "token": seeded.tokens[aw.P4]},
-    ).json()["session"]
-    auth = {"Authorization": f"Bearer {token}"}
-    assert c.post("/api/v1/access/code", headers=auth).status_code == 202
-    code = portal.code(aw.P4)
-    assert c.post("/api/v1/access/verify", headers=auth, json={"code": code}).is_success
-    schema = schemathesis.openapi.from_asgi("/api/openapi.json", c.app)
+    auth = aw.api_sign_in(portal, aw.P4)
+    schema = schemathesis.openapi.from_asgi("/api/openapi.json", portal.client.app)
     schema.fairban_auth = auth  # type: ignore[attr-defined]
     return schema
 

@@ -215,14 +215,8 @@ def test_an_appeal_after_the_database_dropped_its_connections_files_once(portal:
         pytest.skip("the async intake is PostgreSQL's")
     from sqlalchemy import text
 
-    c, seeded = portal.client, portal.seeded
-    token = c.post(
-        "/api/v1/access/link",
-        json={"case_number": seeded.numbers[aw.P4], "token": seeded.tokens[aw.P4]},
-    ).json()["session"]
-    auth = {"Authorization": f"Bearer {token}"}
-    assert c.post("/api/v1/access/code", headers=auth).status_code == 202
-    assert c.post("/api/v1/access/verify", headers=auth, json={"code": portal.code(aw.P4)})
+    c = portal.client
+    auth = aw.api_sign_in(portal, aw.P4)
     body = {"grounds": ["other"], "submit_key": "after-a-restart-1"}
     # a first filing puts a connection in the intake's pool ...
     assert c.get("/api/v1/case", headers=auth).status_code == 200
