@@ -398,3 +398,17 @@ def allow_code(
     ) and allow(
         session, f"code:ip:{address}", limit=per_case * 4, window_s=settings.rate_window_s, now=now
     )
+
+
+def allow_case(
+    session: Session, settings: Settings, *, action: str, case_id: int, now: datetime
+) -> bool:
+    """The rate limit on a case's appeals (``action="appeal"``) or data exports
+    (``"export"``): ``FAIRBAN_APPEALS_PER_WINDOW`` per case (portal and JSON API alike)."""
+    return allow(
+        session,
+        f"{action}:case:{case_id}",
+        limit=settings.appeals_per_window,
+        window_s=settings.rate_window_s,
+        now=now,
+    )

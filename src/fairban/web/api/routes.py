@@ -287,8 +287,7 @@ def _file_appeal(
         raise HTTPException(
             status_code=401, detail="no valid session", headers={"WWW-Authenticate": "Bearer"}
         )
-    limit, window = s.appeals_per_window, s.rate_window_s
-    if not access.allow(session, f"appeal:case:{case.id}", limit=limit, window_s=window, now=t):
+    if not access.allow_case(session, s, action="appeal", case_id=case.id, now=t):
         session.commit()
         raise _too_many()
     try:

@@ -313,13 +313,7 @@ def file_appeal(
             status_code=400,
         )
     s = state.settings
-    if not access.allow(
-        session,
-        f"appeal:case:{case.id}",
-        limit=s.appeals_per_window,
-        window_s=s.rate_window_s,
-        now=now(),
-    ):
+    if not access.allow_case(session, s, action="appeal", case_id=case.id, now=now()):
         session.commit()
         return _too_many(request, lang)
     uploads = []
@@ -385,13 +379,7 @@ def ask_export(
     if not _csrf_ok(portal, csrf):
         return _see_other("/case")
     s = state.settings
-    if not access.allow(
-        session,
-        f"export:case:{case.id}",
-        limit=s.appeals_per_window,
-        window_s=s.rate_window_s,
-        now=now(),
-    ):
+    if not access.allow_case(session, s, action="export", case_id=case.id, now=now()):
         session.commit()
         return _too_many(request, lang)
     export = request_export(session, case, state.blobs, now())
