@@ -208,12 +208,15 @@ def test_the_purge_deletes_what_can_no_longer_be_used(portal: Any) -> None:
 
 
 def test_an_appeal_after_the_database_dropped_its_connections_files_once(portal: Any) -> None:
-    """PostgreSQL restarted (here: every other backend of the database terminated): the
-    API's intake keeps no ping per request, so its pooled connection is found dead on
-    use; it retries once on a fresh one, and the submit_key keeps the retry single."""
+    """PostgreSQL restarted (here: the intake's backends terminated, found by their
+    application_name; other tests' connections are left alone): the API's intake keeps
+    no ping per request, so its pooled connection is found dead on use; it retries once
+    on a fresh one, and the submit_key keeps the retry single."""
     if not portal.url.startswith("postgresql"):
         pytest.skip("the async intake is PostgreSQL's")
     from sqlalchemy import text
+
+    from fairban.web.app import INTAKE_APPLICATION_NAME
 
     c = portal.client
     auth = aw.api_sign_in(portal, aw.P4)
@@ -227,8 +230,9 @@ def test_an_appeal_after_the_database_dropped_its_connections_files_once(portal:
         s.execute(
             text(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
+                "WHERE application_name = :name"
+            ),
+            {"name": INTAKE_APPLICATION_NAME},
         )
         s.commit()
     again = c.post("/api/v1/case/appeals", headers=auth, json=body)

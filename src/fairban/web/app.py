@@ -58,6 +58,10 @@ DOCS_CSP = (
 )
 
 
+#: how the intake's connections show in pg_stat_activity
+INTAKE_APPLICATION_NAME = "fairban intake"
+
+
 class Guard:
     """Every answer: the security headers, ``no-store`` on pages, one log line with the
     route's template (never the path or query: no case number, token or phone); and a
@@ -136,7 +140,11 @@ def create_app(
         # no ping before each checkout (a round trip per appeal): a connection found
         # dead is retried once by the intake (safe: the submit_key makes it idempotent)
         async_engine = create_async_engine(
-            engine.url, pool_size=settings.web_threads, max_overflow=0, pool_recycle=1800
+            engine.url,
+            pool_size=settings.web_threads,
+            max_overflow=0,
+            pool_recycle=1800,
+            connect_args={"application_name": INTAKE_APPLICATION_NAME},
         )
         state.async_factory = async_sessionmaker(async_engine, expire_on_commit=False)
     if run_recheck and settings.recheck_in_server:
