@@ -1,7 +1,8 @@
 """Appeal intake and appeal-to-lift latency against PostgreSQL with durable commits.
 
     uv run --group bench python benchmarks/bench_appeals.py [--postgres URL]
-        [--cases 20000] [--concurrency 64] [--workers 2] [--lift 300] [--lift-rate 20]
+        [--cases 20000] [--concurrency 64] [--intake-rate 1000] [--intake-seconds 8]
+        [--workers 2] [--lift 300] [--lift-rate 20]
 
 URL defaults to $FAIRBAN_TEST_POSTGRES_URL; the run uses a new schema of that database,
 dropped afterwards, and checks that ``synchronous_commit`` is ``on``.
@@ -10,8 +11,9 @@ dropped afterwards, and checks that ``synchronous_commit`` is ``on``.
    simulated world), each with a verified portal session, are written straight to the
    database. ``fairban serve --workers W`` with its re-check loop off
    (``FAIRBAN_RECHECK_IN_SERVER=false``) takes ``POST /api/v1/case/appeals`` from a
-   load generator in its own process (asyncio + httpx, CONCURRENCY requests in flight,
-   one appeal per case). Reports appeals/s over the whole run, p50/p90/p99 latency, and
+   load generator in its own process (asyncio + aiohttp): first open loop, INTAKE_RATE
+   appeals a second for INTAKE_SECONDS, then closed loop, CONCURRENCY requests in flight,
+   one appeal per case. Reports, for each, appeals/s, p50/p90/p99 latency, and
    that every 201 is an appeal row in the database and no row is missing or doubled
    (zero lost). Then one ``fairban appeals recheck --watch`` process takes them all in
    (case -> appealed, audit entry) and re-checks them (no evidence folder: each is
