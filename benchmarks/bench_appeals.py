@@ -11,7 +11,9 @@ dropped afterwards, and checks that ``synchronous_commit`` is ``on``.
    simulated world), each with a verified portal session, are written straight to the
    database. ``fairban serve --workers W`` with its re-check loop off
    (``FAIRBAN_RECHECK_IN_SERVER=false``) takes ``POST /api/v1/case/appeals`` from a
-   load generator in its own process (asyncio + aiohttp): first open loop, INTAKE_RATE
+   load generator in its own process (asyncio + aiohttp), twice, half the cases each:
+   through FastAPI's route (``FAIRBAN_FAST_INTAKE=false``, the baseline) and through
+   the intake's own path (the default on PostgreSQL). Each: first open loop, INTAKE_RATE
    appeals a second for INTAKE_SECONDS, then closed loop, CONCURRENCY requests in flight,
    one appeal per case. Reports, for each, appeals/s, p50/p90/p99 latency, and
    that every 201 is an appeal row in the database and no row is missing or doubled
@@ -49,6 +51,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+#: the open loop's connections to the server (see ``_paced``)
+PACED_CONNECTIONS = 256
 
 
 def _percentile(values: list[float], p: float) -> float:
@@ -106,7 +110,11 @@ async def _paced(base: str, tokens: list[str], rate: float) -> dict[str, Any]:
 
     statuses: dict[int, int] = {}
     latencies: list[float] = []
-    connector = aiohttp.TCPConnector(limit=0)
+    # at most PACED_CONNECTIONS kept-alive connections, as a reverse proxy keeps to the
+    # app; a request waiting for one is timed from when it was due (no coordinated
+    # omission). Unbounded, every late request opened a connection of its own, which
+    # cost the server more than the appeal
+    connector = aiohttp.TCPConnector(limit=PACED_CONNECTIONS)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(base, connector=connector, timeout=timeout) as client:
 
@@ -405,50 +413,71 @@ def main() -> None:
             env.pop("FAIRBAN_EVIDENCE_DIR", None)
             procs = Procs(env, scratch)
 
-            # 1. intake
-            port = _free_port()
-            base = f"http://127.0.0.1:{port}"
-            procs.env["FAIRBAN_RECHECK_IN_SERVER"] = "false"  # measured on its own below
-            procs.start(
-                "serve-intake", "serve", "--port", str(port), "--workers", str(args.workers)
-            )
-            procs.env.pop("FAIRBAN_RECHECK_IN_SERVER")
-            _wait_http(f"{base}/api/v1/health")
-            _generator(base, tokens[:200], scratch, concurrency=8)  # warm up: connections, caches
-            # open loop first (appeals sent at a fixed rate, whatever the answers), then
-            # closed loop (CONCURRENCY in flight: the most the server takes)
-            paced_n = min(int(args.intake_rate * args.intake_seconds), (len(tokens) - 200) // 2)
-            paced = _generator(base, tokens[200 : 200 + paced_n], scratch, rate=args.intake_rate)
-            load = _generator(base, tokens[200 + paced_n :], scratch, concurrency=args.concurrency)
-            procs.stop()
-            lat = [x * 1000 for x in load["latencies"]]
-            plat = [x * 1000 for x in paced["latencies"]]
-            created = load["statuses"].get("201", 0) + paced["statuses"].get("201", 0)
-            with engine.connect() as c:
-                rows = c.execute(select(func.count()).select_from(Appeal)).scalar_one()
-                keys = c.execute(select(func.count(func.distinct(Appeal.submit_key)))).scalar_one()
+            # 1. intake, side by side in the same run: FastAPI's route (the baseline:
+            # FAIRBAN_FAST_INTAKE=false) and the intake's own path; each its own server
+            # and its own half of the cases (one appeal per case)
             print(
                 f"PostgreSQL {version}, synchronous_commit={sync}, fsync={fsync}; "
                 f"{os.cpu_count()} cores shared by everything\n"
             )
             print(f"### Intake: `fairban serve --workers {args.workers}`\n")
-            print("| load | appeals | appeals/s | p50 ms | p90 ms | p99 ms | max ms | answers |")
-            print("|---|---:|---:|---:|---:|---:|---:|---|")
-            for name, run, ms in (
-                (f"open loop, {args.intake_rate:,.0f}/s offered", paced, plat),
-                (f"closed loop, {args.concurrency} in flight", load, lat),
+            print(
+                "| path | load | appeals | appeals/s | p50 ms | p90 ms | p99 ms | max ms "
+                "| answers |"
+            )
+            print("|---|---|---:|---:|---:|---:|---:|---:|---|")
+            created = 0
+            half = len(tokens) // 2
+            for mode, fast, part in (
+                ("FastAPI route (baseline)", "false", tokens[:half]),
+                ("intake's own path", "true", tokens[half:]),
             ):
-                answers = ", ".join(f"{k}: {v:,}" for k, v in sorted(run["statuses"].items()))
-                print(
-                    f"| {name} | {len(ms):,} | {len(ms) / run['wall_s']:,.0f} | "
-                    f"{statistics.median(ms):.1f} | {_percentile(ms, 90):.1f} | "
-                    f"{_percentile(ms, 99):.1f} | {max(ms):.1f} | {answers} |"
+                port = _free_port()
+                base = f"http://127.0.0.1:{port}"
+                procs.env["FAIRBAN_RECHECK_IN_SERVER"] = "false"  # measured on its own below
+                procs.env["FAIRBAN_FAST_INTAKE"] = fast
+                procs.start(
+                    f"serve-intake-{fast}",
+                    "serve",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(args.workers),
                 )
-            expected = 200 + created  # the warm-up's appeals are rows too
+                procs.env.pop("FAIRBAN_RECHECK_IN_SERVER")
+                procs.env.pop("FAIRBAN_FAST_INTAKE")
+                _wait_http(f"{base}/api/v1/health")
+                _generator(base, part[:200], scratch, concurrency=8)  # warm up: connections
+                created += 200
+                # open loop first (appeals sent at a fixed rate, whatever the answers),
+                # then closed loop (CONCURRENCY in flight: the most the server takes)
+                paced_n = min(int(args.intake_rate * args.intake_seconds), (len(part) - 200) // 2)
+                paced = _generator(base, part[200 : 200 + paced_n], scratch, rate=args.intake_rate)
+                load = _generator(
+                    base, part[200 + paced_n :], scratch, concurrency=args.concurrency
+                )
+                procs.stop()
+                created += load["statuses"].get("201", 0) + paced["statuses"].get("201", 0)
+                for name, run in (
+                    (f"open loop, {args.intake_rate:,.0f}/s offered", paced),
+                    (f"closed loop, {args.concurrency} in flight", load),
+                ):
+                    ms = [x * 1000 for x in run["latencies"]]
+                    answers = ", ".join(f"{k}: {v:,}" for k, v in sorted(run["statuses"].items()))
+                    print(
+                        f"| {mode} | {name} | {len(ms):,} | {len(ms) / run['wall_s']:,.0f} | "
+                        f"{statistics.median(ms):.1f} | {_percentile(ms, 90):.1f} | "
+                        f"{_percentile(ms, 99):.1f} | {max(ms):.1f} | {answers} |"
+                    )
+                sys.stdout.flush()
+            with engine.connect() as c:
+                rows = c.execute(select(func.count()).select_from(Appeal)).scalar_one()
+                keys = c.execute(select(func.count(func.distinct(Appeal.submit_key)))).scalar_one()
+            expected = created  # the warm-ups' appeals are rows too
             lost = max(0, expected - rows)
             print(
                 f"\nAppeal rows: {rows:,} (distinct keys {keys:,}) for {expected:,} answered "
-                f"201 (warm-up included): {lost} lost.\n"
+                f"201 (warm-ups included): {lost} lost.\n"
             )
             sys.stdout.flush()
             # then the take-in and re-check of all of them by one separate process

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     #: database connections (plus a few for the re-check loop): a request never waits
     #: for a connection, and none is opened and closed per request
     web_threads: int = 16
+    #: on PostgreSQL, the usual appeal (POST /api/v1/case/appeals) is answered by the
+    #: intake's own path (asyncpg, two statements) before FastAPI's routing; off, by the
+    #: route like every other request (the intake benchmark's baseline)
+    fast_intake: bool = True
     #: the circuit breaker: a directive pauses when more than this share of its appeals
     #: decided within the window were granted (and at least breaker_min_decided were)
     breaker_threshold: float = 0.5

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import threading
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -213,10 +215,10 @@ def test_an_appeal_after_the_database_dropped_its_connections_files_once(portal:
     no ping per request, so its pooled connection is found dead on use; it retries once
     on a fresh one, and the submit_key keeps the retry single."""
     if not portal.url.startswith("postgresql"):
-        pytest.skip("the async intake is PostgreSQL's")
+        pytest.skip("the intake's own path is PostgreSQL's")
     from sqlalchemy import text
 
-    from fairban.web.app import INTAKE_APPLICATION_NAME
+    from fairban.web.api.intake import APPLICATION_NAME as INTAKE_APPLICATION_NAME
 
     c = portal.client
     auth = aw.api_sign_in(portal, aw.P4)
@@ -240,3 +242,65 @@ def test_an_appeal_after_the_database_dropped_its_connections_files_once(portal:
     assert again.json()["id"] == first.json()["id"]
     with portal.session() as s:
         assert len(s.scalars(select(Appeal)).all()) == 1
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["own-path", "route"])
+def test_the_intake_answers_as_the_route_does(
+    new_db_url: str, tmp_path: Path, appeal_world: Any, fast: bool
+) -> None:
+    """On PostgreSQL the usual appeal takes the intake's own path (web.api.intake); with
+    it off, FastAPI's route. The same requests get the same answers either way, and the
+    own path really answered (its statement is the intake connections' last query)."""
+    if not new_db_url.startswith("postgresql"):
+        pytest.skip("the intake's own path is PostgreSQL's")
+    from sqlalchemy import text
+
+    from fairban.web.api.intake import APPLICATION_NAME
+
+    portal_of = contextmanager(aw.make_portal)
+    with portal_of(new_db_url, tmp_path, appeal_world, fast_intake=fast) as portal:
+        c = portal.client
+        auth = aw.api_sign_in(portal, aw.P4)
+        url = "/api/v1/case/appeals"
+
+        def post(key: str, headers: dict[str, str] = auth, **extra: Any) -> Any:
+            return c.post(
+                url, headers=headers, json={"grounds": ["other"], "submit_key": key, **extra}
+            )
+
+        answers = [
+            (r.status_code, r.json().get("detail"), r.headers.get("www-authenticate"))
+            for r in (
+                c.post(url, json={"grounds": ["other"], "submit_key": "no-bearer-1"}),
+                post("bad-token-1", {"Authorization": "Bearer not-a-session"}),
+            )
+        ]
+        assert answers == [(401, "no valid session", "Bearer")] * 2
+        bad = post("bad-ground-1", grounds=["nope"])
+        assert bad.status_code == 422
+        assert bad.json()["detail"][0]["loc"] == ["body", "grounds", 0]
+        first = post("first-key-1", statement="  我从没去过云南  ")
+        assert first.status_code == 201
+        got = first.json()
+        assert (got["state"], got["grounds"], got["decided_at"]) == ("received", ["other"], None)
+        assert got["case_number"] == portal.seeded.numbers[aw.P4]
+        assert got["expected_decision"] > got["filed_at"]
+        # the same key, then another form of the same case: the first appeal, stored once
+        again = [post("first-key-1"), post("second-key-1")]
+        assert [(r.status_code, r.json()["id"]) for r in again] == [(200, got["id"])] * 2
+        # five appeals a window per case: the sixth is refused
+        assert [post(f"more-key-{i}").status_code for i in range(3)] == [200, 200, 429]
+        with portal.session() as s:
+            appeals = s.scalars(select(Appeal)).all()
+            assert [(a.submit_key, a.statement) for a in appeals] == [
+                ("first-key-1", "我从没去过云南")
+            ]
+            last = (
+                s.execute(
+                    text("SELECT query FROM pg_stat_activity WHERE application_name = :name"),
+                    {"name": APPLICATION_NAME},
+                )
+                .scalars()
+                .all()
+            )
+        assert any("counted" in q for q in last) is fast

@@ -130,7 +130,7 @@ def code_sender(settings: Settings) -> CodeSender:
 # --- rate limits ---------------------------------------------------------------------
 
 
-def _upsert_count(dialect: str) -> Any:
+def upsert_count(dialect: str) -> Any:
     """The rate-limit upsert, built once per dialect with bound parameters ``key``,
     ``now`` and ``ended`` (the instant before which a window has ended): built per
     call it cost more than its round trip."""
@@ -151,7 +151,7 @@ def _upsert_count(dialect: str) -> Any:
     )
 
 
-_UPSERTS = {d: _upsert_count(d) for d in ("postgresql", "sqlite")}
+_UPSERTS = {d: upsert_count(d) for d in ("postgresql", "sqlite")}
 
 
 def allow(session: Session, key: str, *, limit: int, window_s: int, now: datetime) -> bool:
@@ -258,7 +258,7 @@ def verified_case(session: Session, token: str | None, now: datetime) -> Verifie
     if not token or len(token) > 200:
         return None
     params = {"token_hash": sha256_hex(token), "now": now}
-    row = session.connection().execute(_VERIFIED_CASE, params).first()
+    row = session.connection().execute(VERIFIED_CASE, params).first()
     if row is None:
         return None
     return VerifiedCase(row.id, row.number, row.directive_id, CaseState(row.state))
@@ -266,7 +266,7 @@ def verified_case(session: Session, token: str | None, now: datetime) -> Verifie
 
 _SESSIONS = cast(Table, PortalSession.__table__)
 _CASES = cast(Table, Case.__table__)
-_VERIFIED_CASE = (
+VERIFIED_CASE = (
     select(_CASES.c.id, _CASES.c.number, _CASES.c.directive_id, _CASES.c.state)
     .join_from(_SESSIONS, _CASES, _CASES.c.id == _SESSIONS.c.case_id)
     .where(
@@ -400,6 +400,11 @@ def allow_code(
     )
 
 
+def case_limit_key(action: str, case_id: int) -> str:
+    """The rate-limit key of a case's appeals or exports (hashed before it is stored)."""
+    return f"{action}:case:{case_id}"
+
+
 def allow_case(
     session: Session, settings: Settings, *, action: str, case_id: int, now: datetime
 ) -> bool:
@@ -407,7 +412,7 @@ def allow_case(
     (``"export"``): ``FAIRBAN_APPEALS_PER_WINDOW`` per case (portal and JSON API alike)."""
     return allow(
         session,
-        f"{action}:case:{case_id}",
+        case_limit_key(action, case_id),
         limit=settings.appeals_per_window,
         window_s=settings.rate_window_s,
         now=now,

@@ -120,19 +120,9 @@ def submit_appeal(
     same instant store one appeal); only then is the earlier appeal looked up.
     """
     now = now or datetime.now(UTC)
-    if not submit_key or len(submit_key) > 64 or "\x00" in submit_key:
-        raise AppealError("bad_key")
+    check_key(submit_key)
     if case.state in APPEALABLE:
-        chosen = list(dict.fromkeys(g.strip() for g in grounds if g.strip()))
-        if not chosen:
-            raise AppealError("no_grounds")
-        valid = {g.value for g in Ground}
-        if any(g not in valid for g in chosen):
-            raise AppealError("bad_ground")
-        # NUL is no text a person means, and PostgreSQL refuses it in any text column
-        statement = statement.replace("\x00", "").strip()
-        if len(statement) > MAX_STATEMENT:
-            raise AppealError("statement_too_long", str(MAX_STATEMENT))
+        chosen, statement = checked_text(grounds, statement)
         checked = check_uploads(uploads, settings)
         appeal = _insert_appeal(
             session,
@@ -149,7 +139,37 @@ def submit_appeal(
         if appeal is not None:
             _store_uploads(session, appeal, checked, blobs, now)
             return appeal, True
-    # this form's appeal, or any open appeal of the case
+    return earlier_appeal(session, case, submit_key), False
+
+
+def check_key(submit_key: str) -> None:
+    """The form's one-time key: 1-64 characters, no NUL (``AppealError`` else)."""
+    if not submit_key or len(submit_key) > 64 or "\x00" in submit_key:
+        raise AppealError("bad_key")
+
+
+def checked_text(grounds: Sequence[str], statement: str) -> tuple[list[str], str]:
+    """The grounds (distinct, in order, each a :class:`Ground`) and the statement as
+    stored; ``AppealError`` for none, an unknown one or a statement too long."""
+    chosen = list(dict.fromkeys(g.strip() for g in grounds if g.strip()))
+    if not chosen:
+        raise AppealError("no_grounds")
+    if any(g not in _GROUNDS for g in chosen):
+        raise AppealError("bad_ground")
+    # NUL is no text a person means, and PostgreSQL refuses it in any text column
+    statement = statement.replace("\x00", "").strip()
+    if len(statement) > MAX_STATEMENT:
+        raise AppealError("statement_too_long", str(MAX_STATEMENT))
+    return chosen, statement
+
+
+_GROUNDS = frozenset(g.value for g in Ground)
+
+
+def earlier_appeal(session: Session, case: AppealTarget, submit_key: str) -> Appeal:
+    """When filing stored nothing: this form's appeal (same ``submit_key``), else the
+    case's open appeal; ``AppealError`` when there is neither (``not_appealable`` for a
+    case whose measure is not in force, ``bad_key`` for another case's key)."""
     earlier = list(
         session.scalars(
             select(Appeal).where(
@@ -164,9 +184,9 @@ def submit_appeal(
     if same is not None:
         if same.case_id != case.id:
             raise AppealError("bad_key")
-        return same, False
+        return same
     if earlier:
-        return earlier[0], False
+        return earlier[0]
     if case.state not in APPEALABLE:
         raise AppealError("not_appealable", case.state.value)
     # the conflicting appeal was decided between the insert and the look-up

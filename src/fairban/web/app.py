@@ -21,7 +21,6 @@ from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,6 +31,7 @@ from fairban.appeals.flows import RecheckLoop
 from fairban.appeals.recheck import DecisionCache
 from fairban.config import Settings
 from fairban.db import database_url, open_database, session_factory
+from fairban.web.api import intake
 from fairban.web.deps import AppState, get_lang, render
 
 log = logging.getLogger("fairban.web")
@@ -56,10 +56,6 @@ DOCS_CSP = (
     "default-src 'self'; img-src 'self' data: https:; style-src 'self' 'unsafe-inline' https:; "
     "script-src 'self' 'unsafe-inline' https:; frame-ancestors 'none'"
 )
-
-
-#: how the intake's connections show in pg_stat_activity
-INTAKE_APPLICATION_NAME = "fairban intake"
 
 
 class Guard:
@@ -136,17 +132,6 @@ def create_app(
         secret=secret_key(settings),
         cache=cache,
     )
-    if engine.dialect.name == "postgresql":
-        # no ping before each checkout (a round trip per appeal): a connection found
-        # dead is retried once by the intake (safe: the submit_key makes it idempotent)
-        async_engine = create_async_engine(
-            engine.url,
-            pool_size=settings.web_threads,
-            max_overflow=0,
-            pool_recycle=1800,
-            connect_args={"application_name": INTAKE_APPLICATION_NAME},
-        )
-        state.async_factory = async_sessionmaker(async_engine, expire_on_commit=False)
     if run_recheck and settings.recheck_in_server:
         state.recheck = RecheckLoop(state.factory, lambda: state.cache, settings)
 
@@ -154,13 +139,16 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # sync views and database work run in AnyIO's threads: as many as connections
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.web_threads
+        if engine.dialect.name == "postgresql" and settings.fast_intake:
+            state.intake_pool = await intake.open_pool(engine.url, settings.web_threads)
         if state.recheck is not None:
             state.recheck.start()
         yield
         if state.recheck is not None:
             state.recheck.stop()
-        if state.async_factory is not None:
-            await async_engine.dispose()
+        if state.intake_pool is not None:
+            await state.intake_pool.close()
+            state.intake_pool = None
         engine.dispose()
 
     app = FastAPI(
@@ -188,6 +176,13 @@ def create_app(
 
     max_body = settings.upload_max_files * settings.upload_max_bytes + 1024 * 1024
 
+    # the intake's own path runs inside Guard: the same headers and log line
+    intake_route = next(
+        r
+        for r in api_router.routes
+        if getattr(r, "path", None) == intake.PATH and "POST" in getattr(r, "methods", ())
+    )
+    app.add_middleware(intake.FastIntake, state=state, route=intake_route)
     app.add_middleware(Guard, max_body=max_body)
 
     @app.exception_handler(RequestValidationError)

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 
 from fairban.appeals.access import CodeSender
@@ -43,9 +43,9 @@ class AppState:
     secret: str
     cache: DecisionCache | None
     recheck: RecheckLoop | None = None
-    #: PostgreSQL only: sessions whose I/O awaits on the event loop (the appeal intake
-    #: runs its sync code in them through ``run_sync``, without a thread)
-    async_factory: async_sessionmaker[AsyncSession] | None = None
+    #: PostgreSQL only: the appeal intake's own connections (``web.api.intake``), open
+    #: while the app runs
+    intake_pool: asyncpg.Pool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

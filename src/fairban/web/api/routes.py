@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, Field
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fairban.appeals import access, service
@@ -204,7 +204,7 @@ def verify(body: CodeIn, session: SessionDep, state: StateDep, credentials: Bear
     return Verified(verified=True)
 
 
-def _appeal_out(appeal: Appeal, case_number: str | None = None) -> AppealOut:
+def appeal_out(appeal: Appeal, case_number: str | None = None) -> AppealOut:
     import json
 
     return AppealOut(
@@ -236,7 +236,7 @@ def my_case(session: SessionDep, credentials: BearerDep) -> CaseOut:
         measure=case.measure.value,
         reasons=[r for r in json.loads(case.reasons or "[]") if isinstance(r, dict)],
         decided_at=case.decided_at,
-        appeal=_appeal_out(appeal) if appeal else None,
+        appeal=appeal_out(appeal) if appeal else None,
     )
 
 
@@ -247,22 +247,8 @@ async def file_appeal(
     """File an appeal against the session's case. 201 when new; 200 with the first
     appeal when the same ``submit_key`` (or any open appeal) exists already."""
     token = credentials.credentials if credentials else None
-    # the busiest write. On PostgreSQL its sync code runs in an async session (SQLAlchemy
-    # runs it in a greenlet and awaits its I/O on the event loop): no thread and no
-    # GIL hand-over per request; on SQLite in one hop to a thread
-    if state.async_factory is not None:
-        try:
-            async with state.async_factory() as session:
-                appeal, created = await session.run_sync(_file_appeal, state, token, body)
-        except DBAPIError as e:
-            if not e.connection_invalidated:
-                raise
-            # a pooled connection had died (a database restart): the pool is refreshed,
-            # and the same submit_key cannot file twice
-            async with state.async_factory() as session:
-                appeal, created = await session.run_sync(_file_appeal, state, token, body)
-    else:
-        appeal, created = await run_in_threadpool(_file_appeal_in_thread, state, token, body)
+    # on PostgreSQL the usual appeal is answered before this route (web.api.intake)
+    appeal, created = await run_in_threadpool(_file_appeal_in_thread, state, token, body)
     if state.recheck is not None:
         state.recheck.wake()
     if not created:
@@ -303,7 +289,7 @@ def _file_appeal(
             settings=s,
             now=t,
         )
-        out = _appeal_out(appeal, case.number)
+        out = appeal_out(appeal, case.number)
         session.commit()
     except AppealError as e:
         session.rollback()
@@ -313,7 +299,7 @@ def _file_appeal(
         again = service.open_appeal(session, case)
         if again is None:
             raise HTTPException(status_code=400, detail="bad_key") from None
-        out, created = _appeal_out(again, case.number), False
+        out, created = appeal_out(again, case.number), False
     return out, created
 
 
@@ -326,4 +312,4 @@ def my_appeal(session: SessionDep, credentials: BearerDep) -> AppealOut:
     appeal = service.latest_appeal(session, case)
     if appeal is None:
         raise HTTPException(status_code=404, detail="no appeal yet")
-    return _appeal_out(appeal)
+    return appeal_out(appeal)
