@@ -32,6 +32,7 @@ MAX_PASSES = 4
 GPS_WIFI = pa.array(NORMAL_SOURCES)
 DECISION_COLUMNS = ("account_id", "platform", "person_id", "measure", "risk", "reasons")
 #: the table ``near``: the pre-filter's columns, the likeliest area, p and signed distance
+#: (exact near an edge, a lower bound of the same sign elsewhere)
 _NEAR_FIELDS: list[pa.Field[Any]] = [
     pa.field("account_id", pa.string()),
     pa.field("ts", pa.timestamp("us", tz="UTC")),
@@ -163,6 +164,9 @@ def target(
 class PresenceProbability:
     """The presence stage's geometry for one Arrow batch of pre-filtered observations:
     keeps the rows with p > 0 and adds ``area``, ``p`` and ``dist_m`` (``NEAR_SCHEMA``).
+    ``dist_m`` is exact only near an edge: where ``AreaIndex.probability`` decides p
+    without the exact distance (deep inside, far outside, a huge disc) it is a lower
+    bound of the same sign, so ``dist_m > 0`` still means inside.
 
     Picklable (given ``wkb``, the areas' geometries) for backends that run it in
     other processes or on other machines: it travels as the areas' names and WKB and
