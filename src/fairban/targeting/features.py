@@ -173,37 +173,50 @@ WHERE a.platform IN ({in_scope})
 """,
         ),
         Step(
+            "contact_pairs",
+            # Who dealt with whom, one row per directed pair (src, dst): the contact
+            # tests of first_contacts, outreach, mule and social read this instead of
+            # each scanning win_int again. "Talk" is message, call, transfer or payment.
+            # Kept: pairs with a side that is linked or that a linked account added,
+            # which covers every pair those steps look at (outreach looks at the added
+            # accounts' own contacts).
+            """
+WITH reach AS (
+    SELECT account_id FROM linked
+    UNION SELECT dst FROM win_int
+    WHERE kind = 'friend_add' AND src IN (SELECT account_id FROM linked)
+)
+SELECT src, dst,
+       min(CASE WHEN kind = 'friend_add' THEN ts END) AS first_add,
+       min(CASE WHEN kind <> 'friend_add' THEN ts END) AS first_talk,
+       max(CASE WHEN kind <> 'friend_add' THEN ts END) AS last_talk,
+       max(CASE WHEN kind IN ('message', 'call') THEN 1 ELSE 0 END) AS chat,
+       max(CASE WHEN kind = 'message' THEN 1 ELSE 0 END) AS msg
+FROM win_int
+WHERE kind IN ('friend_add', 'message', 'call', 'transfer', 'payment')
+  AND (src IN (SELECT account_id FROM reach) OR dst IN (SELECT account_id FROM reach))
+GROUP BY src, dst
+""",
+        ),
+        Step(
             "first_contacts",
             """
+-- an add is a first contact unless the two talked (either way) before it; it is
+-- answered when the added account talked back at or after it
 WITH adds AS (
-    SELECT src, dst, min(ts) AS ts FROM win_int
-    WHERE kind = 'friend_add' AND src IN (SELECT account_id FROM linked)
-    GROUP BY src, dst
-),
-talk AS (
-    SELECT i.src, i.dst, i.ts FROM win_int i
-    WHERE i.kind IN ('message', 'call', 'transfer', 'payment')
-      AND (i.src IN (SELECT account_id FROM linked) OR i.dst IN (SELECT account_id FROM linked))
-),
-known AS (
-    SELECT a.src, a.dst FROM adds a JOIN talk t ON t.src = a.src AND t.dst = a.dst
-    WHERE t.ts < a.ts
-    UNION SELECT a.src, a.dst FROM adds a JOIN talk t ON t.src = a.dst AND t.dst = a.src
-    WHERE t.ts < a.ts
-),
-answered AS (
-    SELECT DISTINCT a.src, a.dst FROM adds a
-    JOIN talk t ON t.src = a.dst AND t.dst = a.src AND t.ts >= a.ts
+    SELECT src, dst, first_add AS ts, first_talk FROM contact_pairs
+    WHERE first_add IS NOT NULL AND src IN (SELECT account_id FROM linked)
 )
 SELECT a.src, a.dst, a.ts,
-       CASE WHEN ans.dst IS NULL THEN 0 ELSE 1 END AS answered,
+       CASE WHEN r.last_talk >= a.ts THEN 1 ELSE 0 END AS answered,
        CASE WHEN length(acc.phone_region) = 6 THEN substr(acc.phone_region, 1, 2) END
            AS province
 FROM adds a
-LEFT JOIN known k ON k.src = a.src AND k.dst = a.dst
-LEFT JOIN answered ans ON ans.src = a.src AND ans.dst = a.dst
+LEFT JOIN contact_pairs r ON r.src = a.dst AND r.dst = a.src
 LEFT JOIN accounts acc ON acc.account_id = a.dst
-WHERE k.src IS NULL
+-- a NULL dst matches no talk, as with a join on (src, dst)
+WHERE (a.first_talk IS NULL OR a.first_talk >= a.ts OR a.dst IS NULL)
+  AND (r.first_talk IS NULL OR r.first_talk >= a.ts)
 """,
         ),
         Step(
@@ -218,19 +231,16 @@ busy AS (
         HAVING count(*) >= 20 AND sum(answered) <= 0.3 * count(*)
     )
 ),
+talk AS (SELECT src, dst FROM contact_pairs WHERE first_talk IS NOT NULL),
 src_circle AS (
-    SELECT DISTINCT src AS who, dst AS other FROM win_int
-    WHERE kind IN ('message', 'call', 'transfer', 'payment') AND src IN (SELECT src FROM busy)
-    UNION SELECT DISTINCT dst, src FROM win_int
-    WHERE kind IN ('message', 'call', 'transfer', 'payment') AND dst IN (SELECT src FROM busy)
+    SELECT src AS who, dst AS other FROM talk WHERE src IN (SELECT src FROM busy)
+    UNION SELECT dst, src FROM talk WHERE dst IN (SELECT src FROM busy)
 ),
 dst_circle AS (
-    SELECT DISTINCT src AS who, dst AS other FROM win_int
-    WHERE kind IN ('message', 'call', 'transfer', 'payment') AND src IN (SELECT dst FROM busy)
-      AND dst IN (SELECT other FROM src_circle)
-    UNION SELECT DISTINCT dst, src FROM win_int
-    WHERE kind IN ('message', 'call', 'transfer', 'payment') AND dst IN (SELECT dst FROM busy)
-      AND src IN (SELECT other FROM src_circle)
+    SELECT src AS who, dst AS other FROM talk
+    WHERE src IN (SELECT dst FROM busy) AND dst IN (SELECT other FROM src_circle)
+    UNION SELECT dst, src FROM talk
+    WHERE dst IN (SELECT dst FROM busy) AND src IN (SELECT other FROM src_circle)
 ),
 -- they share a contact: not strangers
 shared AS (
@@ -266,16 +276,13 @@ GROUP BY src, dst, kind
             """
 WITH t AS (SELECT src, dst, ts, amount FROM win_int WHERE kind = 'transfer'),
 tin AS (SELECT * FROM t WHERE dst IN (SELECT account_id FROM linked)),
-talkers AS (
-    SELECT DISTINCT src, dst FROM win_int
-    WHERE kind IN ('message', 'call') AND dst IN (SELECT account_id FROM linked)
-    UNION SELECT DISTINCT dst, src FROM win_int
-    WHERE kind IN ('message', 'call') AND src IN (SELECT account_id FROM linked)
-),
+-- senders who never messaged or called with the account, either way
 senders AS (
     SELECT tin.dst AS account_id, tin.src, count(*) AS n, sum(tin.amount) AS amount
-    FROM tin LEFT JOIN talkers k ON k.src = tin.src AND k.dst = tin.dst
-    WHERE k.src IS NULL
+    FROM tin
+    LEFT JOIN contact_pairs k ON k.src = tin.src AND k.dst = tin.dst AND k.chat = 1
+    LEFT JOIN contact_pairs b ON b.src = tin.dst AND b.dst = tin.src AND b.chat = 1
+    WHERE k.src IS NULL AND b.src IS NULL
     GROUP BY tin.dst, tin.src
 ),
 oneoff AS (
@@ -454,16 +461,11 @@ FROM away a LEFT JOIN top t ON t.account_id = a.account_id AND t.rk = 1
         Step(
             "social",
             """
-WITH out_msg AS (
-    SELECT DISTINCT src, dst FROM win_int
-    WHERE kind = 'message' AND src IN (SELECT account_id FROM linked)
-),
-back AS (
-    SELECT DISTINCT dst AS src, src AS dst FROM win_int
-    WHERE kind = 'message' AND dst IN (SELECT account_id FROM linked)
-)
+-- accounts messaged, and of those how many messaged back
 SELECT o.src AS account_id, count(*) AS contacts, count(b.src) AS reciprocal
-FROM out_msg o LEFT JOIN back b ON b.src = o.src AND b.dst = o.dst
+FROM contact_pairs o
+LEFT JOIN contact_pairs b ON b.src = o.dst AND b.dst = o.src AND b.msg = 1
+WHERE o.msg = 1 AND o.src IN (SELECT account_id FROM linked)
 GROUP BY o.src
 """,
         ),
