@@ -74,7 +74,11 @@ def _percent(share: float) -> str:
 
 
 def _plain(x: float) -> float | int:
-    return int(x) if float(x).is_integer() else round(float(x), 2)
+    """A number for a reason's data: whole as an int, else to 2 decimals. Rounded to 6
+    decimals first, as ``_whole``: 57660.9999999 (the same sum in another order) must
+    not read 57661.0 where another run reads 57661."""
+    r = round(float(x), 6)
+    return int(r) if r.is_integer() else round(r, 2)
 
 
 def _day(value: Any) -> str:
