@@ -159,10 +159,17 @@ def recheck_summary(appeal: Appeal) -> dict[str, object]:
 def expected_decision(appeal: Appeal, now: datetime) -> datetime | None:
     """When the person can expect the answer: a minute after filing while the
     re-check runs, the deadline once a person decides, None once decided."""
-    if appeal.state == AppealState.RECEIVED:
-        return max(now, appeal.filed_at + timedelta(minutes=1))
-    if appeal.state == AppealState.QUEUED:
-        return appeal.answer_by
+    return expected_for(appeal.state, appeal.filed_at, appeal.answer_by, now)
+
+
+def expected_for(
+    state: AppealState, filed_at: datetime, answer_by: datetime, now: datetime
+) -> datetime | None:
+    """:func:`expected_decision` from the columns (the intake has no ORM object)."""
+    if state == AppealState.RECEIVED:
+        return max(now, filed_at + timedelta(minutes=1))
+    if state == AppealState.QUEUED:
+        return answer_by
     return None
 
 

@@ -43,7 +43,7 @@ from sqlalchemy.sql import ClauseElement
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fairban.appeals import access
+from fairban.appeals import access, service
 from fairban.appeals.flows import (
     APPEALABLE,
     AppealError,
@@ -294,7 +294,7 @@ class FastIntake:
             grounds=grounds,
             filed_at=t,
             answer_by=answer_by,
-            expected_decision=t + timedelta(minutes=1),  # service.expected_decision
+            expected_decision=service.expected_for(AppealState.RECEIVED, t, answer_by, t),
             decided_at=None,
         )
         return 201, out.model_dump_json().encode(), []
