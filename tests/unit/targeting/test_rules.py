@@ -331,7 +331,8 @@ def test_reason_numbers_read_the_same_whatever_the_order_of_the_sum() -> None:
 
     for near in (57661.0, 57660.99999999993, 57661.00000000007):
         assert _whole(near) == "57,661"
-        assert _plain(near) == 57661 and isinstance(_plain(near), int)
+        assert _plain(near) == 57661
+        assert isinstance(_plain(near), int)
     assert _whole(22.4999999999) == _whole(22.5000000001) == "23"
     assert _plain(54757.12999999999) == _plain(54757.13000000001) == 54757.13
     assert _plain(0.5) == 0.5
