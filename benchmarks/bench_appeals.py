@@ -335,7 +335,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--lift", type=int, default=300)
     parser.add_argument(
-        "--no-recheck", action="store_true", help="skip the re-check of the intake's appeals"
+        "--no-recheck",
+        action="store_true",
+        help="skip the re-check of the intake's appeals (with --lift 0)",
     )
     parser.add_argument("--lift-rate", type=float, default=20.0)
     parser.add_argument("--keep", type=Path, help="work in this folder and keep its logs")
@@ -350,6 +352,9 @@ def main() -> None:
         return
     if not args.postgres:
         raise SystemExit("give --postgres URL or set FAIRBAN_TEST_POSTGRES_URL")
+    if args.no_recheck and args.lift > 0:
+        # the lift run's re-check would first work through every intake appeal
+        raise SystemExit("--no-recheck needs --lift 0")
 
     from sqlalchemy import create_engine, func, select, text
     from sqlalchemy.pool import NullPool

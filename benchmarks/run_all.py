@@ -5,6 +5,7 @@ Bigger runs (10^8 observations) are in docs/benchmarks.md with their commands.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -39,6 +40,11 @@ def main() -> None:
     # DuckDB against Spark local[2] (the 'spark' extra and Java 17): a 3,000-account world
     # (10^6 observations), simulated by the script itself
     run([sys.executable, str(HERE / "bench_spark.py"), "--simulate", "3000"])
+    # appeal intake (FastAPI's route and the own path, side by side) and appeal -> lift:
+    # PostgreSQL only, when FAIRBAN_TEST_POSTGRES_URL names one
+    if os.environ.get("FAIRBAN_TEST_POSTGRES_URL"):
+        appeals = [sys.executable, str(HERE / "bench_appeals.py"), "--cases", "8000"]
+        run([*appeals, "--intake-seconds", "4", "--lift", "100"])
 
 
 if __name__ == "__main__":
