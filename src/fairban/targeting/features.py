@@ -111,6 +111,11 @@ WHERE {window.where()} AND lat IS NOT NULL AND {prefilter}{bounds}
 """
 
 
+#: the talk pairs of ``contact_pairs`` in both directions (CTE ``adj``: who, other)
+_ADJACENCY = """talk AS (SELECT src, dst FROM contact_pairs WHERE first_talk IS NOT NULL),
+adj AS (SELECT src AS who, dst AS other FROM talk UNION ALL SELECT dst, src FROM talk)"""
+
+
 def steps(window: Window, platforms: tuple[str, ...], prefilter: str) -> list[Step]:
     """The feature pipeline, in order. ``prefilter`` is the area pre-filter predicate."""
     in_scope = ", ".join("'" + p.replace("'", "''") + "'" for p in platforms)
@@ -239,40 +244,58 @@ WHERE (a.first_talk IS NULL OR a.first_talk >= a.ts OR a.dst IS NULL)
   AND (r.first_talk IS NULL OR r.first_talk >= a.ts)
 """,
         ),
+        # outreach's shared-contact test, in steps of their own: as CTEs of one query
+        # DuckDB misjudged their sizes (the 24M-row fan-out of busy pairs into the added
+        # accounts' circles went to the build side and spilled: 11.5 s at 10^8); as
+        # tables it has their real sizes (about 5 s)
+        Step(
+            "outreach_busy",
+            # only accounts adding many people who rarely answer can reach the outreach
+            # thresholds: the shared-contact test (the costly part) looks at those alone
+            """
+SELECT f.src, f.dst FROM first_contacts f WHERE f.src IN (
+    SELECT src FROM first_contacts GROUP BY src
+    HAVING count(*) >= 20 AND sum(answered) <= 0.3 * count(*)
+)
+""",
+        ),
+        Step(
+            "outreach_src_circle",
+            # who talked with whom, either way: each circle is one filter of it
+            f"""
+WITH {_ADJACENCY}
+SELECT DISTINCT who, other FROM adj WHERE who IN (SELECT src FROM outreach_busy)
+""",
+        ),
+        Step(
+            "outreach_dst_circle",
+            f"""
+WITH {_ADJACENCY}
+SELECT DISTINCT who, other FROM adj
+WHERE who IN (SELECT dst FROM outreach_busy)
+  AND other IN (SELECT other FROM outreach_src_circle)
+""",
+        ),
+        Step(
+            "outreach_shared",
+            # they share a contact: not strangers
+            """
+SELECT DISTINCT b.src, b.dst FROM outreach_busy b
+JOIN outreach_dst_circle c2 ON c2.who = b.dst AND c2.other <> b.src
+JOIN outreach_src_circle c1 ON c1.who = b.src AND c1.other = c2.other
+""",
+        ),
         Step(
             "outreach",
-            """
-WITH
--- only accounts adding many people who rarely answer can reach the outreach
--- thresholds: the shared-contact test (the costly part) looks at those alone
-busy AS (
-    SELECT f.src, f.dst FROM first_contacts f WHERE f.src IN (
-        SELECT src FROM first_contacts GROUP BY src
-        HAVING count(*) >= 20 AND sum(answered) <= 0.3 * count(*)
-    )
-),
-talk AS (SELECT src, dst FROM contact_pairs WHERE first_talk IS NOT NULL),
--- who talked with whom, either way: each circle is one filter of it, not two UNIONed
-adj AS (SELECT src AS who, dst AS other FROM talk UNION ALL SELECT dst, src FROM talk),
-src_circle AS (SELECT DISTINCT who, other FROM adj WHERE who IN (SELECT src FROM busy)),
-dst_circle AS (
-    SELECT DISTINCT who, other FROM adj
-    WHERE who IN (SELECT dst FROM busy) AND other IN (SELECT other FROM src_circle)
-),
--- they share a contact: not strangers
-shared AS (
-    SELECT DISTINCT b.src, b.dst FROM busy b
-    JOIN dst_circle c2 ON c2.who = b.dst AND c2.other <> b.src
-    JOIN src_circle c1 ON c1.who = b.src AND c1.other = c2.other
-)
+            f"""
 SELECT f.src AS account_id,
        count(*) AS first_contacts,
        sum(f.answered) AS answered,
        count(DISTINCT f.province) AS provinces,
-       count(DISTINCT CAST(f.ts + INTERVAL 8 HOUR AS DATE)) AS outreach_days,
+       count(DISTINCT {local_date("f.ts")}) AS outreach_days,
        min(f.ts) AS first_ts, max(f.ts) AS last_ts
 FROM first_contacts f
-LEFT JOIN shared s ON s.src = f.src AND s.dst = f.dst
+LEFT JOIN outreach_shared s ON s.src = f.src AND s.dst = f.dst
 WHERE s.src IS NULL
 GROUP BY f.src
 """,
