@@ -171,15 +171,46 @@ WHERE b.rk = 1
             "present",
             f"SELECT account_id FROM presence WHERE nights_w >= {SUSTAINED_NIGHTS}",
         ),
-        Step("win_int", f"SELECT src, dst, ts, kind, amount FROM interactions WHERE {w}"),
+        Step(
+            "contact_pairs",
+            # Who dealt with whom, one row per directed pair (src, dst), in one grouping
+            # of the window's interactions: linked, first_contacts, outreach, mule,
+            # social and confirmed_contact read this instead of the interactions.
+            # "Talk" is message, call, transfer or payment. Every pair is kept: the
+            # filter on the pair's two sides that the readers apply cost more (an OR of
+            # two semi-joins over every interaction) than the pairs it left out.
+            # FILTER, not min(CASE ...): DuckDB aggregates it about 30% faster here.
+            f"""
+SELECT src, dst,
+       min(ts) FILTER (WHERE kind = 'friend_add') AS first_add,
+       min(ts) FILTER (WHERE kind <> 'friend_add') AS first_talk,
+       max(ts) FILTER (WHERE kind <> 'friend_add') AS last_talk,
+       CASE WHEN count(*) FILTER (WHERE kind IN ('message', 'call')) > 0 THEN 1 ELSE 0 END
+           AS chat,
+       CASE WHEN count(*) FILTER (WHERE kind = 'message') > 0 THEN 1 ELSE 0 END AS msg,
+       count(*) FILTER (WHERE kind IN ('message', 'call', 'friend_add')) AS n_social,
+       count(*) FILTER (WHERE kind IN ('transfer', 'payment')) AS n_money
+FROM interactions
+WHERE {w} AND kind IN ('friend_add', 'message', 'call', 'transfer', 'payment')
+GROUP BY src, dst
+""",
+        ),
+        Step(
+            "win_money",
+            # the money moves one by one: mule times each forward, money_edges sums them
+            f"""
+SELECT src, dst, ts, kind, amount FROM interactions
+WHERE {w} AND kind IN ('transfer', 'payment')
+""",
+        ),
         Step(
             "linked",
             f"""
 WITH seen AS (SELECT account_id FROM presence WHERE max_p >= 0.05),
 dealt AS (
-    SELECT i.src AS account_id FROM win_int i JOIN presence p ON i.dst = p.account_id
+    SELECT i.src AS account_id FROM contact_pairs i JOIN presence p ON i.dst = p.account_id
     WHERE p.nights_w >= 1
-    UNION SELECT i.dst FROM win_int i JOIN presence p ON i.src = p.account_id
+    UNION SELECT i.dst FROM contact_pairs i JOIN presence p ON i.src = p.account_id
     WHERE p.nights_w >= 1
 ),
 same_person AS (
@@ -195,32 +226,6 @@ anyone AS (
 SELECT a.account_id, a.platform, a.person_id, a.kind, a.phone_region
 FROM accounts a JOIN (SELECT DISTINCT account_id FROM anyone) x ON x.account_id = a.account_id
 WHERE a.platform IN ({in_scope})
-""",
-        ),
-        Step(
-            "contact_pairs",
-            # Who dealt with whom, one row per directed pair (src, dst): the contact
-            # tests of first_contacts, outreach, mule and social read this instead of
-            # each scanning win_int again. "Talk" is message, call, transfer or payment.
-            # Kept: pairs with a side that is linked or that a linked account added,
-            # which covers every pair those steps look at (outreach looks at the added
-            # accounts' own contacts).
-            """
-WITH reach AS (
-    SELECT account_id FROM linked
-    UNION SELECT dst FROM win_int
-    WHERE kind = 'friend_add' AND src IN (SELECT account_id FROM linked)
-)
-SELECT src, dst,
-       min(CASE WHEN kind = 'friend_add' THEN ts END) AS first_add,
-       min(CASE WHEN kind <> 'friend_add' THEN ts END) AS first_talk,
-       max(CASE WHEN kind <> 'friend_add' THEN ts END) AS last_talk,
-       max(CASE WHEN kind IN ('message', 'call') THEN 1 ELSE 0 END) AS chat,
-       max(CASE WHEN kind = 'message' THEN 1 ELSE 0 END) AS msg
-FROM win_int
-WHERE kind IN ('friend_add', 'message', 'call', 'transfer', 'payment')
-  AND (src IN (SELECT account_id FROM reach) OR dst IN (SELECT account_id FROM reach))
-GROUP BY src, dst
 """,
         ),
         Step(
@@ -305,16 +310,15 @@ GROUP BY f.src
             """
 SELECT src, dst, kind, count(*) AS n, sum(coalesce(amount, 0)) AS amount,
        min(ts) AS first_ts, max(ts) AS last_ts
-FROM win_int
-WHERE kind IN ('transfer', 'payment')
-  AND (src IN (SELECT account_id FROM linked) OR dst IN (SELECT account_id FROM linked))
+FROM win_money
+WHERE (src IN (SELECT account_id FROM linked) OR dst IN (SELECT account_id FROM linked))
 GROUP BY src, dst, kind
 """,
         ),
         Step(
             "mule",
             """
-WITH t AS (SELECT src, dst, ts, amount FROM win_int WHERE kind = 'transfer'),
+WITH t AS (SELECT src, dst, ts, amount FROM win_money WHERE kind = 'transfer'),
 tin AS (SELECT * FROM t WHERE dst IN (SELECT account_id FROM linked)),
 -- senders who never messaged or called with the account, either way
 senders AS (
@@ -448,15 +452,15 @@ GROUP BY a.account_id
             "confirmed_contact",
             """
 WITH c AS (SELECT DISTINCT account_id FROM confirmed),
+-- each interaction counts for both its sides, as the pairs' counts do
 x AS (
-    SELECT i.src AS account_id, i.kind FROM win_int i JOIN c ON c.account_id = i.dst
+    SELECT i.src AS account_id, i.n_social, i.n_money
+    FROM contact_pairs i JOIN c ON c.account_id = i.dst
     UNION ALL
-    SELECT i.dst AS account_id, i.kind FROM win_int i JOIN c ON c.account_id = i.src
+    SELECT i.dst AS account_id, i.n_social, i.n_money
+    FROM contact_pairs i JOIN c ON c.account_id = i.src
 )
-SELECT x.account_id,
-       sum(CASE WHEN x.kind IN ('message', 'call', 'friend_add') THEN 1 ELSE 0 END)
-           AS confirmed_messages,
-       sum(CASE WHEN x.kind IN ('transfer', 'payment') THEN 1 ELSE 0 END) AS confirmed_money
+SELECT x.account_id, sum(x.n_social) AS confirmed_messages, sum(x.n_money) AS confirmed_money
 FROM x JOIN linked l ON l.account_id = x.account_id
 GROUP BY x.account_id
 """,

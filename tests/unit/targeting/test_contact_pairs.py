@@ -1,8 +1,10 @@
-"""The step ``contact_pairs``: first_contacts, outreach, mule and social read who dealt
-with whom from it instead of deriving it from ``win_int`` each. Their tables must be
-what the derivations they replaced gave (kept here as the reference), on a simulated
-world and on hand-made interactions with the edge cases (talk either way, before and
-after an add, kinds that are not talk, a NULL counterpart)."""
+"""The step ``contact_pairs``: linked, first_contacts, outreach, mule, social and
+confirmed_contact read who dealt with whom from it instead of deriving it from the
+window's interactions (``win_int``, a table of its own before) each. Their tables must
+be what the derivations they replaced gave (kept here as the reference, over a
+``win_int`` view), on a simulated world and on hand-made interactions with the edge
+cases (talk either way, before and after an add, kinds that are not talk, a NULL
+counterpart)."""
 
 from __future__ import annotations
 
@@ -21,9 +23,13 @@ from fairban.world import WorldConfig, simulate_world
 
 WINDOW = features.Window(datetime(2019, 1, 1, tzinfo=UTC), datetime(2019, 12, 31, tzinfo=UTC))
 STEPS = {s.name: s.sql for s in features.steps(WINDOW, ("qq",), "TRUE")}
-READERS = ("first_contacts", "outreach", "mule", "social")
+READERS = ("first_contacts", "outreach", "mule", "social", "confirmed_contact")
 #: what the readers need, in the pipeline's order (outreach's test is in steps of its own)
-NEEDED = [n for n in STEPS if n == "contact_pairs" or n in READERS or n.startswith("outreach_")]
+NEEDED = [
+    n
+    for n in STEPS
+    if n in ("contact_pairs", "win_money") or n in READERS or n.startswith("outreach_")
+]
 
 #: the derivations straight from win_int that contact_pairs replaced
 OLD = {
@@ -142,6 +148,42 @@ FROM linked l
 LEFT JOIN oneoff ON oneoff.account_id = l.account_id
 LEFT JOIN fwd ON fwd.account_id = l.account_id
 """,
+    "confirmed_contact": """
+WITH c AS (SELECT DISTINCT account_id FROM confirmed),
+x AS (
+    SELECT i.src AS account_id, i.kind FROM win_int i JOIN c ON c.account_id = i.dst
+    UNION ALL
+    SELECT i.dst AS account_id, i.kind FROM win_int i JOIN c ON c.account_id = i.src
+)
+SELECT x.account_id,
+       sum(CASE WHEN x.kind IN ('message', 'call', 'friend_add') THEN 1 ELSE 0 END)
+           AS confirmed_messages,
+       sum(CASE WHEN x.kind IN ('transfer', 'payment') THEN 1 ELSE 0 END) AS confirmed_money
+FROM x JOIN linked l ON l.account_id = x.account_id
+GROUP BY x.account_id
+""",
+    "linked": """
+WITH seen AS (SELECT account_id FROM presence WHERE max_p >= 0.05),
+dealt AS (
+    SELECT i.src AS account_id FROM win_int i JOIN presence p ON i.dst = p.account_id
+    WHERE p.nights_w >= 1
+    UNION SELECT i.dst FROM win_int i JOIN presence p ON i.src = p.account_id
+    WHERE p.nights_w >= 1
+),
+same_person AS (
+    SELECT a2.account_id FROM presence p
+    JOIN accounts a1 ON a1.account_id = p.account_id
+    JOIN accounts a2 ON a2.person_id = a1.person_id
+    WHERE p.nights_w >= 1 AND a1.person_id IS NOT NULL
+),
+anyone AS (
+    SELECT account_id FROM seen UNION SELECT account_id FROM dealt
+    UNION SELECT account_id FROM same_person UNION SELECT account_id FROM confirmed
+)
+SELECT a.account_id, a.platform, a.person_id, a.kind, a.phone_region
+FROM accounts a JOIN (SELECT DISTINCT account_id FROM anyone) x ON x.account_id = a.account_id
+WHERE a.platform IN ({platforms})
+""",
     "social": """
 WITH out_msg AS (
     SELECT DISTINCT src, dst FROM win_int
@@ -158,10 +200,13 @@ GROUP BY o.src
 }
 
 
-def _same(con: duckdb.DuckDBPyConnection, name: str) -> None:
+def _same(con: duckdb.DuckDBPyConnection, name: str, platforms: tuple[str, ...] = ("qq",)) -> None:
     """The step's table equals the old derivation's rows: same columns and types, same
     rows (sums of amounts to the last bits' rounding, which depends on their order)."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE old_{name} AS {OLD[name]}")
+    in_scope = ", ".join(f"'{p}'" for p in platforms)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE old_{name} AS {OLD[name].replace('{platforms}', in_scope)}"
+    )
     new_cols = con.execute(f"DESCRIBE {name}").fetchall()
     old_cols = con.execute(f"DESCRIBE old_{name}").fetchall()
     assert [c[:2] for c in new_cols] == [c[:2] for c in old_cols], name
@@ -179,6 +224,8 @@ def _same(con: duckdb.DuckDBPyConnection, name: str) -> None:
 
 T0 = datetime(2019, 6, 1, tzinfo=UTC)
 LINKED = ("a", "q")
+#: confirmed accounts: c talks with a, y takes a call from a, z deals with no one linked
+CONFIRMED = ("c", "y", "z")
 
 
 def _t(minutes: int) -> datetime:
@@ -238,12 +285,15 @@ def con() -> Iterator[duckdb.DuckDBPyConnection]:
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
     con.execute(
-        "CREATE TEMP TABLE win_int "
+        "CREATE TEMP TABLE interactions "
         "(src VARCHAR, dst VARCHAR, ts TIMESTAMPTZ, kind VARCHAR, amount DOUBLE)"
     )
-    con.executemany("INSERT INTO win_int VALUES (?, ?, ?, ?, ?)", _interactions())
+    con.executemany("INSERT INTO interactions VALUES (?, ?, ?, ?, ?)", _interactions())
+    con.execute(_win_int(WINDOW))
     con.execute("CREATE TEMP TABLE linked (account_id VARCHAR)")
     con.executemany("INSERT INTO linked VALUES (?)", [(a,) for a in LINKED])
+    con.execute("CREATE TEMP TABLE confirmed (account_id VARCHAR)")
+    con.executemany("INSERT INTO confirmed VALUES (?)", [(a,) for a in CONFIRMED])
     con.execute("CREATE TEMP TABLE accounts (account_id VARCHAR, phone_region VARCHAR)")
     con.executemany(
         "INSERT INTO accounts VALUES (?, ?)", [("c", "530100"), ("e", "440300"), ("h", None)]
@@ -289,31 +339,62 @@ def test_mule_and_social_count_talk_either_way(con: duckdb.DuckDBPyConnection) -
     assert social.fetchall() == [(4, 1)]  # b, c, k and NULL; c wrote back
 
 
-def test_contact_pairs_keep_only_what_the_readers_need(con: duckdb.DuckDBPyConnection) -> None:
+def test_contact_pairs_are_every_pair_of_the_five_kinds(con: duckdb.DuckDBPyConnection) -> None:
     pairs = {(s, d) for s, d in con.execute("SELECT src, dst FROM contact_pairs").fetchall()}
     assert ("v2", "n") in pairs  # an account q added: outreach looks at its contacts
     assert ("m", "v0") in pairs
     assert ("h", "a") not in pairs  # a poke is no contact
+    expected = con.execute(
+        "SELECT DISTINCT src, dst FROM interactions "
+        "WHERE kind IN ('friend_add', 'message', 'call', 'transfer', 'payment')"
+    ).fetchall()
+    assert pairs == set(expected)
+
+
+def test_confirmed_contact_counts_each_interaction_on_both_sides(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    rows = con.execute(
+        "SELECT account_id, confirmed_messages, confirmed_money FROM confirmed_contact "
+        "ORDER BY account_id"
+    ).fetchall()
+    # a with c: an add, two messages and a transfer; with y: a call and a transfer
+    assert rows == [("a", 4, 2)]
+
+
+def _win_int(window: features.Window) -> str:
+    """The window's interactions as the old derivations read them (a table before)."""
+    return (
+        "CREATE OR REPLACE TEMP VIEW win_int AS SELECT src, dst, ts, kind, amount "
+        f"FROM interactions WHERE {window.where()}"
+    )
 
 
 # --------------------------------------------------------------------------- a world
 
 
 @pytest.fixture(scope="module")
-def world_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DuckDBBackend]:
+def world_db(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[DuckDBBackend, tuple[str, ...]]]:
     root: Path = tmp_path_factory.mktemp("contact_pairs") / "world"
     simulate_world(WorldConfig(accounts=300, seed=7, days=30), root)
     db = DuckDBBackend()
-    target(load_directive(root / "directive.yaml"), root / "evidence", backend=db)
-    yield db
+    directive = load_directive(root / "directive.yaml")
+    target(directive, root / "evidence", backend=db)
+    db.con.execute(_win_int(features.Window(directive.window_start, directive.window_end)))
+    yield db, directive.platforms
     db.close()
 
 
-@pytest.mark.parametrize("name", READERS)
-def test_world_steps_equal_the_old_derivation(world_db: DuckDBBackend, name: str) -> None:
-    busy = world_db.query(
+@pytest.mark.parametrize("name", [*READERS, "linked"])
+def test_world_steps_equal_the_old_derivation(
+    world_db: tuple[DuckDBBackend, tuple[str, ...]], name: str
+) -> None:
+    db, platforms = world_db
+    busy = db.query(
         "SELECT count(*) AS n FROM (SELECT src FROM first_contacts GROUP BY src "
         "HAVING count(*) >= 20 AND sum(answered) <= 0.3 * count(*))"
     )
     assert busy.column("n")[0].as_py() > 0  # the world has outreach to test
-    _same(world_db.con, name)
+    _same(db.con, name, platforms)
