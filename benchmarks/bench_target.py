@@ -26,6 +26,14 @@ DIR/evidence/). Each measurement runs in its own process, so its peak RSS (its o
    (validation and writing the decisions included), run in-process by ``fairban.cli.main``.
 6. with ``--memory-limit 3GB``: the engine again, on a backend whose DuckDB has that
    ``memory_limit`` (``--only engine-capped --memory-limit 3GB`` runs just that and 1).
+7. floors: what the goals leave room for. Three bare DuckDB queries (fairban's DuckDB,
+   the plain Parquet files, nothing of fairban's) that any engine built on this reader
+   must at least do, each materialised as the engine's steps are: (a) the columns the
+   presence stage returns, for the rows whose point lies in an area's bounding box
+   (fewer rows than a correct presence stage keeps, no geometry); (b) one grouping of
+   the window's observations by account, the least any per-account signal reads
+   (home, devices); (c) one grouping of the window's interactions by (src, dst), the
+   least "who dealt with whom" reads (outreach, social, mules).
 
 Rows/s is over the observations in the directive's window (what each run has to look
 at), the same count for every run, so the ratios are ratios of time. Prints markdown.
@@ -58,7 +66,7 @@ from typing import Any
 SPATIAL_VERSION = "1.5.5"
 BATCH_ROWS = 1_000_000
 GIB = 1024.0  # MiB
-KINDS = ("presence", "spatial", "geopandas", "engine", "engine-capped", "cli")
+KINDS = ("presence", "spatial", "geopandas", "engine", "engine-capped", "cli", "floors")
 
 Spec = dict[str, Any]
 Result = dict[str, Any]
@@ -368,6 +376,59 @@ def run_engine(spec: Spec, memory_limit: str | None = None) -> Result:
     }
 
 
+def run_floors(spec: Spec) -> Result:
+    """Lower bounds on this reader (see 7. in the module's docstring), timed one by one."""
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET preserve_insertion_order = false")
+    start, end = spec["window"]
+    window = f"ts > TIMESTAMPTZ '{start}' AND ts <= TIMESTAMPTZ '{end}'"
+
+    def parquet(paths: list[str]) -> str:
+        listed = "[" + ", ".join(_quote(p) for p in paths) + "]"
+        return f"read_parquet({listed}, union_by_name = true, hive_partitioning = false)"
+
+    boxes = " OR ".join(
+        f"(lat BETWEEN {miny!r} AND {maxy!r} AND lon BETWEEN {minx!r} AND {maxx!r})"
+        for minx, miny, maxx, maxy in spec["areas_bounds"]
+    )
+    observations = parquet(spec["observation_files"])
+    queries = {
+        "presence_columns": f"""
+SELECT account_id, ts, lat, lon, accuracy_m, source, cell_id, device_id
+FROM {observations} WHERE {window} AND ({boxes})""",
+        "observations_by_account": f"""
+SELECT account_id, count(*) AS n FROM {observations} WHERE {window} GROUP BY account_id""",
+    }
+    interactions = ""
+    if spec["interaction_files"]:
+        interactions = parquet(spec["interaction_files"])
+        queries["interactions_by_pair"] = f"""
+SELECT src, dst, count(*) AS n FROM {interactions} WHERE {window} GROUP BY src, dst"""
+    parts = []
+    started = time.perf_counter()
+    for name, sql in queries.items():
+        t0 = time.perf_counter()
+        con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
+        seconds = time.perf_counter() - t0
+        row = con.execute(f"SELECT count(*) FROM {name}").fetchone()
+        parts.append([name, seconds, int(row[0]) if row else 0])
+        con.execute(f"DROP TABLE {name}")
+    return {
+        "seconds": time.perf_counter() - started,
+        "peak_rss_mib": peak_rss_mib(),
+        "parts": parts,
+        "interactions": _count(con, interactions, window) if interactions else 0,
+    }
+
+
+def _count(con: Any, source: str, window: str) -> int:
+    row = con.execute(f"SELECT count(*) FROM {source} WHERE {window}").fetchone()
+    return int(row[0]) if row else 0
+
+
 #: the command's parts, as ``fairban.targeting.run`` names them (those present are timed)
 CLI_PARTS = ("prepare", "validate_evidence", "run_engine", "target", "write_decisions")
 
@@ -431,6 +492,7 @@ CHILDREN: dict[str, Callable[[Spec], Result]] = {
     "engine": run_engine,
     "engine-capped": lambda spec: run_engine(spec, spec["memory_limit"]),
     "cli": run_cli,
+    "floors": run_floors,
 }
 
 
@@ -445,12 +507,17 @@ def make_spec(world: Path, rows_limit: int | None) -> Spec:
     directive_path = world / "directive.yaml"
     evidence = world / "evidence"
     directive = load_directive(directive_path)
+    found = discover(evidence)
     return {
         "directive": str(directive_path),
         "evidence": str(evidence),
         "window": [directive.window_start.isoformat(), directive.window_end.isoformat()],
-        "observation_files": [str(p) for p in discover(evidence)["observations"].paths],
+        "observation_files": [str(p) for p in found["observations"].paths],
+        "interaction_files": (
+            [str(p) for p in found["interactions"].paths] if "interactions" in found else []
+        ),
         "areas": [a.name for a in directive.areas],
+        "areas_bounds": [list(a.geometry.bounds) for a in directive.areas],
         "areas_wkt": [shapely.to_wkt(a.geometry, rounding_precision=-1) for a in directive.areas],
         "rows_limit": rows_limit,
     }
@@ -647,11 +714,44 @@ def report(spec: Spec, results: dict[str, Result]) -> None:
     if "cli" in results and results["cli"]["parts"]:
         parts = ", ".join(f"`{n}` {t:.1f} s" for n, t in results["cli"]["parts"])
         print(f"\nThe command's {float(results['cli']['seconds']):.1f} s: {parts}.")
+    if "floors" in results:
+        _report_floors(results["floors"], float(results["spatial"]["seconds"]) if spatial else None)
     if "presence" in results:
         p = float(presence["python_seconds"])
         print(
             f"\nPresence (fairban): {p:.1f} s of {float(presence['seconds']):.1f} s in "
             f"`index.probability` on {int(presence['candidates']):,} candidates."
+        )
+
+
+FLOOR_LABELS = {
+    "presence_columns": "the presence stage's columns, rows in an area's bounding box",
+    "observations_by_account": "the window's observations grouped by account",
+    "interactions_by_pair": "the window's interactions grouped by (src, dst)",
+}
+
+
+def _report_floors(floors: Result, spatial_seconds: float | None) -> None:
+    """What the goals leave room for: each floor's time, and the best ratio it allows."""
+    print(
+        "\nFloors: bare queries on fairban's DuckDB over the plain files, "
+        "each the least that part of the run must do:\n"
+    )
+    print("| query | rows out | seconds | best possible vs spatial join |")
+    print("|---|---:|---:|---:|")
+    total = 0.0
+    for name, seconds, rows in floors["parts"]:
+        total += float(seconds)
+        best = f"{spatial_seconds / float(seconds):.2f}x" if spatial_seconds else "-"
+        print(f"| {FLOOR_LABELS.get(name, name)} | {int(rows):,} | {float(seconds):.1f} | {best} |")
+    best = f"{spatial_seconds / total:.2f}x" if spatial_seconds else "-"
+    print(f"| all three (a lower bound of the whole run) | | {total:.1f} | {best} |")
+    if spatial_seconds:
+        first = floors["parts"][0]
+        print(
+            f"\nEven with free geometry, the presence stage can be at most "
+            f"{spatial_seconds / float(first[1]):.2f}x the spatial join here (goal 3x), "
+            f"and the whole run at most {spatial_seconds / total:.2f}x (goal 1x)."
         )
 
 
