@@ -260,10 +260,23 @@ def test_the_contract_check_runs_on_spark_too(world: Path, spark: Any, tmp_path:
         accounts = pq.read_table(clean / "accounts.parquet")
         platforms = accounts.column("platform").to_pylist()
         platforms[3] = "WeChat"  # not a lowercase name
-        accounts = accounts.set_column(1, "platform", pa.array(platforms, pa.string()))
-        pq.write_table(accounts, clean / "accounts.parquet")
+        broken = accounts.set_column(1, "platform", pa.array(platforms, pa.string()))
+        pq.write_table(broken, clean / "accounts.parquet")
         backend.open_evidence(clean)
         assert not backend.contract_holds()
+        ids = accounts.column("account_id").to_pylist()
+        ids[3] = "\t\u3000"  # blank, as the validator says: Java reads the same class
+        blank = accounts.set_column(0, "account_id", pa.array(ids, pa.string()))
+        pq.write_table(blank, clean / "accounts.parquet")
+        backend.open_evidence(clean)
+        assert not backend.contract_holds()
+        ids[3] = "\ta"  # not blank
+        pq.write_table(
+            accounts.set_column(0, "account_id", pa.array(ids, pa.string())),
+            clean / "accounts.parquet",
+        )
+        backend.open_evidence(clean)
+        assert backend.contract_holds()
     finally:
         backend.close()
 

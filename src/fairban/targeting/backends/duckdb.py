@@ -232,13 +232,35 @@ def _physical_ok(contract: pa.DataType, physical: str) -> bool:
     return physical.startswith("TIMESTAMP")
 
 
+#: the characters Arrow's ``utf8_is_space`` (the streaming validator's "blank") calls
+#: whitespace, as a regular expression class both RE2 (DuckDB) and Java (Spark) read
+_SPACE_CLASS = (
+    r"[\x{9}-\x{d}\x{1c}-\x{20}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}"
+    r"\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
+)
+
+
+def _blank_sql(col: str) -> str:
+    """``col`` is NULL, empty or whitespace only, exactly as the streaming validator says
+    (Arrow's ``utf8_is_space``; DuckDB's ``trim`` keeps tabs and newlines). A value whose
+    first character is printable ASCII is never blank: that byte comparison settles
+    almost every row, and the CASE keeps both engines from running the regular
+    expression first (``trim`` on every row took 4.6 of the 11 s the observations'
+    check took at 10^8; this takes 0.4 s over the column's read)."""
+    return (
+        f"(CASE WHEN {col} IS NULL THEN TRUE "
+        f"WHEN {col} >= '!' AND {col} < chr(128) THEN FALSE "
+        f"ELSE {col} = '' OR regexp_full_match({col}, '{_SPACE_CLASS}+') END)"
+    )
+
+
 def _violations_sql(spec: Table) -> str:
     """One row of counts, each of rows breaking one rule of ``spec`` (all zero: valid)."""
     checks: list[str] = []
     for c in spec.columns:
         col = c.name
         is_string = c.type == pa.string()
-        empty = f"({col} IS NULL OR trim({col}) = '')" if is_string else f"({col} IS NULL)"
+        empty = _blank_sql(col) if is_string else f"({col} IS NULL)"
         if c.required:
             checks.append(empty)
         if c.bounds is not None:
