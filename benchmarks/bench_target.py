@@ -1,4 +1,4 @@
-"""How fast `fairban target` runs, and its presence stage against a spatial join and GeoPandas.
+"""How fast `fairban target` runs, its presence stage against a spatial join and GeoPandas, and the floors.
 
     uv run --group bench python benchmarks/bench_target.py --world DIR [--rows-limit N]
         [--memory-limit 3GB] [--only KIND ...]
