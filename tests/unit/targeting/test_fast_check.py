@@ -113,3 +113,4 @@ def test_blank_in_sql_is_the_validators_blank_for_every_character() -> None:
     ]
     assert differ == []
     assert con.execute(f"SELECT {_blank_sql('NULL')}").fetchone() == (True,)
+    con.close()
