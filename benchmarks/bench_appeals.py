@@ -182,10 +182,11 @@ def _seed(url: str, world: Path, n: int, prefix: str, persons: bool) -> list[str
     from sqlalchemy import insert
 
     from fairban.appeals.models import AccountContact, PortalSession
-    from fairban.cases.enforce import directive_content
-    from fairban.cases.models import Case, DirectiveRecord, DirectiveVersion
+    from fairban.cases.models import Case
     from fairban.contract import load_directive
     from fairban.db import make_engine, session_factory
+    from fairban.directives.content import directive_content
+    from fairban.directives.models import DirectiveRecord, DirectiveVersion
 
     directive = load_directive(world / "directive.yaml")
     engine = make_engine(url)
@@ -362,7 +363,8 @@ def main() -> None:
     from fairban.appeals.models import Appeal
     from fairban.cases.models import Case
     from fairban.db import make_engine, normalize_url, upgrade
-    from fairban.platforms.models import MessageKind, OutboxMessage, Platform
+    from fairban.platforms.models import OutboxMessage, Platform
+    from fairban.platforms.webhooks import MessageKind
 
     base_url = normalize_url(args.postgres)
     schema = f"fairban_bench_{uuid.uuid4().hex[:10]}"
@@ -618,7 +620,8 @@ def _wait_lifted(engine: Any, persons: int, timeout_s: float) -> None:
     from sqlalchemy import func, select
 
     from fairban.cases.models import Case
-    from fairban.platforms.models import MessageKind, OutboxMessage
+    from fairban.platforms.models import OutboxMessage
+    from fairban.platforms.webhooks import MessageKind
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -55,9 +55,10 @@ from sqlalchemy.pool import NullPool
 
 import fairban.cases.models  # noqa: F401  (the outbox's foreign key names the cases table)
 from fairban.db import make_engine, normalize_url, session_factory, upgrade
-from fairban.platforms.models import MessageKind, OutboxMessage, OutboxState
+from fairban.platforms.models import OutboxMessage, OutboxState
 from fairban.platforms.outbox import enqueue
 from fairban.platforms.registry import add_platform
+from fairban.platforms.webhooks import MessageKind
 
 SECRET = "bench-secret-0123456789abcdef"
 CLI = [sys.executable, "-m", "fairban.cli"]
@@ -253,6 +254,7 @@ def commit_messages(
                         kind=m["kind"],
                         body=m["body"],
                         directive_id=m["body"]["directive_id"],
+                        now=datetime.now(UTC),
                     )
         done = min(n, done + tx)
     elapsed = time.monotonic() - start

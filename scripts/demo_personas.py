@@ -14,7 +14,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from fairban.cases.models import Case, CaseState
+from fairban.cases.models import Case
+from fairban.cases.transitions import CaseState
 from fairban.config import get_settings
 from fairban.db import database_url, open_database, session_factory
 

@@ -56,6 +56,9 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: execution option that makes a SQLite transaction start with a deferred ``BEGIN``
 READ_ONLY = "fairban_read_only"
 
+#: longest account, person or actor name stored (the evidence's ids are far shorter)
+NAME_LENGTH = 255
+
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)

@@ -25,6 +25,12 @@ class InputError(FairbanError):
         super().__init__(f"{where}: {what}" if where else what)
 
 
+class NotFoundError(FairbanError):
+    """A case, directive or other record that is not in the case store."""
+
+    exit_code = 2
+
+
 @dataclass
 class ErrorList:
     """Collects input errors, keeping the first ``limit`` and counting the rest."""

@@ -22,9 +22,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from fairban.appeals.access import set_contact
-from fairban.cases import flows as case_flows
-from fairban.cases.enforce import read_accounts, read_decisions
+from fairban.appeals.codes import set_contact
+from fairban.cases import enforce as enforcement
+from fairban.cases import links
+from fairban.cases.decisions import read_accounts, read_decisions
 from fairban.cases.models import Case
 from fairban.config import Settings
 from fairban.contract import Directive, load_directive
@@ -144,12 +145,12 @@ def seed(
             rows = read_decisions(
                 world.decisions, world.directive, accounts=read_accounts(world.evidence)
             )
-            case_flows.enforce(
+            enforcement.enforce(
                 session, world.directive, rows, stage=1.0, actor="test", settings=settings, now=now
             )
             session.flush()
             for i, case in enumerate(session.query(Case).order_by(Case.id)):
-                tokens[case.account_id] = case_flows.issue_token(case)
+                tokens[case.account_id] = links.issue_token(case)
                 numbers[case.account_id] = case.number
                 phone = f"+86138{i:08d}"
                 phones[case.account_id] = phone

@@ -10,7 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from fairban.appeals.models import Alert, Appeal, AppealState
-from fairban.cases.models import Case, CaseState, DirectiveRecord
+from fairban.cases.models import Case
+from fairban.cases.transitions import CaseState
+from fairban.directives.models import DirectiveRecord
 from fairban.review.models import Role
 from fairban.review.users import add_user
 

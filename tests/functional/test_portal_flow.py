@@ -14,8 +14,10 @@ import pytest
 from sqlalchemy import select
 
 from fairban.appeals.models import Appeal, AppealState, AppealUpload
-from fairban.cases.models import Case, CaseState
-from fairban.platforms.models import MessageKind, OutboxMessage
+from fairban.cases.models import Case
+from fairban.cases.transitions import CaseState
+from fairban.platforms.models import OutboxMessage
+from fairban.platforms.webhooks import MessageKind
 
 aw = __import__("sys").modules["fairban_tests_appeal_world"]
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -186,8 +188,9 @@ def test_a_retry_after_the_case_moved_on_returns_the_first_appeal(portal: Any) -
 def test_the_purge_deletes_what_can_no_longer_be_used(portal: Any) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from fairban.appeals.access import purge
-    from fairban.appeals.models import OneTimeCode, PortalSession, RateBucket
+    from fairban.appeals.models import OneTimeCode, PortalSession
+    from fairban.appeals.sessions import purge
+    from fairban.ratelimits import RateBucket
 
     portal.sign_in(aw.P4)  # a session, a code (used), rate-limit windows
     now = datetime.now(UTC)

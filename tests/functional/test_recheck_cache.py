@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fairban.appeals.recheck import DecisionCache, directive_from_content
-from fairban.cases.enforce import directive_content
+from fairban.appeals.recheck import DecisionCache
+from fairban.directives.content import directive_content, directive_from_content
 
 aw = __import__("sys").modules["fairban_tests_appeal_world"]
 

@@ -150,7 +150,7 @@ def test_the_log_holds_no_token_phone_or_case_number(portal: Any, log_lines: Any
 
 
 def test_secret_key_is_written_once_when_not_in_the_environment(tmp_path: Path) -> None:
-    from fairban.appeals.access import secret_key
+    from fairban.appeals.codes import secret_key
     from fairban.config import Settings
 
     s = Settings(home=tmp_path)

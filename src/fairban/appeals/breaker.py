@@ -17,8 +17,10 @@ from sqlalchemy.orm import Session
 
 from fairban import audit
 from fairban.appeals.models import Alert, Appeal, AppealState
-from fairban.cases.models import DirectiveRecord
+from fairban.audit.actions import Action
 from fairban.config import Settings
+from fairban.directives.flows import pause_directive
+from fairban.directives.models import DirectiveRecord
 
 BREAKER_ACTOR = "fairban:circuit-breaker"
 DECIDED = (AppealState.GRANTED, AppealState.UPHELD, AppealState.DOWNGRADED)
@@ -51,22 +53,20 @@ def check_breaker(
     granted, decided = grant_share(session, directive_id, since)
     if decided < settings.breaker_min_decided or granted <= settings.breaker_threshold * decided:
         return None
-    from fairban.cases import flows as case_flows
-
     share = granted / decided
     reason = (
         f"circuit breaker: {granted} of {decided} appeals decided in the last "
         f"{settings.breaker_window_s // 3600} h were granted ({share:.0%} > "
         f"{settings.breaker_threshold:.0%})"
     )
-    case_flows.pause_directive(session, directive_id, actor=BREAKER_ACTOR, reason=reason, now=now)
+    pause_directive(session, directive_id, actor=BREAKER_ACTOR, reason=reason, now=now)
     alert = Alert(kind="circuit_breaker", directive_id=directive_id, message=reason, created_at=now)
     session.add(alert)
     session.flush()
     audit.append(
         session,
         actor=BREAKER_ACTOR,
-        action="directive:breaker:trip",
+        action=Action.DIRECTIVE_BREAKER_TRIP,
         subject=f"directive:{directive_id}",
         payload={"granted": granted, "decided": decided, "threshold": settings.breaker_threshold},
     )

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from fairban import audit
 from fairban.appeals.blobs import BlobStore
 from fairban.appeals.models import DataExport, ExportState
+from fairban.audit.actions import Action
 from fairban.cases.models import Case
 from fairban.errors import FairbanError
 from fairban.platforms.client import export_account
@@ -40,7 +41,7 @@ def request_export(session: Session, case: Case, blobs: BlobStore, now: datetime
     audit.append(
         session,
         actor=f"appellant:{case.number}",
-        action="appeal:export",
+        action=Action.APPEAL_EXPORT,
         subject=f"case:{case.number}",
         payload={"export": export.id, "state": export.state.value, "sha256": export.sha256},
     )

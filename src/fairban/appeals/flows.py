@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, cast
@@ -23,20 +23,22 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 
 from fairban import audit
-from fairban.appeals.access import PURGE_EVERY_S, purge
 from fairban.appeals.blobs import ALLOWED_TYPES, BlobStore, sniff
 from fairban.appeals.breaker import check_breaker
 from fairban.appeals.models import OPEN_STATES, Appeal, AppealState, AppealUpload, Ground
-from fairban.appeals.recheck import NONE, DecisionCache, directive_from_content, hints
+from fairban.appeals.recheck import NONE, DecisionCache, hints
+from fairban.appeals.sessions import PURGE_EVERY_S
+from fairban.audit.actions import Action
 from fairban.cases import flows as case_flows
-from fairban.cases.models import Case, CaseState, DeciderKind, DirectiveRecord, DirectiveVersion
+from fairban.cases.models import Case
+from fairban.cases.transitions import APPEALABLE, IN_FORCE, CaseState, DeciderKind
 from fairban.config import Settings
+from fairban.digests import sha256_hex
+from fairban.directives.content import directive_from_content
+from fairban.directives.models import DirectiveRecord, DirectiveVersion
 
 log = logging.getLogger("fairban.appeals")
 
-#: states in which a measure is in force and can be appealed
-APPEALABLE = (CaseState.ACTIVE, CaseState.DOWNGRADED)
-IN_FORCE = (CaseState.ACTIVE, CaseState.APPEALED, CaseState.DOWNGRADED, CaseState.UPHELD)
 MAX_STATEMENT = 5000
 RECHECK_ACTOR = "fairban:recheck"
 
@@ -270,7 +272,7 @@ def linked_cases(session: Session, case: Case) -> list[Case]:
     the evidence names no person)."""
     if not case.person_id:
         return [case]
-    query = select(Case).where(Case.person_id == case.person_id, Case.state.in_(IN_FORCE))
+    query = select(Case).where(Case.person_id == case.person_id, Case.state.in_(list(IN_FORCE)))
     found = list(session.scalars(query.order_by(Case.id)))
     return found if any(c.id == case.id for c in found) else [case, *found]
 
@@ -292,13 +294,13 @@ def take_in(session: Session, appeal: Appeal, settings: Settings, now: datetime)
     audit.append(
         session,
         actor=f"appellant:{case.number}",
-        action="appeal:file",
+        action=Action.APPEAL_FILE,
         subject=f"case:{case.number}",
         payload={
             "appeal": appeal.id,
             "filed_at": appeal.filed_at.isoformat(),
             "grounds": json.loads(appeal.grounds),
-            "statement_sha256": audit.sha256_hex(appeal.statement),
+            "statement_sha256": sha256_hex(appeal.statement),
             "uploads": [u.sha256 for u in appeal.uploads],
         },
     )
@@ -384,7 +386,7 @@ def recheck(
     audit.append(
         session,
         actor=RECHECK_ACTOR,
-        action="appeal:recheck:grant" if granted else "appeal:recheck:queue",
+        action=Action.APPEAL_RECHECK_GRANT if granted else Action.APPEAL_RECHECK_QUEUE,
         subject=f"case:{case.number}",
         payload={"appeal": appeal.id, "result": result},
     )
@@ -533,10 +535,19 @@ def _claimed(session: Session, ids: list[int], worker: str) -> list[Appeal]:
     return list(session.scalars(query.order_by(Appeal.id)))
 
 
-def purge_expired(factory: sessionmaker[Session], settings: Settings) -> dict[str, int]:
-    """:func:`access.purge` in its own transaction; logs what it deleted."""
+#: deletes what can no longer be used, as of an instant; returns rows deleted per table
+Purge = Callable[[Session, datetime], Mapping[str, int]]
+
+
+def purge_expired(factory: sessionmaker[Session], purges: Sequence[Purge]) -> dict[str, int]:
+    """Every purge (the portal's ``appeals.sessions.purge``, the console's
+    ``review.users.purge_sessions``) in one transaction of its own; logs what it
+    deleted."""
+    deleted: dict[str, int] = {}
     with factory() as session, session.begin():
-        deleted = purge(session, datetime.now(UTC), rate_window_s=settings.rate_window_s)
+        now = datetime.now(UTC)
+        for purge in purges:
+            deleted.update(purge(session, now))
     if any(deleted.values()):
         log.info("purged %s", ", ".join(f"{n} {t}" for t, n in deleted.items() if n))
     return deleted
@@ -552,11 +563,13 @@ class RecheckLoop:
         factory: sessionmaker[Session],
         cache_for: Callable[[], DecisionCache | None],
         settings: Settings,
+        purges: Sequence[Purge] = (),
         interval_s: float = 1.0,
     ) -> None:
         self.factory = factory
         self.cache_for = cache_for
         self.settings = settings
+        self.purges = purges
         self.interval_s = interval_s
         self.worker = uuid.uuid4().hex
         self._wake = threading.Event()
@@ -588,7 +601,7 @@ class RecheckLoop:
                 ):
                     pass
                 if time.monotonic() - purged >= PURGE_EVERY_S:
-                    purge_expired(self.factory, self.settings)
+                    purge_expired(self.factory, self.purges)
                     purged = time.monotonic()
             except Exception:
                 log.exception("re-check loop failed; trying again")

@@ -15,8 +15,8 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from fairban.cases.models import NAME_LENGTH, Case
-from fairban.db import Base, UTCDateTime, value_enum
+from fairban.cases.models import Case
+from fairban.db import NAME_LENGTH, Base, UTCDateTime, value_enum
 
 
 class Ground(StrEnum):
@@ -176,17 +176,6 @@ class DataExport(Base):
     sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     size: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
-
-
-class RateBucket(Base):
-    """A fixed-window counter (``key`` names what is limited, hashed: no address or
-    phone is stored); shared by every worker process through the database."""
-
-    __tablename__ = "rate_buckets"
-
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    window_start: Mapped[datetime] = mapped_column(UTCDateTime())
-    count: Mapped[int] = mapped_column(Integer)
 
 
 class Alert(Base):

@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session
 
 from fairban.appeals.flows import AppealTarget
 from fairban.appeals.models import OPEN_STATES, Appeal, AppealState, DataExport
-from fairban.cases.models import Case, CaseEvent, CaseState, DeciderKind, DirectiveRecord
+from fairban.cases.models import Case, CaseEvent
+from fairban.cases.transitions import CaseState, DeciderKind
+from fairban.directives.models import DirectiveRecord
 from fairban.notices import NoticeFacts, reasons_from_json
 from fairban.notices.model import LIFT_REASONS
 

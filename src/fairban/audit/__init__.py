@@ -1,6 +1,7 @@
 """The audit log: every action, append-only and hash-chained, verifiable by anyone with
 an export (principle 9; the entry format and hash rule are in docs/audit.md)."""
 
+from fairban.audit.actions import Action
 from fairban.audit.log import (
     ACTION,
     FIELDS,
@@ -10,13 +11,11 @@ from fairban.audit.log import (
     ProblemKind,
     VerifyReport,
     append,
-    canonical_json,
     entry_line,
     entry_record,
     export,
     format_at,
     history,
-    sha256_hex,
     verify,
     verify_lines,
 )
@@ -26,19 +25,18 @@ __all__ = [
     "ACTION",
     "FIELDS",
     "GENESIS_HASH",
+    "Action",
     "AuditEntry",
     "Exported",
     "Problem",
     "ProblemKind",
     "VerifyReport",
     "append",
-    "canonical_json",
     "entry_line",
     "entry_record",
     "export",
     "format_at",
     "history",
-    "sha256_hex",
     "verify",
     "verify_lines",
 ]

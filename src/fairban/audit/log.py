@@ -14,7 +14,6 @@ The hash rule (docs/audit.md says the same, with a script that checks an export)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections import OrderedDict
@@ -27,7 +26,10 @@ from typing import Any, TextIO
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from fairban.audit.models import NAME_LENGTH, AuditEntry
+from fairban.audit.actions import Action
+from fairban.audit.models import AuditEntry
+from fairban.db import NAME_LENGTH
+from fairban.digests import canonical_json, sha256_hex
 
 GENESIS_HASH = "0" * 64
 ACTION = re.compile(r"^[a-z]+(:[a-z_]+)+$")
@@ -48,17 +50,6 @@ FIELDS = (
 _SEARCH = 64
 # entries whose hashes are kept for checking the links of entries that come late
 _RECENT = 10_000
-
-
-def canonical_json(obj: Any) -> str:
-    """The one JSON text of ``obj`` that is hashed: sorted keys, no spaces, UTF-8 as is."""
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-
-
-def sha256_hex(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def format_at(at: datetime) -> str:
@@ -89,7 +80,7 @@ def append(
     session: Session,
     *,
     actor: str,
-    action: str,
+    action: Action,
     subject: str,
     payload: Mapping[str, Any] | None = None,
 ) -> AuditEntry:

@@ -7,10 +7,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fairban.db import Base, UTCDateTime
-
-#: longest actor and subject accepted (the same on SQLite, which would not enforce it)
-NAME_LENGTH = 255
+from fairban.db import NAME_LENGTH, Base, UTCDateTime
 
 
 class AuditEntry(Base):

@@ -1,376 +1,616 @@
-"""What ``fairban enforce`` reads: the decisions of ``fairban target``, the stage, and the
-directive's canonical content.
+"""Enforcement: a targeting run's decisions brought into the case store, a stage at a
+time (``fairban enforce``).
 
-Pure: files in, checked values out (no database). Every problem is an ``InputError``
-naming the file and row (``decisions.csv row 12: platform 'tiktok' is not one of the
-directive's platforms (qq, wechat)``), raised before anything is written anywhere.
+Two halves. :func:`plan` is pure: from what a case is now (:class:`CaseView`, or none),
+the account's new decision and the rollout (:class:`Rollout`: the directive's version,
+its kill switch, the stage), it chooses the events the case goes through and what the
+report counts; the rules of who outranks whom live there and are tested with inline
+inputs (``tests/unit/cases/test_plan.py``). :func:`enforce` records the directive's
+version, opens the cases, and carries each plan out through the funnel
+(``cases/flows.py``), in the caller's transaction.
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import hashlib
-import json
-import math
-import re
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC
-from pathlib import Path
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
-from shapely.geometry import mapping
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
-from fairban.audit import canonical_json
-from fairban.contract import Directive, iter_batches
+from fairban import audit
+from fairban.audit.actions import Action
+from fairban.cases.decisions import (
+    DecisionRow,
+    DecisionRows,
+    stage_bucket,
+    stage_label,
+    stage_limit,
+)
+from fairban.cases.flows import ENGINE, Change, Followed, apply_change, case_payload, context
+from fairban.cases.messaging import EVIDENCE_RECHECKED, Context
+from fairban.cases.models import Case, CaseEvent
+from fairban.cases.service import counts_of_directive
+from fairban.cases.transitions import IMPOSING, IN_FORCE, CaseState, DeciderKind, Event
+from fairban.clock import BEIJING
+from fairban.config import Settings
+from fairban.contract import Directive
+from fairban.directives.flows import load_version
 from fairban.errors import InputError
+from fairban.measures import NONE, Measure, severity
 from fairban.progress import SILENT, Progress
 
-#: a stage of p enforces the accounts whose bucket is below p x STAGE_BUCKETS
-STAGE_BUCKETS = 10_000
-#: the decisions' measures, weakest first (``none``: no measure, no case)
-MEASURES = ("none", "monitor", "restrict", "suspend")
-#: the columns ``fairban target`` writes; ``person_id`` may be missing (unknown person)
-COLUMNS = ("account_id", "platform", "person_id", "measure", "risk", "reasons")
-REQUIRED = ("account_id", "platform", "measure", "risk", "reasons")
+# advisory lock keys ('fb' 'ca'): one numbering of cases at a time on PostgreSQL
+_LOCK_SPACE = 0x6662_6361
+_LOCK_NUMBERS = 1
 
-_STAGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
-
-
-# --- the stage ------------------------------------------------------------------------
-
-
-def parse_stage(text: str) -> float:
-    """``1%``, ``10%``, ``0.5%`` or ``all`` as a share in (0, 1]; ``InputError`` otherwise.
-
-    The smallest stage is 0.01% (one bucket of 10,000)."""
-    value = text.strip().lower()
-    if value == "all":
-        return 1.0
-    found = _STAGE.match(value)
-    if found is None:
-        raise InputError("--stage", f"expected a share such as 1%, 10% or all, got {text!r}")
-    share = float(found.group(1)) / 100
-    if not 0 < share <= 1:
-        raise InputError("--stage", f"{text!r} is not a share between 0% and 100%")
-    if stage_limit(share) < 1:
-        raise InputError("--stage", f"{text!r} is smaller than the smallest stage, 0.01%")
-    return share
-
-
-def stage_limit(stage: float) -> int:
-    """The buckets a stage enforces: those below this number (0..10,000)."""
-    return min(STAGE_BUCKETS, math.floor(stage * STAGE_BUCKETS + 1e-9))
-
-
-def stage_label(stage: float) -> str:
-    """``all``, ``10%``, ``0.5%``: a stage as a person writes it."""
-    if stage >= 1:
-        return "all"
-    return f"{stage * 100:.4f}".rstrip("0").rstrip(".") + "%"
-
-
-def stage_bucket(directive_id: str, account_id: str) -> int:
-    """A stable random number in 0..9,999 for an account under a directive: the same on
-    every run and machine, independent between directives (SHA-256 of both ids)."""
-    digest = hashlib.sha256(f"{directive_id}\n{account_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") % STAGE_BUCKETS
-
-
-# --- the directive --------------------------------------------------------------------
-
-
-def directive_content(directive: Directive) -> tuple[str, str]:
-    """The directive's canonical JSON (every key, areas as GeoJSON geometries, the
-    instant in UTC; optional keys only when given) and its SHA-256: two loads of the same
-    directive give the same hash, any change of content, areas included, another."""
-    doc: dict[str, Any] = {
-        "id": directive.id,
-        "title": directive.title,
-        "issuer": directive.issuer,
-        "legal_basis": directive.legal_basis,
-        "issued_at": directive.issued_at.astimezone(UTC).isoformat(),
-        "lookback_days": directive.lookback_days,
-        "platforms": list(directive.platforms),
-        "areas": [{"name": a.name, "geometry": mapping(a.geometry)} for a in directive.areas],
-    }
-    if directive.thresholds is not None and directive.thresholds.given():
-        doc["thresholds"] = directive.thresholds.given()
-    if directive.measure_days is not None:
-        doc["measure_days"] = directive.measure_days
-    text = canonical_json(doc)
-    return text, hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-# --- decisions ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class DecisionRow:
-    """One account's decision, checked. ``reasons`` is canonical JSON; ``evidence`` the
-    facts the decision rests on (each reason's ``code`` and ``data``, sorted), and
-    ``evidence_hash`` its SHA-256: the same facts give the same hash whatever the
-    weights, thresholds or wording."""
-
-    row: int
-    account_id: str
-    platform: str
-    person_id: str | None
-    measure: str
-    risk: float
-    reasons: str
-    evidence: str
-    evidence_hash: str
+# --- the plan (pure) ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class DecisionRows:
-    """The decisions of one ``fairban target`` run, checked against a directive.
+class CaseView:
+    """What planning reads of a case."""
 
-    ``source`` is the file read; ``kinds`` the evidence's account kinds (only those not
-    ``personal``) when the evidence was read (``--data``), else None: unknown."""
+    state: CaseState
+    measure: Measure
+    evidence_hash: str
+    directive_version: int
+    stage_bucket: int
+    reasons: str = "[]"
+    risk: float = 0.0
+    platform: str = ""
+    person_id: str | None = None
+    account_kind: str = "personal"
+    judged_evidence_hash: str | None = None
+    judged_by: str | None = None
+    judged_at: datetime | None = None
 
-    source: Path
-    rows: tuple[DecisionRow, ...]
-    kinds: Mapping[str, str] | None = None
-
-    def __iter__(self) -> Iterator[DecisionRow]:
-        return iter(self.rows)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def kind_of(self, account_id: str) -> str:
-        return (self.kinds or {}).get(account_id, "personal")
-
-
-@dataclass(frozen=True, slots=True)
-class Account:
-    platform: str
-    person_id: str | None
-    kind: str
-
-
-def read_accounts(data_dir: Path, *, progress: Progress = SILENT) -> dict[str, Account]:
-    """The evidence folder's accounts (platform, person, kind), streamed and checked by
-    the data contract."""
-    accounts: dict[str, Account] = {}
-    columns = ["account_id", "platform", "person_id", "kind"]
-    for batch in iter_batches(data_dir, "accounts", columns=columns, progress=progress):
-        for account_id, platform, person_id, kind in zip(
-            *(batch.column(c).to_pylist() for c in columns), strict=True
-        ):
-            accounts[account_id] = Account(platform, person_id or None, kind or "personal")
-    return accounts
+    @classmethod
+    def of(cls, case: Case) -> CaseView:
+        return cls(
+            state=case.state,
+            measure=case.measure,
+            evidence_hash=case.evidence_hash,
+            directive_version=case.directive_version,
+            stage_bucket=case.stage_bucket,
+            reasons=case.reasons,
+            risk=case.risk,
+            platform=case.platform,
+            person_id=case.person_id,
+            account_kind=case.account_kind,
+            judged_evidence_hash=case.judged_evidence_hash,
+            judged_by=case.judged_by,
+            judged_at=case.judged_at,
+        )
 
 
-def decisions_file(path: Path) -> Path:
-    """The decisions table in ``path``: the file itself, or the folder's
-    ``decisions.csv`` (the contract's file), else its ``decisions.parquet``."""
-    if not path.exists():
-        raise InputError(str(path), "not found: give the folder `fairban target --out` wrote")
-    if path.is_file():
-        if path.suffix not in (".csv", ".parquet"):
-            raise InputError(str(path), "is neither a .csv nor a .parquet decisions table")
-        return path
-    for name in ("decisions.csv", "decisions.parquet"):
-        if (path / name).is_file():
-            return path / name
-    raise InputError(
-        str(path), "holds no decisions.csv or decisions.parquet (write them with `fairban target`)"
+@dataclass(frozen=True)
+class Rollout:
+    """What a run enforces under: the directive's current version, whether its kill
+    switch is on, and the stage's limit (accounts whose bucket is below it)."""
+
+    directive_id: str
+    version: int
+    paused: bool
+    stage: float
+
+    @property
+    def limit(self) -> int:
+        return stage_limit(self.stage)
+
+    def reaches(self, bucket: int) -> bool:
+        """Whether the stage reaches an account with this bucket."""
+        return bucket < self.limit
+
+    def can_impose(self, bucket: int) -> bool:
+        return not self.paused and self.reaches(bucket)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One event a case goes through: ``follow``, it takes the run's decision as its
+    own; ``to_version``, it records the run's directive version (without a decision)."""
+
+    event: Event
+    note: str
+    follow: bool = False
+    to_version: bool = False
+    lift_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What enforcement does with one account: ``open``, a new ``proposed`` case from
+    the decision first; ``steps``, the events in order; ``tally``, what the report
+    counts (``imposed:suspend``, ``lifted:restrict``, ``downgraded:suspend to
+    restrict``, ``held_paused``, ``outside_stage``, ``kept_by_person``, ``kept_ended``,
+    ``unchanged``)."""
+
+    open: bool = False
+    steps: tuple[Planned, ...] = ()
+    tally: tuple[str, ...] = ()
+
+
+def differs(case: CaseView, row: DecisionRow, version: int, kind: str | None) -> bool:
+    """Whether the decision says anything other than what the case holds (its evidence,
+    reasons, risk, directive version, platform, person, kind or measure)."""
+    return (
+        case.evidence_hash != row.evidence_hash
+        or case.reasons != row.reasons
+        or abs(case.risk - row.risk) > 1e-9
+        or case.directive_version != version
+        or case.platform != row.platform
+        or case.person_id != row.person_id
+        or (kind is not None and case.account_kind != kind)
+        or (row.measure != NONE and case.measure.value != row.measure)
     )
 
 
-def read_decisions(
-    path: Path, directive: Directive, *, accounts: Mapping[str, Account] | None = None
-) -> DecisionRows:
-    """Read and check the decisions in ``path`` (a folder or the file) for ``directive``.
+def opened(row: DecisionRow, rollout: Rollout, kind: str | None) -> CaseView:
+    """The ``proposed`` case a decision opens."""
+    return CaseView(
+        state=CaseState.PROPOSED,
+        measure=Measure(row.measure),
+        evidence_hash=row.evidence_hash,
+        directive_version=rollout.version,
+        stage_bucket=stage_bucket(rollout.directive_id, row.account_id),
+        reasons=row.reasons,
+        risk=row.risk,
+        platform=row.platform,
+        person_id=row.person_id,
+        account_kind=kind or "personal",
+    )
 
-    Refused, with the file and row: a missing column, an empty account, an account twice,
-    a platform the directive does not name, a measure that is not none, monitor, restrict
-    or suspend, a risk outside [0, 1], reasons that are not a JSON array of objects with
-    a ``code``, a measure without a reason; with ``accounts`` (the evidence's), an
-    account it lacks or places on another platform. Rows are returned by account id.
+
+def plan(
+    case: CaseView | None, row: DecisionRow | None, rollout: Rollout, *, kind: str | None = None
+) -> Plan:
+    """What enforcement does with one account whose case is ``case`` (None: it has none)
+    and whose new decision is ``row`` (None: the run did not list it, measure none).
+
+    A person's decision outranks automatic ones: evidence a person judged never imposes
+    or strengthens a measure again; different evidence does, and the step says so. A
+    lifted case follows a new decision only when its evidence or the directive's
+    version differs, an expired one only on new evidence. A stage never takes a measure
+    back, and a paused directive imposes nothing new."""
+    want = None if row is None or row.measure == NONE else Measure(row.measure)
+    tally: list[str] = []
+    is_new = case is None
+    if case is None:
+        if want is None or row is None:
+            return Plan()  # no measure and no case: nothing to keep
+        case = opened(row, rollout, kind)
+    capped = False
+    if row is not None and want is not None and case.judged_evidence_hash == row.evidence_hash:
+        # a person judged this very evidence: automation may not go beyond them
+        cap = case.measure if case.state in IN_FORCE else None
+        if severity(want) > severity(cap):
+            want, capped = cap, True
+            tally.append("kept_by_person")
+    if case.state == CaseState.PROPOSED:
+        steps = _proposed(case, row, want, capped, rollout, kind, tally)
+    elif case.state in IN_FORCE:
+        steps = _in_force(case, row, want, capped, rollout, kind, tally)
+    else:
+        steps = _ended(case, row, want, rollout, tally)
+    return Plan(open=is_new, steps=tuple(steps), tally=tuple(tally))
+
+
+def _lift_reason(case: CaseView, rollout: Rollout) -> str:
+    return "directive_amended" if case.directive_version != rollout.version else EVIDENCE_RECHECKED
+
+
+def _not_imposed(case: CaseView, rollout: Rollout, tally: list[str]) -> None:
+    tally.append("held_paused" if rollout.reaches(case.stage_bucket) else "outside_stage")
+
+
+def _proposed(
+    case: CaseView,
+    row: DecisionRow | None,
+    want: Measure | None,
+    capped: bool,
+    rollout: Rollout,
+    kind: str | None,
+    tally: list[str],
+) -> list[Planned]:
+    if want is None:
+        note = (
+            f"the same evidence was judged by {case.judged_by}"
+            if capped
+            else _lift_reason(case, rollout)
+        )
+        return [Planned(Event.WITHDRAW, note, to_version=True)]
+    assert row is not None
+    steps = []
+    if differs(case, row, rollout.version, kind):
+        note = f"new decision under version {rollout.version}"
+        steps.append(Planned(Event.REVISE, note, follow=True))
+    if rollout.can_impose(case.stage_bucket):
+        steps.append(Planned(Event.ENFORCE, f"enforced at stage {stage_label(rollout.stage)}"))
+        tally.append(f"imposed:{want.value}")
+    else:
+        _not_imposed(case, rollout, tally)
+    return steps
+
+
+def _in_force(
+    case: CaseView,
+    row: DecisionRow | None,
+    want: Measure | None,
+    capped: bool,
+    rollout: Rollout,
+    kind: str | None,
+    tally: list[str],
+) -> list[Planned]:
+    if want is None:
+        reason = _lift_reason(case, rollout)
+        tally.append(f"lifted:{case.measure.value}")
+        return [Planned(Event.LIFT, reason, to_version=True, lift_reason=reason)]
+    assert row is not None
+    if capped:
+        tally.append("unchanged")  # the person's decision stands
+        return []
+    if severity(want) < severity(case.measure):
+        reason = _lift_reason(case, rollout)
+        tally.append(f"downgraded:{case.measure.value} to {want.value}")
+        return [Planned(Event.DOWNGRADE, reason, follow=True, lift_reason=reason)]
+    if severity(want) > severity(case.measure):
+        if not rollout.can_impose(case.stage_bucket):
+            _not_imposed(case, rollout, tally)
+            return []
+        tally.append(f"imposed:{want.value}")
+        return [Planned(Event.ESCALATE, _new_evidence_note(case, row, rollout), follow=True)]
+    if differs(case, row, rollout.version, kind):
+        note = f"re-evaluated under version {rollout.version}: the measure holds"
+        return [Planned(Event.REVISE, note, follow=True)]
+    tally.append("unchanged")
+    return []
+
+
+def _ended(
+    case: CaseView,
+    row: DecisionRow | None,
+    want: Measure | None,
+    rollout: Rollout,
+    tally: list[str],
+) -> list[Planned]:
+    if want is None or row is None:
+        tally.append("unchanged")
+        return []
+    new_evidence = row.evidence_hash != case.evidence_hash
+    new_version = case.directive_version != rollout.version
+    if not (new_evidence or (new_version and case.state == CaseState.LIFTED)):
+        tally.append("kept_ended")  # the decision that ended is the same one
+        return []
+    note = _new_evidence_note(case, row, rollout)
+    if rollout.can_impose(case.stage_bucket):
+        tally.append(f"imposed:{want.value}")
+        return [Planned(Event.REIMPOSE, note, follow=True)]
+    _not_imposed(case, rollout, tally)
+    return [Planned(Event.PROPOSE, note, follow=True)]
+
+
+def _new_evidence_note(case: CaseView, row: DecisionRow, rollout: Rollout) -> str:
+    if case.judged_evidence_hash and case.judged_evidence_hash != row.evidence_hash:
+        when = (
+            case.judged_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if case.judged_at else ""
+        )
+        return f"new evidence since {case.judged_by}'s decision of {when}".strip()
+    if case.evidence_hash != row.evidence_hash:
+        return "new evidence"
+    return f"version {rollout.version}"
+
+
+# --- carrying the plans out -------------------------------------------------------------
+
+
+@dataclass
+class EnforceReport:
+    """What one ``enforce`` did (or, with ``dry_run``, would do).
+
+    ``steps`` counts the case events written by kind (``open``, ``enforce``, ``lift``,
+    ...); ``imposed`` the measures newly in force, ``lifted`` those ended, by measure;
+    ``downgraded`` by ``"suspend to restrict"``; ``held_paused`` the
+    measures the kill switch held back, ``outside_stage`` decisions the stage left
+    ``proposed``, ``kept_by_person`` decisions a person's judgement of the same evidence
+    overrode, ``kept_ended`` lifted or expired cases whose decision is the one that ended;
+    ``states`` the directive's cases by (state, measure) afterwards."""
+
+    directive_id: str
+    version: int
+    amended_from: int | None
+    new_version: bool
+    paused: bool
+    stage: float
+    dry_run: bool
+    decisions: int
+    source: str
+    steps: Counter[str] = field(default_factory=Counter)
+    imposed: Counter[str] = field(default_factory=Counter)
+    lifted: Counter[str] = field(default_factory=Counter)
+    downgraded: Counter[str] = field(default_factory=Counter)
+    held_paused: int = 0
+    outside_stage: int = 0
+    kept_by_person: int = 0
+    kept_ended: int = 0
+    unchanged: int = 0
+    notices: int = 0
+    messages: int = 0
+    states: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything was (or would be) written."""
+        return bool(sum(self.steps.values())) or self.new_version or self.amended_from is not None
+
+    @property
+    def stage_label(self) -> str:
+        return stage_label(self.stage)
+
+    def count(self, tally: Iterable[str]) -> None:
+        """Add a plan's tally (:class:`Plan`) to the report."""
+        for item in tally:
+            name, _, what = item.partition(":")
+            if what:
+                counter: Counter[str] = getattr(self, name)
+                counter[what] += 1
+            else:
+                setattr(self, name, getattr(self, name) + 1)
+
+    def summary(self) -> dict[str, Any]:
+        """The report as the ``directive:enforce`` audit entry records it."""
+        return {
+            "version": self.version,
+            "amended_from": self.amended_from,
+            "stage": self.stage_label,
+            "paused": self.paused,
+            "decisions": self.decisions,
+            "source": self.source,
+            "steps": dict(sorted(self.steps.items())),
+            "imposed": dict(sorted(self.imposed.items())),
+            "lifted": dict(sorted(self.lifted.items())),
+            "downgraded": dict(sorted(self.downgraded.items())),
+            "held_paused": self.held_paused,
+            "outside_stage": self.outside_stage,
+            "kept_by_person": self.kept_by_person,
+            "notices": self.notices,
+            "messages": self.messages,
+        }
+
+
+def enforce(
+    session: Session,
+    directive: Directive,
+    decisions: DecisionRows,
+    *,
+    stage: float,
+    actor: str,
+    settings: Settings,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    progress: Progress = SILENT,
+) -> EnforceReport:
+    """Turn a targeting run's decisions into cases and enforce a stage of them.
+
+    Records the directive (a new version when its canonical content changed: an
+    amendment), opens a ``proposed`` case per account with a measure, and brings every
+    case of the directive in line with ``decisions`` (:func:`plan`): measures that no
+    longer hold are lifted (``directive_amended`` when the version changed, else
+    ``evidence_rechecked``), weaker ones downgraded, and new or stronger ones imposed
+    on the accounts whose ``stage_bucket`` is below ``stage`` x 10,000, unless the
+    directive is paused. An account missing from ``decisions`` has measure ``none``.
+    Stages only grow: a smaller stage never takes a measure back.
+
+    Idempotent: the same directive, decisions and stage a second time write nothing.
+    ``dry_run`` does all of it inside a savepoint that is rolled back: the report says
+    exactly what would happen and nothing is written. Never commits.
     """
-    file = decisions_file(path)
-    table, first_row = _read_table(file)
-    name = file.name
-    missing = [c for c in REQUIRED if c not in table.column_names]
-    if missing:
-        raise InputError(
-            name,
-            f"missing column {missing[0]!r} (decisions have the columns {', '.join(COLUMNS)})",
-        )
-    values = {c: table.column(c).to_pylist() for c in COLUMNS if c in table.column_names}
-    persons = values.get("person_id", [None] * table.num_rows)
-    platforms = set(directive.platforms)
-    seen: dict[str, int] = {}
-    rows: list[DecisionRow] = []
-    for i in range(table.num_rows):
-        row = first_row + i
-        where = f"{name} row {row}"
-        account_id = _text(values["account_id"][i])
-        if not account_id:
-            raise InputError(where, "account_id is empty")
-        if account_id in seen:
-            raise InputError(
-                where, f"account {account_id!r} appears twice (first at row {seen[account_id]})"
-            )
-        seen[account_id] = row
-        platform = _text(values["platform"][i])
-        if platform not in platforms:
-            raise InputError(
-                where,
-                f"platform {platform!r} is not one of the directive's platforms "
-                f"({', '.join(directive.platforms)})",
-            )
-        measure = _text(values["measure"][i])
-        if measure not in MEASURES:
-            raise InputError(where, f"measure {measure!r} is not one of {', '.join(MEASURES)}")
-        risk = _risk(values["risk"][i], where)
-        reasons = _reasons(values["reasons"][i], where)
-        # a measure the person sees rests on evidence against the account; monitor on
-        # any recorded reason (a link to another account's measure has weight 0)
-        grounded = (
-            any(r["weight"] > 0 for r in reasons)
-            if measure in ("restrict", "suspend")
-            else bool(reasons)
-        )
-        if measure != "none" and not grounded:
-            raise InputError(
-                where, f"a {measure} decision without a reason (every measure explains itself)"
-            )
-        if accounts is not None:
-            known = accounts.get(account_id)
-            if known is None:
-                raise InputError(where, f"account {account_id!r} is not in the evidence's accounts")
-            if known.platform != platform:
+    if not 0 < stage <= 1:
+        raise ValueError(f"stage {stage} is not in (0, 1]")
+    ctx = context(session, settings, now)
+    if not dry_run:
+        return _Enforcement(ctx, directive, decisions, stage, actor, progress).run()
+    savepoint = session.begin_nested()
+    try:
+        report = _Enforcement(ctx, directive, decisions, stage, actor, progress).run()
+    finally:
+        savepoint.rollback()
+    report.dry_run = True
+    return report
+
+
+class _Enforcement:
+    """One run of :func:`enforce`: the directive's version, then each account's plan."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        directive: Directive,
+        decisions: DecisionRows,
+        stage: float,
+        actor: str,
+        progress: Progress,
+    ) -> None:
+        self.ctx = ctx
+        self.session = ctx.session
+        self.directive = directive
+        self.decisions = decisions
+        self.stage = stage
+        self.actor = actor
+        self.progress = progress
+
+    def run(self) -> EnforceReport:
+        d = self.directive
+        for row in self.decisions:
+            if row.platform not in d.platforms:
                 raise InputError(
-                    where,
-                    f"account {account_id!r} is on platform {known.platform!r} in the evidence, "
-                    f"not {platform!r}",
+                    f"{self.decisions.source.name} row {row.row}",
+                    f"platform {row.platform!r} is not one of the directive's platforms "
+                    f"({', '.join(d.platforms)})",
                 )
-        evidence = canonical_json(
-            sorted(
-                ({"code": r["code"], "data": r["data"]} for r in reasons),
-                key=canonical_json,
+        loaded = load_version(self.session, d, actor=self.actor, now=self.ctx.now)
+        record = loaded.record
+        self.rollout = Rollout(d.id, record.current_version, record.paused, self.stage)
+        self.report = EnforceReport(
+            directive_id=d.id,
+            version=record.current_version,
+            amended_from=loaded.previous,
+            new_version=loaded.new_content,
+            paused=record.paused,
+            stage=self.stage,
+            dry_run=False,
+            decisions=len(self.decisions),
+            source=str(self.decisions.source),
+        )
+        self._lock_numbers()
+        existing = {
+            c.account_id: c
+            for c in self.session.scalars(select(Case).where(Case.directive_id == d.id))
+        }
+        self.numbers = _Numbers(self.session, f"FB-{d.issued_at.astimezone(BEIJING).year}-")
+        listed = {r.account_id for r in self.decisions}
+        gone = [c for a, c in sorted(existing.items()) if a not in listed]
+        total = len(self.decisions) + len(gone)
+        with self.progress.stage("Enforcing the decisions", total=total) as advance:
+            for row in self.decisions:
+                self._carry_out(row, existing.get(row.account_id))
+                advance(1)
+            for case in gone:
+                self._carry_out(None, case)
+                advance(1)
+        report = self.report
+        report.notices, report.messages = self.ctx.notices, self.ctx.messages
+        if report.changed:
+            audit.append(
+                self.session,
+                actor=self.actor,
+                action=Action.DIRECTIVE_ENFORCE,
+                subject=f"directive:{d.id}",
+                payload=report.summary(),
+            )
+        report.states = {
+            (s.value, m.value): n for (s, m), n in counts_of_directive(self.session, d.id).items()
+        }
+        return report
+
+    def _lock_numbers(self) -> None:
+        # two enforce runs (of any directives) must not hand out the same case number
+        if self.session.connection().dialect.name == "postgresql":
+            self.session.execute(
+                text("SELECT pg_advisory_xact_lock(:space, :key)"),
+                {"space": _LOCK_SPACE, "key": _LOCK_NUMBERS},
+            )
+
+    def _kind(self, account_id: str) -> str | None:
+        if self.decisions.kinds is None:
+            return None
+        return self.decisions.kind_of(account_id)
+
+    def _carry_out(self, row: DecisionRow | None, case: Case | None) -> None:
+        kind = None if row is None else self._kind(row.account_id)
+        view = None if case is None else CaseView.of(case)
+        planned = plan(view, row, self.rollout, kind=kind)
+        if planned.open:
+            assert row is not None
+            case = self._open(row, kind)
+        self.report.count(planned.tally)
+        for step in planned.steps:
+            assert case is not None
+            followed = None
+            if step.follow:
+                assert row is not None
+                followed = Followed(row, self.rollout.version, kind)
+            change = Change(
+                step.event,
+                self.actor,
+                DeciderKind.AUTOMATIC,
+                note=step.note,
+                decision=followed,
+                version=self.rollout.version if step.to_version else None,
+                impose_days=self.directive.measure_days if step.event in IMPOSING else None,
+                lift_reason=step.lift_reason,
+            )
+            apply_change(self.ctx, case, change)
+            self.report.steps[step.event.value] += 1
+
+    def _open(self, row: DecisionRow, kind: str | None) -> Case:
+        view = opened(row, self.rollout, kind)
+        now, version = self.ctx.now, self.rollout.version
+        case = Case(
+            number=self.numbers.take(),
+            directive_id=self.directive.id,
+            directive_version=version,
+            account_id=row.account_id,
+            platform=row.platform,
+            person_id=row.person_id,
+            account_kind=view.account_kind,
+            state=CaseState.PROPOSED,
+            measure=view.measure,
+            risk=row.risk,
+            reasons=row.reasons,
+            evidence=row.evidence,
+            evidence_hash=row.evidence_hash,
+            decided_by=ENGINE,
+            decided_by_kind=DeciderKind.AUTOMATIC,
+            decided_at=now,
+            stage_bucket=view.stage_bucket,
+            created_at=now,
+            updated_at=now,
+        )
+        self.session.add(case)
+        self.session.flush()
+        note = f"decided under version {version}"
+        self.session.add(
+            CaseEvent(
+                case_id=case.id,
+                at=now,
+                from_state=None,
+                to_state=CaseState.PROPOSED,
+                measure=view.measure,
+                actor=self.actor,
+                actor_kind=DeciderKind.AUTOMATIC,
+                note=note,
             )
         )
-        rows.append(
-            DecisionRow(
-                row=row,
-                account_id=account_id,
-                platform=platform,
-                person_id=_text(persons[i]) or None,
-                measure=measure,
-                risk=risk,
-                reasons=canonical_json(reasons),
-                evidence=evidence,
-                evidence_hash=hashlib.sha256(evidence.encode("utf-8")).hexdigest(),
+        audit.append(
+            self.session,
+            actor=self.actor,
+            action=Action.CASE_DECISION_RECORD,
+            subject=f"case:{case.number}",
+            payload={
+                "event": "open",
+                "to": CaseState.PROPOSED.value,
+                "measure": view.measure.value,
+                "stage_bucket": case.stage_bucket,
+                "note": note,
+                **case_payload(case),
+            },
+        )
+        self.report.steps["open"] += 1
+        return case
+
+
+class _Numbers:
+    """Case numbers ``FB-YYYY-000001``, ``FB-YYYY-000002``, ... after the highest one."""
+
+    def __init__(self, session: Session, prefix: str) -> None:
+        self.prefix = prefix
+        like = Case.number.like(f"{prefix}%")
+        longest = session.scalar(select(func.max(func.length(Case.number))).where(like))
+        top = None
+        if longest:
+            top = session.scalar(
+                select(func.max(Case.number)).where(like, func.length(Case.number) == longest)
             )
-        )
-    rows.sort(key=lambda r: r.account_id)
-    kinds = None
-    if accounts is not None:
-        kinds = {a: acc.kind for a, acc in accounts.items() if acc.kind != "personal"}
-    return DecisionRows(file, tuple(rows), kinds)
+        self.next = int(top[len(prefix) :]) + 1 if top else 1
+
+    def take(self) -> str:
+        number = f"{self.prefix}{self.next:06d}"
+        self.next += 1
+        return number
 
 
-def _read_table(file: Path) -> tuple[pa.Table, int]:
-    """The table and the row number of its first record (CSV: the header is row 1)."""
-    if file.suffix == ".parquet":
-        try:
-            return pq.read_table(file), 1
-        except (pa.ArrowException, OSError) as error:
-            raise InputError(file.name, f"cannot be read as Parquet: {error}") from None
-    try:
-        header = _csv_header(file)
-    except UnicodeDecodeError:
-        raise InputError(f"{file.name} row 1", "not valid UTF-8") from None
-    except OSError as error:
-        raise InputError(file.name, f"cannot be read: {error.strerror}") from None
-    # every column as text: fairban checks the values itself and names the row
-    types = {name: pa.string() for name in header}
-    try:
-        table = pa_csv.read_csv(
-            file,
-            convert_options=pa_csv.ConvertOptions(
-                column_types=types, strings_can_be_null=False, quoted_strings_can_be_null=False
-            ),
-        )
-    except (pa.ArrowException, OSError) as error:
-        raise InputError(file.name, f"cannot be read as CSV: {_first_line(error)}") from None
-    return table, 2
-
-
-def _csv_header(file: Path) -> list[str]:
-    with file.open(encoding="utf-8-sig", newline="") as fh:
-        return next(csv.reader(fh), [])
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
-
-
-def _text(value: object) -> str:
-    return "" if value is None else str(value).strip()
-
-
-def _risk(value: object, where: str) -> float:
-    risk = math.nan
-    if isinstance(value, str | int | float) and not isinstance(value, bool):
-        with contextlib.suppress(ValueError):
-            risk = float(value)
-    if not 0 <= risk <= 1:  # NaN fails too
-        raise InputError(where, f"risk {value!r} is not a number in [0, 1]")
-    return risk
-
-
-def _reasons(value: object, where: str) -> list[dict[str, Any]]:
-    bad = InputError(
-        where, "reasons is not a JSON array of objects each with a 'code' and a 'text'"
-    )
-    try:
-        items = json.loads(value) if isinstance(value, str) else None
-    except json.JSONDecodeError:
-        items = None
-    if not isinstance(items, list):
-        raise bad
-    reasons: list[dict[str, Any]] = []
-    for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("code"), str) or not item["code"]:
-            raise bad
-        if not isinstance(item.get("text", ""), str):
-            raise bad
-        weight = item.get("weight", 0.0)
-        data = item.get("data") or {}
-        if (
-            isinstance(weight, bool)
-            or not isinstance(weight, int | float)
-            or not isinstance(data, dict)
-        ):
-            raise bad
-        reasons.append(
-            {
-                "code": item["code"],
-                "text": item.get("text", ""),
-                "weight": float(weight),
-                "data": data,
-            }
-        )
-    return reasons
-
-
-def relied_on(reasons_json: str) -> list[dict[str, str]]:
-    """The reasons a measure rests on (weight > 0) as ``{code, text}``, strongest first:
-    what platforms are told."""
-    items: Sequence[Mapping[str, Any]] = json.loads(reasons_json)
-    return [
-        {"code": str(r["code"]), "text": str(r.get("text", ""))}
-        for r in items
-        if float(r.get("weight", 0.0)) > 0
-    ]
+__all__ = ["CaseView", "EnforceReport", "Plan", "Planned", "Rollout", "enforce", "plan"]

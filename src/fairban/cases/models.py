@@ -1,5 +1,5 @@
-"""The case store's tables: directives and their versions, cases, their timeline and
-the notices sent.
+"""The case store's tables: cases, their timeline and the notices sent (directives and
+their versions are ``fairban.directives.models``).
 
 Enums are stored by value (``VARCHAR`` with a CHECK constraint, the same on SQLite and
 PostgreSQL). Every change of a case's state goes through :mod:`fairban.cases.flows`,
@@ -10,10 +10,8 @@ messages in one transaction.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import (
-    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -24,81 +22,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from fairban.db import Base, UTCDateTime, value_enum
-
-#: longest account, person or actor name stored (the evidence's ids are far shorter)
-NAME_LENGTH = 255
-
-
-class CaseState(StrEnum):
-    """Where a case is in its lifecycle (the allowed moves: ``cases/transitions.py``)."""
-
-    PROPOSED = "proposed"  # decided, not (yet) enforced: dry run, outside the stage, paused
-    ACTIVE = "active"  # the measure is in force
-    APPEALED = "appealed"  # in force, an appeal is open
-    UPHELD = "upheld"  # in force, a person confirmed it on appeal
-    DOWNGRADED = "downgraded"  # a weaker measure is in force
-    LIFTED = "lifted"  # no measure any more (appeal granted, amendment, review)
-    EXPIRED = "expired"  # the measure reached its expiry
-
-
-class Measure(StrEnum):
-    """The graded measures (principle 4); ``monitor`` is never seen by the person."""
-
-    MONITOR = "monitor"
-    RESTRICT = "restrict"
-    SUSPEND = "suspend"
-
-
-class DeciderKind(StrEnum):
-    """Who made a decision: the automatic engine or a person (persons outrank it)."""
-
-    AUTOMATIC = "automatic"
-    PERSON = "person"
-
-
-class DirectiveRecord(Base):
-    """A directive fairban has loaded; ``paused`` is its kill switch."""
-
-    __tablename__ = "directives"
-
-    id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    title: Mapped[str] = mapped_column(Text)
-    issuer: Mapped[str] = mapped_column(Text)
-    legal_basis: Mapped[str] = mapped_column(Text)
-    #: the version whose evaluation the cases follow (1, 2, ...: each amendment adds one)
-    current_version: Mapped[int] = mapped_column(Integer)
-    paused: Mapped[bool] = mapped_column(Boolean, default=False)
-    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    paused_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH), nullable=True)
-    pause_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-
-    versions: Mapped[list[DirectiveVersion]] = relationship(
-        back_populates="directive", order_by="DirectiveVersion.version"
-    )
-
-
-class DirectiveVersion(Base):
-    """One version of a directive, as loaded: its canonical content and that content's
-    SHA-256 (loading the same content again is no new version)."""
-
-    __tablename__ = "directive_versions"
-    __table_args__ = (
-        UniqueConstraint("directive_id", "version", name="uq_directive_versions_version"),
-        UniqueConstraint("directive_id", "content_hash", name="uq_directive_versions_content_hash"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    directive_id: Mapped[str] = mapped_column(ForeignKey("directives.id"))
-    version: Mapped[int] = mapped_column(Integer)
-    content_hash: Mapped[str] = mapped_column(String(64))
-    #: canonical JSON of the directive, areas included
-    content: Mapped[str] = mapped_column(Text)
-    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    loaded_by: Mapped[str] = mapped_column(String(NAME_LENGTH))
-
-    directive: Mapped[DirectiveRecord] = relationship(back_populates="versions")
+from fairban.cases.transitions import CaseState, DeciderKind
+from fairban.db import NAME_LENGTH, Base, UTCDateTime, value_enum
+from fairban.directives import models as _directives  # noqa: F401 (cases.directive_id refers to it)
+from fairban.measures import Measure
 
 
 class Case(Base):

@@ -9,29 +9,24 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fairban.cases.models import (
-    Case,
-    CaseEvent,
-    CaseState,
-    DirectiveRecord,
-    DirectiveVersion,
-    Measure,
-    NoticeRecord,
-)
-from fairban.cases.transitions import IN_FORCE
-from fairban.errors import FairbanError
+from fairban.cases.models import Case, CaseEvent, NoticeRecord
+from fairban.cases.transitions import IN_FORCE, CaseState
+from fairban.errors import NotFoundError
+from fairban.measures import Measure
 from fairban.platforms.models import OutboxMessage
 
-
-class NotFoundError(FairbanError):
-    """A case or directive that is not in the case store (one line for the person)."""
-
-    exit_code = 2
+#: longer text is no case number (numbers are like FB-2019-000123)
+MAX_NUMBER = 64
 
 
 def case_by_number(session: Session, number: str) -> Case | None:
-    """The case with this number (``FB-2019-000123``; case and spaces forgiven)."""
-    return session.scalars(select(Case).where(Case.number == number.strip().upper())).first()
+    """The case with this number (``FB-2019-000123``; case and spaces forgiven), or None
+    (also for text no case number can be, such as a NUL character, which PostgreSQL
+    refuses in any text)."""
+    number = number.strip().upper()
+    if "\x00" in number or len(number) > MAX_NUMBER:
+        return None
+    return session.scalars(select(Case).where(Case.number == number)).first()
 
 
 def get_case(session: Session, number: str) -> Case:
@@ -40,25 +35,6 @@ def get_case(session: Session, number: str) -> Case:
     if case is None:
         raise NotFoundError(f"no case {number.strip()!r}")
     return case
-
-
-def get_directive(session: Session, directive_id: str) -> DirectiveRecord:
-    """The directive with this id, or :class:`NotFoundError` (it is loaded by ``enforce``)."""
-    record = session.get(DirectiveRecord, directive_id)
-    if record is None:
-        raise NotFoundError(
-            f"no directive {directive_id!r} in the case store: "
-            "`fairban enforce DIRECTIVE.yaml --decisions DIR` loads it"
-        )
-    return record
-
-
-def directive_version(session: Session, directive_id: str, version: int) -> DirectiveVersion | None:
-    return session.scalars(
-        select(DirectiveVersion).where(
-            DirectiveVersion.directive_id == directive_id, DirectiveVersion.version == version
-        )
-    ).first()
 
 
 def list_cases(

@@ -24,6 +24,10 @@ event                   from                                            to
 ``revise`` records a new decision (reasons, risk, directive version) that leaves the
 measure as it is; ``escalate`` imposes a stronger measure on new evidence or a new
 version of the directive; ``withdraw`` drops a decision that was never enforced.
+
+The sets of states the rest of fairban asks about (a measure in force, a case a person
+may appeal, a case that ended) are read off the table, so they cannot drift from it.
+Pure: no database.
 """
 
 from __future__ import annotations
@@ -32,8 +36,27 @@ from collections.abc import Mapping
 from enum import StrEnum
 from types import MappingProxyType
 
-from fairban.cases.models import CaseState
+from fairban.audit.actions import Action
 from fairban.errors import FairbanError
+
+
+class CaseState(StrEnum):
+    """Where a case is in its lifecycle."""
+
+    PROPOSED = "proposed"  # decided, not (yet) enforced: dry run, outside the stage, paused
+    ACTIVE = "active"  # the measure is in force
+    APPEALED = "appealed"  # in force, an appeal is open
+    UPHELD = "upheld"  # in force, a person confirmed it on appeal
+    DOWNGRADED = "downgraded"  # a weaker measure is in force
+    LIFTED = "lifted"  # no measure any more (appeal granted, amendment, review)
+    EXPIRED = "expired"  # the measure reached its expiry
+
+
+class DeciderKind(StrEnum):
+    """Who made a decision: the automatic engine or a person (persons outrank it)."""
+
+    AUTOMATIC = "automatic"
+    PERSON = "person"
 
 
 class Event(StrEnum):
@@ -53,38 +76,91 @@ class Event(StrEnum):
 
 
 S = CaseState
+_HELD = (S.ACTIVE, S.APPEALED, S.UPHELD, S.DOWNGRADED)
+_ENDED = (S.LIFTED, S.EXPIRED)
 
-#: states in which a measure is in force on the account (the person may appeal it)
-IN_FORCE: frozenset[CaseState] = frozenset({S.ACTIVE, S.APPEALED, S.UPHELD, S.DOWNGRADED})
-#: states in which no measure is in force and none was ever enforced or it ended
-ENDED: frozenset[CaseState] = frozenset({S.LIFTED, S.EXPIRED})
+#: the table above, row by row: (event, from states, to state; None: the same state)
+MOVES: tuple[tuple[Event, tuple[CaseState, ...], CaseState | None], ...] = (
+    (Event.PROPOSE, _ENDED, S.PROPOSED),
+    (Event.REVISE, (S.PROPOSED, *_HELD), None),
+    (Event.ENFORCE, (S.PROPOSED,), S.ACTIVE),
+    (Event.WITHDRAW, (S.PROPOSED,), S.LIFTED),
+    (Event.ESCALATE, (S.ACTIVE, S.DOWNGRADED, S.UPHELD), S.ACTIVE),
+    # an open appeal stays open when new evidence makes the measure stronger
+    (Event.ESCALATE, (S.APPEALED,), S.APPEALED),
+    (Event.APPEAL, (S.ACTIVE, S.DOWNGRADED), S.APPEALED),
+    (Event.UPHOLD, (S.APPEALED,), S.UPHELD),
+    (Event.DOWNGRADE, _HELD, S.DOWNGRADED),
+    (Event.LIFT, _HELD, S.LIFTED),
+    (Event.EXPIRE, _HELD, S.EXPIRED),
+    (Event.REIMPOSE, _ENDED, S.ACTIVE),
+)
 
 
 def _table() -> dict[tuple[CaseState, Event], CaseState]:
     table: dict[tuple[CaseState, Event], CaseState] = {}
-    for state in ENDED:
-        table[state, Event.PROPOSE] = S.PROPOSED
-        table[state, Event.REIMPOSE] = S.ACTIVE
-    for state in (S.PROPOSED, *IN_FORCE):
-        table[state, Event.REVISE] = state
-    table[S.PROPOSED, Event.ENFORCE] = S.ACTIVE
-    table[S.PROPOSED, Event.WITHDRAW] = S.LIFTED
-    for state in (S.ACTIVE, S.DOWNGRADED, S.UPHELD):
-        table[state, Event.ESCALATE] = S.ACTIVE
-    # an open appeal stays open when new evidence makes the measure stronger
-    table[S.APPEALED, Event.ESCALATE] = S.APPEALED
-    for state in (S.ACTIVE, S.DOWNGRADED):
-        table[state, Event.APPEAL] = S.APPEALED
-    table[S.APPEALED, Event.UPHOLD] = S.UPHELD
-    for state in IN_FORCE:
-        table[state, Event.DOWNGRADE] = S.DOWNGRADED
-        table[state, Event.LIFT] = S.LIFTED
-        table[state, Event.EXPIRE] = S.EXPIRED
+    for event, froms, to in MOVES:
+        for state in froms:
+            table[state, event] = state if to is None else to
     return table
 
 
 #: (state, event) -> next state; a pair that is not here is refused
 TRANSITIONS: Mapping[tuple[CaseState, Event], CaseState] = MappingProxyType(_table())
+
+
+def allowed_from(event: Event) -> tuple[CaseState, ...]:
+    """The states ``event`` may happen in, in lifecycle order."""
+    return tuple(s for s in CaseState if (s, event) in TRANSITIONS)
+
+
+def events_from(state: CaseState) -> tuple[Event, ...]:
+    """The events that may happen to a case in ``state``, in table order."""
+    return tuple(e for e in Event if (state, e) in TRANSITIONS)
+
+
+#: states in which a measure is in force on the account: those a lift can end
+IN_FORCE: frozenset[CaseState] = frozenset(allowed_from(Event.LIFT))
+#: states in which the person may appeal
+APPEALABLE: frozenset[CaseState] = frozenset(allowed_from(Event.APPEAL))
+#: states in which no measure is in force after one was, or a decision was dropped:
+#: those a new decision can re-impose from
+ENDED: frozenset[CaseState] = frozenset(allowed_from(Event.REIMPOSE))
+
+#: the audit entry each event writes (``case:measure:apply`` for every event that puts
+#: a measure in force)
+ACTIONS: Mapping[Event, Action] = MappingProxyType(
+    {
+        Event.PROPOSE: Action.CASE_DECISION_PROPOSE,
+        Event.REVISE: Action.CASE_DECISION_REVISE,
+        Event.WITHDRAW: Action.CASE_DECISION_WITHDRAW,
+        Event.ENFORCE: Action.CASE_MEASURE_APPLY,
+        Event.ESCALATE: Action.CASE_MEASURE_APPLY,
+        Event.REIMPOSE: Action.CASE_MEASURE_APPLY,
+        Event.DOWNGRADE: Action.CASE_MEASURE_DOWNGRADE,
+        Event.LIFT: Action.CASE_MEASURE_LIFT,
+        Event.EXPIRE: Action.CASE_MEASURE_EXPIRE,
+        Event.APPEAL: Action.CASE_APPEAL_FILE,
+        Event.UPHOLD: Action.CASE_APPEAL_UPHOLD,
+    }
+)
+#: events that put a measure in force (and start its ``measure_days``)
+IMPOSING: frozenset[Event] = frozenset({Event.ENFORCE, Event.ESCALATE, Event.REIMPOSE})
+#: events by which a person's decision judges the case's evidence: the same evidence
+#: never again makes the measure stronger (principle 7)
+_JUDGING: frozenset[Event] = frozenset({Event.UPHOLD, Event.DOWNGRADE, Event.LIFT, Event.WITHDRAW})
+
+
+def judges(event: Event, actor_kind: DeciderKind) -> bool:
+    """Whether this event, by this kind of actor, records the case's evidence as judged
+    (a person's uphold, downgrade, lift or withdrawal; never the engine's)."""
+    return actor_kind == DeciderKind.PERSON and event in _JUDGING
+
+
+def decides(event: Event) -> bool:
+    """Whether the actor of this event decided the measure now in force without an
+    automatic decision to follow (a downgrade picks the weaker measure itself)."""
+    return event == Event.DOWNGRADE
 
 
 class TransitionError(FairbanError):
@@ -105,6 +181,12 @@ class TransitionError(FairbanError):
         )
 
 
+class CaseError(FairbanError):
+    """A change the case or directive cannot take (one line for the person)."""
+
+    exit_code = 2
+
+
 def next_state(state: CaseState, event: Event, *, case: str | None = None) -> CaseState:
     """The state ``event`` moves a case in ``state`` to; :class:`TransitionError` if the
     table has no such move (``case`` is the case number, for the message)."""
@@ -112,13 +194,3 @@ def next_state(state: CaseState, event: Event, *, case: str | None = None) -> Ca
         return TRANSITIONS[state, event]
     except KeyError:
         raise TransitionError(state, event, case) from None
-
-
-def allowed_from(event: Event) -> tuple[CaseState, ...]:
-    """The states ``event`` may happen in, in lifecycle order."""
-    return tuple(s for s in CaseState if (s, event) in TRANSITIONS)
-
-
-def events_from(state: CaseState) -> tuple[Event, ...]:
-    """The events that may happen to a case in ``state``, in table order."""
-    return tuple(e for e in Event if (state, e) in TRANSITIONS)

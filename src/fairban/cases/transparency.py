@@ -6,17 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fairban.cases.flows import TOKEN_MASK, appeal_url, short_url
-from fairban.cases.models import Case, DirectiveRecord, Measure
-from fairban.cases.transitions import IN_FORCE
+from fairban.cases.links import TOKEN_MASK, appeal_url, short_url
+from fairban.cases.messaging import notice_facts
+from fairban.cases.models import Case
+from fairban.cases.transitions import IN_FORCE, DeciderKind
 from fairban.config import Settings
-from fairban.notices import NoticeFacts, reasons_from_json, statement_of_reasons
-from fairban.notices.model import Measure as NoticeMeasure
+from fairban.directives.models import DirectiveRecord
+from fairban.measures import VISIBLE
+from fairban.notices import statement_of_reasons
 
 
 def dsa_statements(
@@ -33,28 +35,20 @@ def dsa_statements(
         select(Case, DirectiveRecord)
         .join(DirectiveRecord, DirectiveRecord.id == Case.directive_id)
         .where(Case.state.in_(list(IN_FORCE)))
-        .where(Case.measure.in_([Measure.RESTRICT, Measure.SUSPEND]))
+        .where(Case.measure.in_(sorted(VISIBLE)))
         .order_by(Case.number)
     )
     if directive_id is not None:
         query = query.where(Case.directive_id == directive_id)
     for case, directive in session.execute(query).tuples():
-        facts = NoticeFacts(
-            case_number=case.number,
-            account_id=case.account_id,
-            platform=case.platform,
-            measure=cast(NoticeMeasure, case.measure.value),
-            reasons=reasons_from_json(case.reasons),
-            directive_id=case.directive_id,
-            directive_title=directive.title,
-            issuer=directive.issuer,
-            legal_basis=directive.legal_basis,
+        facts = notice_facts(
+            case,
+            directive,
+            noticed=case.measure,
             decided_at=case.decided_at,
-            automated=case.decided_by_kind.value == "automatic",
+            automated=case.decided_by_kind == DeciderKind.AUTOMATIC,
             appeal_url=appeal_url(settings, case, TOKEN_MASK),
             short_url=short_url(settings, case),
             answer_by=case.decided_at + timedelta(hours=settings.answer_hours),
-            expires_at=case.expires_at,
-            account_kind=case.account_kind,
         )
         yield statement_of_reasons(facts, platform_name=platform_name, puid_prefix=puid_prefix)

@@ -25,7 +25,7 @@ from fairban.cli import RichProgress, app, out
 if TYPE_CHECKING:  # SQLAlchemy is imported by the commands that use it: `fairban` starts fast
     from sqlalchemy.orm import Session
 
-    from fairban.cases.flows import EnforceReport
+    from fairban.cases.enforce import EnforceReport
 
 cases_app = typer.Typer(
     help="Cases: the measures on accounts, their timeline and notices.", no_args_is_help=True
@@ -110,8 +110,9 @@ def enforce(
     paused. Running it again with the same input changes nothing. Bad input: one line,
     exit status 2, nothing written.
     """
-    from fairban.cases.enforce import parse_stage, read_accounts, read_decisions
-    from fairban.cases.flows import enforce as run_enforce
+    from fairban.cases.decisions import parse_stage, read_accounts, read_decisions
+    from fairban.cases.enforce import enforce as run_enforce
+    from fairban.config import get_settings
     from fairban.contract import load_directive
 
     share = parse_stage(stage)
@@ -125,6 +126,7 @@ def enforce(
             rows,
             stage=share,
             actor=_actor(actor),
+            settings=get_settings(),
             dry_run=dry_run,
             progress=RichProgress(quiet),
         )
@@ -195,7 +197,8 @@ def _run_rows(r: EnforceReport) -> list[tuple[str, int]]:
 
 
 def _states_table(states: dict[tuple[str, str], int]) -> Table:
-    from fairban.cases.models import CaseState, Measure
+    from fairban.cases.transitions import CaseState
+    from fairban.measures import Measure
 
     present = [s.value for s in CaseState if any(st == s.value for st, _ in states)]
     table = Table("measure", title="Cases of the directive", title_justify="left")
@@ -234,8 +237,8 @@ def pause(
     Measures in force stay; `fairban enforce` still records decisions and lifts what no
     longer holds. `fairban resume` undoes it.
     """
-    from fairban.cases.flows import pause_directive
-    from fairban.cases.service import get_directive
+    from fairban.directives.flows import pause_directive
+    from fairban.directives.service import get_directive
 
     with _database() as session:
         record = get_directive(session, directive_id)
@@ -260,9 +263,10 @@ def resume(
     are imposed by the next `fairban enforce`."""
     from sqlalchemy import func, select
 
-    from fairban.cases.flows import resume_directive
-    from fairban.cases.models import Case, CaseState
-    from fairban.cases.service import get_directive
+    from fairban.cases.models import Case
+    from fairban.cases.transitions import CaseState
+    from fairban.directives.flows import resume_directive
+    from fairban.directives.service import get_directive
 
     with _database() as session:
         record = get_directive(session, directive_id)
@@ -288,9 +292,12 @@ def expire(actor: ActorOption = None) -> None:
     """Lift, with notices, every measure whose expiry (the directive's measure_days)
     has passed."""
     from fairban.cases.flows import EXPIRY_ACTOR, expire_due
+    from fairban.config import get_settings
 
     with _database() as session:
-        count = expire_due(session, now=datetime.now(UTC), actor=actor or EXPIRY_ACTOR)
+        count = expire_due(
+            session, now=datetime.now(UTC), settings=get_settings(), actor=actor or EXPIRY_ACTOR
+        )
         session.commit()
     _plain(f"{count:,} measures expired and lifted" if count else "No measure is past its expiry")
 
@@ -315,8 +322,9 @@ def cases_list(
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many.")] = 100,
 ) -> None:
     """The cases, by number: account, measure, state, risk, directive."""
-    from fairban.cases.models import CaseState, Measure
     from fairban.cases.service import list_cases
+    from fairban.cases.transitions import CaseState
+    from fairban.measures import Measure
 
     states = _choices(state, CaseState, "--state")
     measures = _choices(measure, Measure, "--measure")

@@ -112,7 +112,7 @@ def contacts_load(
     import csv
     from datetime import UTC, datetime
 
-    from fairban.appeals.access import set_contact
+    from fairban.appeals.codes import set_contact
     from fairban.config import Settings
     from fairban.db import database_url, open_database, session_factory
 
@@ -150,11 +150,12 @@ def appeals_recheck(
     import signal
     import time
 
-    from fairban.appeals.access import PURGE_EVERY_S
     from fairban.appeals.flows import purge_expired, run_pending
     from fairban.appeals.recheck import DecisionCache
+    from fairban.appeals.sessions import PURGE_EVERY_S
     from fairban.config import Settings
     from fairban.db import database_url, open_database, session_factory
+    from fairban.web.deps import expired_purges
 
     settings = Settings()
     engine = open_database(database_url(settings), migrate=False)
@@ -170,7 +171,7 @@ def appeals_recheck(
             done = run_pending(factory, cache, settings)
             total += done
             if watch and time.monotonic() - purged >= PURGE_EVERY_S:
-                purge_expired(factory, settings)  # what serve's loop does too
+                purge_expired(factory, expired_purges(settings))  # what serve's loop does too
                 purged = time.monotonic()
             if done == 0:
                 if not watch:
@@ -198,9 +199,9 @@ def appeals_demo_access(
 
     from sqlalchemy import select
 
-    from fairban.appeals.access import set_contact
+    from fairban.appeals.codes import set_contact
     from fairban.appeals.models import AccountContact
-    from fairban.cases.flows import appeal_url, issue_token
+    from fairban.cases.links import appeal_url, issue_token
     from fairban.cases.models import Case
     from fairban.config import Settings
     from fairban.db import database_url, open_database, session_factory

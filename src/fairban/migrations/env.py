@@ -7,6 +7,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 # imported for their side effect: they register their tables on Base.metadata
+from fairban import ratelimits as _ratelimits  # noqa: F401
 from fairban.appeals import models as _appeals  # noqa: F401
 from fairban.config import get_settings
 from fairban.db import Base, database_url, make_engine

@@ -38,7 +38,8 @@ from datetime import UTC, date, datetime
 from types import MappingProxyType
 from typing import IO, Any
 
-from fairban.notices.i18n import BEIJING, Tr
+from fairban.clock import BEIJING
+from fairban.notices.i18n import Tr
 from fairban.notices.model import NoticeFacts, Reason, check_facts
 from fairban.notices.reasons import DEVICES, MONEY, OUTREACH, sentence
 

@@ -9,7 +9,7 @@ English wording can change without touching the code.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -18,6 +18,8 @@ from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal, format_percent
 from babel.support import Translations
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from fairban.clock import BEIJING
 
 Lang = Literal["zh-CN", "en"]
 #: the languages of notices, default first
@@ -30,9 +32,6 @@ DOMAIN = "messages"
 BABEL_LOCALE: dict[Lang, str] = {"zh-CN": "zh_CN", "en": "en"}
 #: notice language -> HTML lang attribute
 HTML_LANG: dict[Lang, str] = {"zh-CN": "zh-CN", "en": "en"}
-
-#: China has one time zone and no daylight saving: notices state Beijing time
-BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 
 def N_(message: str) -> str:  # noqa: N802 - the gettext convention for "mark, translate later"

@@ -10,12 +10,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-Measure = Literal["restrict", "suspend", "lift"]
+from fairban.measures import VISIBLE_VALUES, Measure
 
-#: measures that are noticed; ``monitor`` is invisible by definition, ``none`` is nothing
-NOTICE_MEASURES: tuple[str, ...] = ("restrict", "suspend", "lift")
+#: what a notice of a measure's end says in place of the measure
+LIFT: Final = "lift"
+#: what a notice announces: a visible measure (restrict, suspend), or its lift
+Noticed = Measure | Literal["lift"]
+
+#: what is noticed; ``monitor`` is invisible by definition, ``none`` is nothing
+NOTICE_MEASURES: tuple[str, ...] = (*VISIBLE_VALUES, LIFT)
 
 #: why a measure was lifted, as codes the notices can say in every language
 #: (``NoticeFacts.lift_reason`` may also be free text, shown as given)
@@ -66,7 +71,7 @@ class NoticeFacts:
     case_number: str  # e.g. 'FB-2019-000123'
     account_id: str
     platform: str
-    measure: Measure  # lift = the measure was lifted (with why)
+    measure: Noticed  # lift = the measure was lifted (with why)
     reasons: tuple[Reason, ...]
     directive_id: str
     directive_title: str

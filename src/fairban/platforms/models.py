@@ -15,14 +15,10 @@ from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, S
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fairban.db import Base, UTCDateTime, value_enum
+from fairban.platforms.webhooks import MessageKind
 
 #: a 64-bit key on PostgreSQL; SQLite's INTEGER PRIMARY KEY is already 64-bit (rowid)
 BigId = BigInteger().with_variant(Integer(), "sqlite")
-
-
-class MessageKind(StrEnum):
-    APPLY = "measure.apply"  # impose or change a measure on an account
-    LIFT = "measure.lift"  # remove fairban's measure from an account
 
 
 class OutboxState(StrEnum):

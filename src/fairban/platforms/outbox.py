@@ -2,20 +2,22 @@
 
 :func:`enqueue` adds the message inside the caller's transaction, beside the state
 change it reports; nothing is sent here (``fairban worker`` sends). The webhook body is
-the message's ``payload`` exactly as stored, so a retry sends the same bytes.
+the message's ``payload`` exactly as stored, so a retry sends the same bytes. What a
+message holds is the webhook contract, ``platforms/webhooks.py``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
 from sqlalchemy.orm import Session
 
-from fairban.platforms.models import MessageKind, OutboxMessage, OutboxState
+from fairban.platforms.models import OutboxMessage, OutboxState
+from fairban.platforms.webhooks import MessageKind, envelope
 
 
 def enqueue(
@@ -25,28 +27,21 @@ def enqueue(
     account_id: str,
     kind: MessageKind,
     body: Mapping[str, Any],
+    now: datetime,
     case_id: int | None = None,
     directive_id: str | None = None,
 ) -> OutboxMessage:
     """Add one webhook to the outbox in the caller's transaction and return it (flushed).
 
-    The body gets ``id`` (the idempotency key, also sent as the ``Idempotency-Key``
-    header), ``type`` (``kind``), ``platform``, ``account_id`` and ``created_at``; the
-    caller's keys (``case_number``, ``measure``, ``reasons``, ...) come after them.
+    The message is the contract's envelope (``id``, the idempotency key also sent as the
+    ``Idempotency-Key`` header; ``type``; ``platform``; ``account_id``; ``created_at``,
+    the flow's ``now``) followed by ``body``'s fields (case flows pass a contract body,
+    :func:`fairban.platforms.webhooks.body`). It is due at ``now``.
     """
-    now = datetime.now(UTC)
     key = uuid4().hex
-    document: dict[str, Any] = {
-        "id": key,
-        "type": kind.value,
-        "platform": platform,
-        "account_id": account_id,
-        "created_at": now.isoformat().replace("+00:00", "Z"),
-    }
-    for name, value in body.items():
-        if name in document:
-            raise ValueError(f"outbox body key {name!r} is set by enqueue")
-        document[name] = value
+    document = envelope(
+        dict(body), key=key, kind=kind, platform=platform, account_id=account_id, created_at=now
+    )
     message = OutboxMessage(
         idempotency_key=key,
         platform=platform,

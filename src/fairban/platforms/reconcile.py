@@ -20,7 +20,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fairban.platforms.client import PlatformClient, PlatformUnavailableError
-from fairban.platforms.models import MessageKind, OutboxMessage, OutboxState, Platform
+from fairban.platforms.models import OutboxMessage, OutboxState, Platform
+from fairban.platforms.webhooks import MessageKind
 
 #: (account id, case number or "")
 Key = tuple[str, str]

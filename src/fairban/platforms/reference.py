@@ -43,6 +43,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from fairban.measures import VISIBLE_VALUES
+from fairban.platforms import webhooks
 from fairban.platforms.signing import (
     DEFAULT_TOLERANCE_S,
     IDEMPOTENCY_HEADER,
@@ -50,9 +52,10 @@ from fairban.platforms.signing import (
     SignatureError,
     verify,
 )
+from fairban.platforms.webhooks import MessageKind
 
-MEASURES = ("restrict", "suspend")  # weakest first: an account's state is its strongest
-TYPES = ("measure.apply", "measure.lift")
+#: weakest first: an account's state is its strongest
+MEASURES = VISIBLE_VALUES
 #: requests committed in one transaction at most
 GROUP = 512
 
@@ -551,7 +554,8 @@ def _error_body(message: str) -> bytes:
 
 
 def _invalid(doc: Any, key_header: str | None, name: str) -> str | None:
-    """Why a webhook body cannot be applied, or ``None``."""
+    """Why a webhook body cannot be applied, or ``None``: the idempotency key and the
+    address first, then the webhook contract (``platforms/webhooks.py``)."""
     if not isinstance(doc, dict):
         return "body is not a JSON object"
     key = doc.get("id")
@@ -561,17 +565,15 @@ def _invalid(doc: Any, key_header: str | None, name: str) -> str | None:
         return f"the {IDEMPOTENCY_HEADER} header does not match the body's id"
     if doc.get("platform") != name:
         return f"addressed to platform {doc.get('platform')!r}, this is {name!r}"
-    if doc.get("type") not in TYPES:
-        return f"unknown type {doc.get('type')!r}"
     account = doc.get("account_id")
     if not isinstance(account, str) or not account:
         return "no account_id"
-    if doc["type"] == "measure.apply" and doc.get("measure") not in MEASURES:
+    if (
+        doc.get("type") in (MessageKind.APPLY, MessageKind.LIFT)
+        and doc.get("measure") not in MEASURES
+    ):
         return f"measure must be one of {', '.join(MEASURES)}"
-    case = doc.get("case_number")
-    if case is not None and not isinstance(case, str):
-        return "case_number must be a string"
-    return None
+    return webhooks.problem(doc)
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fairban.audit import append
+from fairban.audit.actions import Action
 from fairban.errors import FairbanError
 from fairban.platforms.models import OutboxMessage, OutboxState, Platform
 
@@ -104,7 +105,7 @@ def add_platform(
     append(
         session,
         actor=actor,
-        action="platform:add",
+        action=Action.PLATFORM_ADD,
         subject=f"platform:{name}",
         payload={"url": url, "secret_generated": generated},
     )
@@ -120,7 +121,7 @@ def set_enabled(session: Session, name: str, enabled: bool, *, actor: str) -> Pl
         append(
             session,
             actor=actor,
-            action="platform:enable" if enabled else "platform:disable",
+            action=Action.PLATFORM_ENABLE if enabled else Action.PLATFORM_DISABLE,
             subject=f"platform:{name}",
         )
     return platform
@@ -150,7 +151,7 @@ def remove_platform(session: Session, name: str, *, actor: str, force: bool = Fa
     append(
         session,
         actor=actor,
-        action="platform:remove",
+        action=Action.PLATFORM_REMOVE,
         subject=f"platform:{name}",
         payload={"undelivered": count},
     )

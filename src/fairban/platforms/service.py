@@ -11,9 +11,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from fairban.audit import append
-from fairban.cases.models import DirectiveRecord
-from fairban.platforms.models import MessageKind, OutboxMessage, OutboxState, Platform
+from fairban.audit.actions import Action
+from fairban.directives.models import DirectiveRecord
+from fairban.platforms.models import OutboxMessage, OutboxState, Platform
 from fairban.platforms.registry import PlatformError
+from fairban.platforms.webhooks import MessageKind
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,7 @@ def retry_messages(
         append(
             session,
             actor=actor,
-            action="platform:outbox:retry",
+            action=Action.PLATFORM_OUTBOX_RETRY,
             subject="outbox",
             payload={"revived": revived, "hurried": hurried},
         )

@@ -58,17 +58,13 @@ from sqlalchemy.orm import Session
 
 from fairban import __version__
 from fairban.audit import append
-from fairban.cases.models import DirectiveRecord
+from fairban.audit.actions import Action
 from fairban.db import session_factory
-from fairban.platforms.models import (
-    DeliveryAttempt,
-    MessageKind,
-    OutboxMessage,
-    OutboxState,
-    Platform,
-)
+from fairban.directives.models import DirectiveRecord
+from fairban.platforms.models import DeliveryAttempt, OutboxMessage, OutboxState, Platform
 from fairban.platforms.signing import webhook_headers
 from fairban.platforms.transport import Transport, TransportError
+from fairban.platforms.webhooks import MessageKind
 
 log = logging.getLogger(__name__)
 
@@ -343,7 +339,7 @@ def _audit_dead(session: Session, m: Claimed, attempts: int, error: str, actor: 
     append(
         session,
         actor=actor,
-        action="platform:delivery:dead",
+        action=Action.PLATFORM_DELIVERY_DEAD,
         subject=f"outbox:{m.id}",
         payload={
             "platform": m.platform,
@@ -439,7 +435,7 @@ def record(
         append(
             session,
             actor=actor,
-            action="platform:delivery:ack",
+            action=Action.PLATFORM_DELIVERY_ACK,
             subject=f"platform:{name}",
             payload={"messages": sorted(ids)},
         )

@@ -20,10 +20,12 @@ from fairban import audit
 from fairban.appeals.breaker import check_breaker
 from fairban.appeals.flows import close_appeals_of_lifted, lift_everywhere
 from fairban.appeals.models import Appeal, AppealState
+from fairban.audit.actions import Action
 from fairban.cases import flows as case_flows
-from fairban.cases.models import DeciderKind, Measure
+from fairban.cases.transitions import DeciderKind
 from fairban.config import Settings
-from fairban.review.models import Action, ConsoleUser, ProposalState, ReviewProposal, Role
+from fairban.measures import Measure
+from fairban.review.models import ConsoleUser, ProposalState, ReviewAction, ReviewProposal, Role
 from fairban.review.queue import claimed_by_other
 
 HIGH_RISK = 0.8
@@ -41,11 +43,11 @@ class DecisionResult:
     proposal: ReviewProposal | None  # waiting for a second reviewer
 
 
-def needs_second(appeal: Appeal, action: Action) -> bool:
+def needs_second(appeal: Appeal, action: ReviewAction) -> bool:
     case = appeal.case
     if case.measure != Measure.SUSPEND:
         return False
-    return action == Action.UPHOLD or (action == Action.LIFT and case.risk >= HIGH_RISK)
+    return action == ReviewAction.UPHOLD or (action == ReviewAction.LIFT and case.risk >= HIGH_RISK)
 
 
 def pending_proposal(session: Session, appeal: Appeal) -> ReviewProposal | None:
@@ -60,7 +62,7 @@ def decide(
     session: Session,
     appeal: Appeal,
     user: ConsoleUser,
-    action: Action,
+    action: ReviewAction,
     reason: str,
     settings: Settings,
     *,
@@ -81,8 +83,8 @@ def decide(
         raise DecisionError(f"claimed by {other}")
     if pending_proposal(session, appeal) is not None:
         raise DecisionError("a decision already waits for a second reviewer")
-    if action == Action.DOWNGRADE and (
-        to_measure is None or _rank(to_measure) >= _rank(appeal.case.measure)
+    if action == ReviewAction.DOWNGRADE and (
+        to_measure is None or to_measure.severity >= appeal.case.measure.severity
     ):
         raise DecisionError("a downgrade names a weaker measure")
     if needs_second(appeal, action):
@@ -100,7 +102,7 @@ def decide(
         audit.append(
             session,
             actor=f"user:{user.name}",
-            action="review:propose",
+            action=Action.REVIEW_PROPOSE,
             subject=f"case:{appeal.case.number}",
             payload={
                 "appeal": appeal.id,
@@ -136,7 +138,7 @@ def approve(
     audit.append(
         session,
         actor=f"user:{senior.name}",
-        action="review:approve",
+        action=Action.REVIEW_APPROVE,
         subject=f"case:{appeal.case.number}",
         payload={"appeal": appeal.id, "proposal": proposal.id},
     )
@@ -177,7 +179,7 @@ def reject(
     audit.append(
         session,
         actor=f"user:{senior.name}",
-        action="review:reject",
+        action=Action.REVIEW_REJECT,
         subject=f"case:{appeal.case.number}",
         payload={"appeal": appeal.id, "proposal": proposal.id, "note": note.strip()},
     )
@@ -192,14 +194,10 @@ def _check_second(proposal: ReviewProposal, senior: ConsoleUser) -> None:
         raise DecisionError("the second reviewer must be another person")
 
 
-def _rank(measure: Measure) -> int:
-    return {Measure.MONITOR: 1, Measure.RESTRICT: 2, Measure.SUSPEND: 3}[measure]
-
-
 def _carry_out(
     session: Session,
     appeal: Appeal,
-    action: Action,
+    action: ReviewAction,
     reason: str,
     to_measure: Measure | None,
     deciders: list[str],
@@ -208,7 +206,7 @@ def _carry_out(
 ) -> None:
     case = appeal.case
     actor = "user:" + "+".join(deciders)
-    if action == Action.LIFT:
+    if action == ReviewAction.LIFT:
         lift_everywhere(
             session,
             case,
@@ -222,7 +220,7 @@ def _carry_out(
             session, case, decided_by=actor, reason=reason, now=now, settings=settings
         )
         appeal.state = AppealState.GRANTED
-    elif action == Action.UPHOLD:
+    elif action == ReviewAction.UPHOLD:
         case_flows.uphold_measure(
             session, case, actor=actor, reason=reason, now=now, settings=settings
         )
@@ -238,7 +236,7 @@ def _carry_out(
     audit.append(
         session,
         actor=actor,
-        action="review:decide",
+        action=Action.REVIEW_DECIDE,
         subject=f"case:{case.number}",
         payload={
             "appeal": appeal.id,

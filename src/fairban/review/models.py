@@ -9,8 +9,7 @@ from enum import StrEnum
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from fairban.cases.models import NAME_LENGTH
-from fairban.db import Base, UTCDateTime, value_enum
+from fairban.db import NAME_LENGTH, Base, UTCDateTime, value_enum
 
 
 class Role(StrEnum):
@@ -20,7 +19,9 @@ class Role(StrEnum):
     AUDITOR = "auditor"  # reads the audit log
 
 
-class Action(StrEnum):
+class ReviewAction(StrEnum):
+    """What a reviewer decides on an appeal."""
+
     UPHOLD = "uphold"
     DOWNGRADE = "downgrade"
     LIFT = "lift"
@@ -67,7 +68,7 @@ class ReviewProposal(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     appeal_id: Mapped[int] = mapped_column(ForeignKey("appeals.id"))
-    action: Mapped[Action] = mapped_column(value_enum(Action, "action"))
+    action: Mapped[ReviewAction] = mapped_column(value_enum(ReviewAction, "action"))
     to_measure: Mapped[str | None] = mapped_column(String(16), nullable=True)
     reason: Mapped[str] = mapped_column(Text)
     proposed_by: Mapped[str] = mapped_column(String(NAME_LENGTH))

@@ -20,13 +20,13 @@ from sqlalchemy.orm import Session
 
 from fairban import audit
 from fairban.appeals.models import Appeal, AppealState
-from fairban.cases.models import Case, CaseState
+from fairban.audit.actions import Action
+from fairban.cases.models import Case
+from fairban.cases.transitions import IN_FORCE
 from fairban.review.models import ConsoleUser
 
-SEVERITY = {"suspend": 3.0, "restrict": 2.0, "monitor": 1.0}
 #: a claim this old no longer keeps others off the appeal
 CLAIM_TTL = timedelta(minutes=30)
-HELD = (CaseState.ACTIVE, CaseState.APPEALED, CaseState.UPHELD, CaseState.DOWNGRADED)
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def priority(case: Case, appeal: Appeal, held_accounts: int, now: datetime) -> f
         + ("victim" in json.loads(appeal.grounds))
         + (held_accounts > 1)
     )
-    return SEVERITY.get(case.measure.value, 1.0) + urgency + vulnerable
+    return float(case.measure.severity) + urgency + vulnerable
 
 
 def queue(session: Session, now: datetime) -> list[QueueItem]:
@@ -61,7 +61,7 @@ def queue(session: Session, now: datetime) -> list[QueueItem]:
     if persons:
         rows = session.execute(
             select(Case.person_id, func.count())
-            .where(Case.person_id.in_(persons), Case.state.in_(HELD))
+            .where(Case.person_id.in_(persons), Case.state.in_(list(IN_FORCE)))
             .group_by(Case.person_id)
         ).all()
         held = {p: n for p, n in rows if p}
@@ -108,7 +108,7 @@ def claim(session: Session, appeal: Appeal, user: ConsoleUser, now: datetime) ->
     audit.append(
         session,
         actor=f"user:{user.name}",
-        action="review:claim",
+        action=Action.REVIEW_CLAIM,
         subject=f"case:{appeal.case.number}",
         payload={"appeal": appeal.id},
     )
@@ -124,7 +124,7 @@ def release(session: Session, appeal: Appeal, user: ConsoleUser) -> None:
     audit.append(
         session,
         actor=f"user:{user.name}",
-        action="review:release",
+        action=Action.REVIEW_RELEASE,
         subject=f"case:{appeal.case.number}",
         payload={"appeal": appeal.id},
     )

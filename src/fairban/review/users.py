@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -11,7 +9,8 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from fairban import audit
+from fairban import audit, tokens
+from fairban.audit.actions import Action
 from fairban.review.models import ConsoleSession, ConsoleUser, Role
 
 SESSION_HOURS = 8
@@ -19,10 +18,6 @@ MIN_PASSWORD = 10
 _hasher = PasswordHasher()
 # verified against when the user does not exist, so that an unknown name takes as long
 _DUMMY = _hasher.hash("not a password of anyone")
-
-
-def _sha(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def add_user(session: Session, name: str, role: Role, password: str, now: datetime) -> ConsoleUser:
@@ -44,7 +39,7 @@ def add_user(session: Session, name: str, role: Role, password: str, now: dateti
     audit.append(
         session,
         actor="fairban:cli",
-        action="console:user:set",
+        action=Action.CONSOLE_USER_SET,
         subject=f"user:{name}",
         payload={"role": role.value},
     )
@@ -66,12 +61,12 @@ def authenticate(session: Session, name: str, password: str) -> ConsoleUser | No
 
 def start_session(session: Session, user: ConsoleUser, now: datetime) -> str:
     """A new session for ``user``; returns the cookie's token."""
-    token = secrets.token_urlsafe(32)
+    token = tokens.new_token(32)
     session.add(
         ConsoleSession(
-            token_hash=_sha(token),
+            token_hash=tokens.sha256_hex(token),
             user_name=user.name,
-            csrf=secrets.token_urlsafe(24),
+            csrf=tokens.new_token(24),
             created_at=now,
             expires_at=now + timedelta(hours=SESSION_HOURS),
         )
@@ -85,7 +80,7 @@ def current(
 ) -> tuple[ConsoleSession, ConsoleUser] | None:
     if not token or len(token) > 200:
         return None
-    found = session.get(ConsoleSession, _sha(token))
+    found = session.get(ConsoleSession, tokens.sha256_hex(token))
     if found is None or found.expires_at <= now:
         return None
     user = session.get(ConsoleUser, found.user_name)
@@ -95,4 +90,13 @@ def current(
 
 
 def end_session(session: Session, token: str) -> None:
-    session.execute(delete(ConsoleSession).where(ConsoleSession.token_hash == _sha(token)))
+    session.execute(
+        delete(ConsoleSession).where(ConsoleSession.token_hash == tokens.sha256_hex(token))
+    )
+
+
+def purge_sessions(session: Session, now: datetime) -> dict[str, int]:
+    """Delete console sessions past their expiry; rows deleted per table (run with the
+    portal's purge, ``appeals.sessions.purge``)."""
+    ended = delete(ConsoleSession).where(ConsoleSession.expires_at <= now)
+    return {"console_sessions": session.connection().execute(ended).rowcount}

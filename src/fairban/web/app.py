@@ -25,14 +25,14 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fairban.appeals.access import code_sender, secret_key
 from fairban.appeals.blobs import BlobStore
+from fairban.appeals.codes import code_sender, secret_key
 from fairban.appeals.flows import RecheckLoop
 from fairban.appeals.recheck import DecisionCache
 from fairban.config import Settings
 from fairban.db import database_url, open_database, session_factory
 from fairban.web.api import intake
-from fairban.web.deps import AppState, get_lang, render
+from fairban.web.deps import AppState, expired_purges, get_lang, render
 
 log = logging.getLogger("fairban.web")
 
@@ -133,7 +133,9 @@ def create_app(
         cache=cache,
     )
     if run_recheck and settings.recheck_in_server:
-        state.recheck = RecheckLoop(state.factory, lambda: state.cache, settings)
+        state.recheck = RecheckLoop(
+            state.factory, lambda: state.cache, settings, purges=expired_purges(settings)
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,14 +17,28 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from fairban.appeals.access import CodeSender
+from fairban.appeals import sessions as portal_sessions
 from fairban.appeals.blobs import BlobStore
-from fairban.appeals.flows import RecheckLoop
+from fairban.appeals.codes import CodeSender
+from fairban.appeals.flows import Purge, RecheckLoop
 from fairban.appeals.recheck import DecisionCache
+from fairban.clock import BEIJING
 from fairban.config import Settings
+from fairban.review import users as console_users
 from fairban.web.i18n import LANG_COOKIE, gettext, normalize
 
 log = logging.getLogger("fairban.web")
+
+
+def expired_purges(settings: Settings) -> tuple[Purge, ...]:
+    """What the re-check loops purge: the portal's sessions, codes and rate-limit
+    windows, and the console's sessions."""
+
+    def portal(session: Session, now: datetime) -> dict[str, int]:
+        return portal_sessions.purge(session, now, rate_window_s=settings.rate_window_s)
+
+    return (portal, console_users.purge_sessions)
+
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 PORTAL_COOKIE = "fb_portal"
@@ -80,9 +94,6 @@ def now() -> datetime:
 
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
-
-
-BEIJING = timezone(timedelta(hours=8))
 
 
 def beijing(at: datetime | None) -> str:

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from fairban.appeals.access import allow, mask_phone, normalize_phone
+from fairban.appeals.codes import mask_phone, normalize_phone
+from fairban.ratelimits import allow
 
 
 def test_phones_compare_whatever_the_spelling() -> None:

@@ -10,16 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from fairban.audit import (
-    GENESIS_HASH,
-    AuditEntry,
-    append,
-    entry_line,
-    format_at,
-    history,
-    sha256_hex,
-    verify,
-)
+from fairban.audit import GENESIS_HASH, AuditEntry, append, entry_line, format_at, history, verify
+from fairban.digests import sha256_hex
 
 
 def test_the_chain_grows_and_verifies(session: Session) -> None:

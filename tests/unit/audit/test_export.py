@@ -13,16 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from fairban.audit import (
-    FIELDS,
-    GENESIS_HASH,
-    ProblemKind,
-    append,
-    export,
-    sha256_hex,
-    verify,
-    verify_lines,
-)
+from fairban.audit import FIELDS, GENESIS_HASH, ProblemKind, append, export, verify, verify_lines
+from fairban.digests import sha256_hex
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "audit.md"
 

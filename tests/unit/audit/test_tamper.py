@@ -9,16 +9,9 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from fairban.audit import (
-    AuditEntry,
-    ProblemKind,
-    VerifyReport,
-    append,
-    entry_line,
-    sha256_hex,
-    verify,
-)
+from fairban.audit import AuditEntry, ProblemKind, VerifyReport, append, entry_line, verify
 from fairban.db import session_factory
+from fairban.digests import sha256_hex
 
 Tamper = Callable[..., None]
 

@@ -18,9 +18,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fairban.audit import AuditEntry
-from fairban.cases.enforce import DecisionRows, read_decisions
-from fairban.cases.models import Case, CaseEvent, DirectiveVersion, NoticeRecord
+from fairban.cases.decisions import DecisionRows, read_decisions
+from fairban.cases.models import Case, CaseEvent, NoticeRecord
 from fairban.contract import Directive, load_directive
+from fairban.directives.models import DirectiveVersion
 from fairban.platforms.models import OutboxMessage
 
 #: the directive's instant; flows run "now" a day later

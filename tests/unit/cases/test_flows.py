@@ -15,44 +15,29 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fairban.audit import AuditEntry, verify
-from fairban.cases import flows
-from fairban.cases.enforce import stage_limit
+from fairban.cases import enforce as enforcement
+from fairban.cases import flows, links, messaging
+from fairban.cases.decisions import stage_limit
 from fairban.cases.flows import (
-    CaseError,
-    check_token,
     downgrade_measure,
-    enforce,
     expire_due,
     file_appeal,
-    issue_token,
     lift_measure,
     lift_person,
-    pause_directive,
-    resume_directive,
     uphold_measure,
 )
-from fairban.cases.models import (
-    Case,
-    CaseEvent,
-    CaseState,
-    DeciderKind,
-    DirectiveRecord,
-    DirectiveVersion,
-    Measure,
-    NoticeRecord,
-)
-from fairban.cases.service import (
-    NotFoundError,
-    cases_of_person,
-    messages_of,
-    notices_of,
-    timeline,
-)
-from fairban.cases.transitions import TransitionError
+from fairban.cases.links import check_token, issue_token
+from fairban.cases.models import Case, CaseEvent, NoticeRecord
+from fairban.cases.service import cases_of_person, messages_of, notices_of, timeline
+from fairban.cases.transitions import CaseError, CaseState, DeciderKind, TransitionError
 from fairban.config import Settings
 from fairban.contract import Directive
-from fairban.errors import InputError
-from fairban.platforms.models import MessageKind, OutboxMessage
+from fairban.directives.flows import pause_directive, resume_directive
+from fairban.directives.models import DirectiveRecord, DirectiveVersion
+from fairban.errors import InputError, NotFoundError
+from fairban.measures import Measure
+from fairban.platforms.models import OutboxMessage
+from fairban.platforms.webhooks import MessageKind
 
 from .conftest import NOW, D, Decide, case_of, make_directive, row_counts
 
@@ -71,10 +56,10 @@ BASIC = [
 
 def run(
     session: Session, directive: Directive, rows: Any, stage: float = 1.0, **kw: Any
-) -> flows.EnforceReport:
+) -> enforcement.EnforceReport:
     kw.setdefault("now", NOW)
     kw.setdefault("settings", SETTINGS)
-    return enforce(session, directive, rows, stage=stage, actor=ACTOR, **kw)
+    return enforcement.enforce(session, directive, rows, stage=stage, actor=ACTOR, **kw)
 
 
 def body(message: OutboxMessage) -> dict[str, Any]:
@@ -161,7 +146,7 @@ def test_the_token_is_stored_only_as_its_hash(
     assert not check_token(f1, "")
     stored = notices_of(session, f1)
     assert all(token not in n.long_text and token not in n.sms for n in stored)
-    assert all(f"/c/{f1.number}?t={flows.TOKEN_MASK}" in n.long_text for n in stored)
+    assert all(f"/c/{f1.number}?t={links.TOKEN_MASK}" in n.long_text for n in stored)
     assert token not in f1.appeal_token_hash  # type: ignore[operator]
     fresh = issue_token(f1)
     assert check_token(f1, fresh)
@@ -360,7 +345,7 @@ def test_new_decisions_under_the_same_version_lift_with_their_own_reason(
     run(session, directive, decide(directive, BASIC))
     run(session, directive, decide(directive, [D("wechat:f1", "suspend", "p-f1")]))
     qq = case_of(session, "qq:f1")
-    assert body(messages_of(session, qq)[-1])["lift_reason"] == flows.EVIDENCE_RECHECKED
+    assert body(messages_of(session, qq)[-1])["lift_reason"] == messaging.EVIDENCE_RECHECKED
     zh = notices_of(session, qq, locale="zh-CN")[-1].long_text
     en = notices_of(session, qq, locale="en")[-1].long_text
     assert "根据最新记录重新核查后" in zh
@@ -412,7 +397,9 @@ def test_a_person_downgrade_is_not_escalated_by_the_same_evidence(
 ) -> None:
     run(session, directive, decide(directive, BASIC))
     f1 = case_of(session, "wechat:f1")
-    file_appeal(session, f1, actor="appellant:x", note="I was in Kunming", now=NOW)
+    file_appeal(
+        session, f1, actor="appellant:x", note="I was in Kunming", now=NOW, settings=SETTINGS
+    )
     downgrade_measure(
         session,
         f1,
@@ -476,7 +463,14 @@ def test_lift_person_lifts_every_account_on_every_platform(
     assert all(body(m)["lift_reason"] == "appeal_granted" for m in lifts)
     assert case_of(session, "alipay:mule").state == CaseState.ACTIVE  # someone else
     assert (
-        lift_person(session, "p-f1", actor=REVIEWER, actor_kind=DeciderKind.PERSON, reason="again")
+        lift_person(
+            session,
+            "p-f1",
+            actor=REVIEWER,
+            actor_kind=DeciderKind.PERSON,
+            reason="again",
+            settings=SETTINGS,
+        )
         == []
     )
     again = run(
@@ -518,10 +512,12 @@ def test_appeal_uphold_and_downgrade(
 ) -> None:
     run(session, directive, decide(directive, BASIC))
     f1, mule = case_of(session, "wechat:f1"), case_of(session, "alipay:mule")
-    file_appeal(session, f1, actor="appellant:f1", note="wrong person", now=NOW)
+    file_appeal(session, f1, actor="appellant:f1", note="wrong person", now=NOW, settings=SETTINGS)
     assert f1.state == CaseState.APPEALED
     assert f1.measure == Measure.SUSPEND
-    uphold_measure(session, f1, actor=REVIEWER, reason="the evidence holds", now=NOW)
+    uphold_measure(
+        session, f1, actor=REVIEWER, reason="the evidence holds", now=NOW, settings=SETTINGS
+    )
     assert f1.state == CaseState.UPHELD
     assert f1.judged_evidence_hash == f1.evidence_hash
     downgrade_measure(
@@ -556,7 +552,9 @@ def test_appeal_uphold_and_downgrade(
     assert notices_of(session, mule, locale="en")[-1].measure == "lift"
 
     with pytest.raises(CaseError, match="cannot downgrade restrict to suspend"):
-        downgrade_measure(session, f1, to=Measure.SUSPEND, actor=REVIEWER, reason="x")
+        downgrade_measure(
+            session, f1, to=Measure.SUSPEND, actor=REVIEWER, reason="x", settings=SETTINGS
+        )
     lift_measure(
         session,
         f1,
@@ -569,11 +567,18 @@ def test_appeal_uphold_and_downgrade(
     with pytest.raises(
         TransitionError, match=f"case {f1.number}: cannot appeal a case that is lifted"
     ):
-        file_appeal(session, f1, actor="appellant:f1")
+        file_appeal(session, f1, actor="appellant:f1", settings=SETTINGS)
     with pytest.raises(TransitionError):
-        uphold_measure(session, mule, actor=REVIEWER, reason="x")
+        uphold_measure(session, mule, actor=REVIEWER, reason="x", settings=SETTINGS)
     with pytest.raises(CaseError, match="needs a reason"):
-        lift_measure(session, mule, actor=REVIEWER, actor_kind=DeciderKind.PERSON, reason=" ")
+        lift_measure(
+            session,
+            mule,
+            actor=REVIEWER,
+            actor_kind=DeciderKind.PERSON,
+            reason=" ",
+            settings=SETTINGS,
+        )
 
 
 def test_every_state_change_has_its_audit_entry_and_the_chain_holds(
@@ -590,7 +595,7 @@ def test_every_state_change_has_its_audit_entry_and_the_chain_holds(
     )
     run(session, directive, decide(directive, BASIC))
     mule = case_of(session, "alipay:mule")
-    file_appeal(session, mule, actor="appellant:mule", now=NOW)
+    file_appeal(session, mule, actor="appellant:mule", now=NOW, settings=SETTINGS)
     amended = make_directive(tmp_path / "v2", areas=("Laukkai",))
     v2 = [D("alipay:mule", "suspend", "p-mule", evidence=2), D("wechat:link", "monitor", "p-link")]
     run(session, amended, decide(amended, v2))
@@ -605,6 +610,7 @@ def test_every_state_change_has_its_audit_entry_and_the_chain_holds(
         actor=REVIEWER,
         actor_kind=DeciderKind.PERSON,
         reason="review",
+        settings=SETTINGS,
     )
 
     events = list(session.scalars(select(CaseEvent).order_by(CaseEvent.id)))

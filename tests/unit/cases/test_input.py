@@ -11,11 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fairban.cases.enforce import (
+from fairban.cases.decisions import (
     STAGE_BUCKETS,
     Account,
     decisions_file,
-    directive_content,
     parse_stage,
     read_decisions,
     stage_bucket,
@@ -23,6 +22,7 @@ from fairban.cases.enforce import (
     stage_limit,
 )
 from fairban.contract import Directive, load_directive
+from fairban.directives.content import directive_content
 from fairban.errors import InputError
 
 from .conftest import D, make_directive, write_decisions, write_directive

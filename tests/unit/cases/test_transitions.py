@@ -7,11 +7,11 @@ import itertools
 
 import pytest
 
-from fairban.cases.models import CaseState
 from fairban.cases.transitions import (
     ENDED,
     IN_FORCE,
     TRANSITIONS,
+    CaseState,
     Event,
     TransitionError,
     allowed_from,

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,13 @@ from sqlalchemy import Engine, select
 # the outbox's foreign key names the cases table: its model must be loaded
 import fairban.cases.models
 from fairban.db import session_factory
+from fairban.measures import Measure
+from fairban.platforms import webhooks
 from fairban.platforms.client import PlatformClient
-from fairban.platforms.models import MessageKind, OutboxMessage, OutboxState
+from fairban.platforms.models import OutboxMessage, OutboxState
 from fairban.platforms.outbox import enqueue
 from fairban.platforms.registry import add_platform
+from fairban.platforms.webhooks import MessageKind
 from fairban.platforms.worker import DeliveryWorker, WorkerConfig
 
 SECRET = "test-secret-0123456789abcdef"
@@ -159,6 +163,34 @@ def register(engine: Engine, name: str, url: str, secret: str = SECRET) -> None:
         add_platform(session, name=name, url=url, secret=secret, actor="operator:test")
 
 
+def contract_body(
+    kind: MessageKind, measure: str, case_number: str, directive_id: str
+) -> dict[str, Any]:
+    """A webhook body as the case flows write it (``platforms/webhooks.py``): the
+    reference platform refuses anything else. A lift without a measure lifts a
+    suspension."""
+    measure = measure or "suspend"
+    fields: dict[str, Any] = {
+        "case_number": case_number,
+        "directive_id": directive_id,
+        "directive_version": 1,
+        "measure": measure,
+        "functions": list(webhooks.FUNCTIONS[Measure(measure)]),
+        "keeps": list(webhooks.KEEPS),
+        "person_id": None,
+        "automated": True,
+        "appeal_url": f"https://fb.example/c/{case_number}?t=token",
+        "sms": f"您的账号经反诈风险核查受到限制。https://fb.example/c/{case_number}",
+    }
+    if kind == MessageKind.APPLY:
+        message: webhooks.ApplyBody | webhooks.LiftBody = webhooks.ApplyBody(
+            **fields, reasons=[webhooks.Reason(code="r1", text="a reason")], expires_at=None
+        )
+    else:
+        message = webhooks.LiftBody(**fields, lift_reason="appeal_granted")
+    return webhooks.body(message)
+
+
 def add_messages(
     engine: Engine,
     platform: str,
@@ -171,11 +203,7 @@ def add_messages(
     ids = []
     with session_factory(engine)() as session, session.begin():
         for account, kind, measure in plan:
-            body: dict[str, Any] = {"case_number": f"C-{account}", "directive_id": directive_id}
-            if kind == MessageKind.APPLY:
-                body |= {"measure": measure, "functions": ["payments_out"], "reasons": ["r1"]}
-            else:
-                body |= {"lift_reason": "appeal_granted"}
+            body = contract_body(kind, measure, f"C-{account}", directive_id or "d-test")
             message = enqueue(
                 session,
                 platform=platform,
@@ -183,6 +211,7 @@ def add_messages(
                 kind=kind,
                 body=body,
                 directive_id=directive_id,
+                now=datetime.now(UTC),
             )
             ids.append(message.id)
     return ids

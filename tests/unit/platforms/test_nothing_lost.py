@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from fairban.db import session_factory
-from fairban.platforms.models import DeliveryAttempt, MessageKind, OutboxState
+from fairban.platforms.models import DeliveryAttempt, OutboxState
+from fairban.platforms.webhooks import MessageKind
 
 support = sys.modules["fairban_tests_platform_support"]
 APPLY, LIFT = MessageKind.APPLY, MessageKind.LIFT

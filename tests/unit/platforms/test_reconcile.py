@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -17,11 +18,12 @@ from sqlalchemy.orm import Session
 
 from fairban.db import session_factory
 from fairban.platforms.client import PlatformUnavailableError
-from fairban.platforms.models import MessageKind, OutboxState
+from fairban.platforms.models import OutboxState
 from fairban.platforms.outbox import enqueue
 from fairban.platforms.reconcile import DifferenceKind, compare, expected_state, reconcile
 from fairban.platforms.registry import get_platform
 from fairban.platforms.signing import webhook_headers
+from fairban.platforms.webhooks import MessageKind
 from fairban.platforms.worker import DeliveryWorker
 
 support = sys.modules["fairban_tests_platform_support"]
@@ -38,9 +40,9 @@ def behind_fairbans_back(sim: Any, account: str, measure: str) -> None:
             "type": "measure.apply",
             "platform": sim.name,
             "account_id": account,
-            "case_number": f"C-{account}",
-            "measure": measure,
+            "created_at": "2019-10-15T04:00:00Z",
         }
+        | support.contract_body(APPLY, measure, f"C-{account}", "d-other")
     ).encode()
     answer = httpx.post(sim.webhook, content=body, headers=webhook_headers(sim.secret, body, key))
     assert answer.status_code == 200
@@ -112,7 +114,9 @@ def test_an_unreachable_platform(new_engine: Engine) -> None:
 
 def test_fairbans_side_is_the_last_delivered_message(session: Session) -> None:
     def add(kind: MessageKind, body: dict[str, Any], state: OutboxState) -> None:
-        message = enqueue(session, platform="p", account_id="a", kind=kind, body=body)
+        message = enqueue(
+            session, platform="p", account_id="a", kind=kind, body=body, now=datetime.now(UTC)
+        )
         message.state = state
 
     add(APPLY, {"case_number": "C1", "measure": "restrict"}, OutboxState.DELIVERED)

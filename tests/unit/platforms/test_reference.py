@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from fairban.platforms.signing import sign
+from fairban.platforms.webhooks import MessageKind
 
 support = sys.modules["fairban_tests_platform_support"]
 Sim = support.Sim
@@ -21,15 +22,23 @@ Sim = support.Sim
 def webhook(
     sim: Any, account: str, kind: str = "measure.apply", **fields: Any
 ) -> tuple[str, bytes]:
+    """A signed-to-be webhook for ``account``: the contract's envelope and body
+    (``support.contract_body``), with ``fields`` changed."""
     key = uuid4().hex
-    doc = {
-        "id": key,
-        "type": kind,
-        "platform": sim.name,
-        "account_id": account,
-        "created_at": "2019-10-15T04:00:00Z",
-        "case_number": f"C-{account}",
-    } | fields
+    message_kind = MessageKind(kind) if kind in tuple(MessageKind) else MessageKind.APPLY
+    measure = fields.get("measure", "suspend")
+    measure = measure if measure in ("restrict", "suspend") else "suspend"
+    doc = (
+        {
+            "id": key,
+            "type": kind,
+            "platform": sim.name,
+            "account_id": account,
+            "created_at": "2019-10-15T04:00:00Z",
+        }
+        | support.contract_body(message_kind, measure, f"C-{account}", "d-test")
+        | fields
+    )
     return key, json.dumps(doc, ensure_ascii=False).encode()
 
 
@@ -60,8 +69,8 @@ def test_apply_replay_lift_and_the_reads(sim: Any) -> None:
         sim,
         account,
         measure="restrict",
-        functions=["payments_out"],
-        reasons=["outreach_to_strangers"],
+        functions=["outgoing_payments"],
+        reasons=[{"code": "outreach_to_strangers", "text": "reached strangers"}],
         person_id="P-7",
         case_number="C-1",
     )
@@ -103,7 +112,9 @@ def test_apply_replay_lift_and_the_reads(sim: Any) -> None:
             ("measure.apply", "C-2"),
             ("measure.lift", "C-2"),
         ]
-        assert exported["history"][0]["reasons"] == ["outreach_to_strangers"]
+        assert exported["history"][0]["reasons"] == [
+            {"code": "outreach_to_strangers", "text": "reached strangers"}
+        ]
         assert client.export("nobody-" + account) is None
 
         listed = {a["account_id"]: a for a in client.accounts(page_size=1)}  # paged

@@ -4,6 +4,7 @@ every change is in the audit log without the secret."""
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from fairban.audit import AuditEntry
 from fairban.db import make_engine, upgrade
-from fairban.platforms.models import MessageKind
 from fairban.platforms.outbox import enqueue
 from fairban.platforms.registry import (
     PlatformError,
@@ -23,6 +23,7 @@ from fairban.platforms.registry import (
     remove_platform,
     set_enabled,
 )
+from fairban.platforms.webhooks import MessageKind
 
 support = sys.modules["fairban_tests_platform_support"]
 
@@ -41,7 +42,14 @@ def test_add_list_disable_remove(session: Session) -> None:
     add_platform(
         session, name="qq", url="http://10.0.0.7:8080/w", secret="s" * 16, actor="operator:li"
     )
-    enqueue(session, platform="qq", account_id="a1", kind=MessageKind.APPLY, body={})
+    enqueue(
+        session,
+        platform="qq",
+        account_id="a1",
+        kind=MessageKind.APPLY,
+        body={},
+        now=datetime.now(UTC),
+    )
 
     listed = {p.name: p for p in list_platforms(session)}
     assert list(listed) == ["qq", "wechat"]

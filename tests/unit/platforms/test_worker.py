@@ -21,13 +21,14 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from fairban.audit import AuditEntry, verify
-from fairban.cases.models import DirectiveRecord
 from fairban.db import session_factory
+from fairban.directives.models import DirectiveRecord
 from fairban.platforms.client import export_account
-from fairban.platforms.models import DeliveryAttempt, MessageKind, OutboxState, Platform
+from fairban.platforms.models import DeliveryAttempt, OutboxState, Platform
 from fairban.platforms.outbox import enqueue
 from fairban.platforms.registry import PlatformError, set_enabled
 from fairban.platforms.service import list_messages, retry_messages
+from fairban.platforms.webhooks import MessageKind
 from fairban.platforms.worker import (
     DeliveryWorker,
     Outcome,
@@ -151,7 +152,9 @@ def test_backoff_grows_with_full_jitter(session: Session) -> None:
         assert max(waits) <= ceiling
         assert max(waits) > 0.8 * ceiling  # jitter spreads over the whole range
 
-    message = enqueue(session, platform="p", account_id="a", kind=APPLY, body={})
+    message = enqueue(
+        session, platform="p", account_id="a", kind=APPLY, body={}, now=datetime.now(UTC)
+    )
     for attempt in range(1, 5):
         session.execute(
             update(type(message))
@@ -435,11 +438,24 @@ def test_a_claim_walks_past_messages_that_must_wait(session: Session) -> None:
         )
     )
     for n in range(120):
-        enqueue(session, platform="p", account_id=f"h{n}", kind=APPLY, body={}, directive_id="held")
+        enqueue(
+            session,
+            platform="p",
+            account_id=f"h{n}",
+            kind=APPLY,
+            body={},
+            directive_id="held",
+            now=datetime.now(UTC),
+        )
     for n in range(60):
-        enqueue(session, platform="p", account_id=f"h{n}", kind=LIFT, body={})  # behind them
+        enqueue(
+            session, platform="p", account_id=f"h{n}", kind=LIFT, body={}, now=datetime.now(UTC)
+        )  # behind them
     free = [
-        enqueue(session, platform="p", account_id=f"f{n}", kind=APPLY, body={}).id for n in range(3)
+        enqueue(
+            session, platform="p", account_id=f"f{n}", kind=APPLY, body={}, now=datetime.now(UTC)
+        ).id
+        for n in range(3)
     ]
     claimed = claim(session, limit=5, lease_s=30, max_attempts=3)
     assert [m.id for m in claimed] == free

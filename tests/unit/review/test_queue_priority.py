@@ -6,7 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from fairban.appeals.models import Appeal, AppealState
-from fairban.cases.models import Case, Measure
+from fairban.cases.models import Case
+from fairban.measures import Measure
 from fairban.review.queue import priority
 
 NOW = datetime(2019, 10, 15, 9, tzinfo=UTC)

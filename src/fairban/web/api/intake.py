@@ -5,7 +5,7 @@ Why: through FastAPI and SQLAlchemy's ORM session an appeal cost about 2 ms of C
 half of it routing, dependencies and validation, a third the database layer; two cores
 then took 620-780 appeals/s. Here an appeal is two statements on one pooled connection,
 each its own transaction, built once from the same SQLAlchemy Core statements as the
-general path (:data:`fairban.appeals.access._VERIFIED_CASE`, the rate-limit upsert,
+general path (:data:`fairban.appeals.portal_sessions._VERIFIED_CASE`, the rate-limit upsert,
 the appeal insert), compiled for asyncpg:
 
 1. the case behind the verified session (a read);
@@ -43,16 +43,12 @@ from sqlalchemy.sql import ClauseElement
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fairban.appeals import access, service
-from fairban.appeals.flows import (
-    APPEALABLE,
-    AppealError,
-    check_key,
-    checked_text,
-    earlier_appeal,
-)
+from fairban import ratelimits, tokens
+from fairban.appeals import service
+from fairban.appeals import sessions as portal_sessions
+from fairban.appeals.flows import AppealError, check_key, checked_text, earlier_appeal
 from fairban.appeals.models import Appeal, AppealState
-from fairban.cases.models import CaseState
+from fairban.cases.transitions import APPEALABLE, CaseState
 from fairban.web.api.routes import AppealIn, AppealOut, appeal_out
 from fairban.web.deps import AppState
 
@@ -117,7 +113,7 @@ _COLUMNS = (
 def _file_statement() -> ClauseElement:
     """The rate-limit upsert (as the general path's) and the appeal insert, in one
     statement: the insert runs only when the count is within ``limit``."""
-    counted = access.upsert_count("postgresql").cte("counted")
+    counted = ratelimits.upsert_count("postgresql").cte("counted")
     values = select(*[bindparam(c, type_=_APPEALS.c[c].type) for c in _COLUMNS]).where(
         counted.c.count <= bindparam("limit", type_=Integer())
     )
@@ -131,7 +127,7 @@ def _file_statement() -> ClauseElement:
     return select(counted.c.count, filed.c.id).select_from(counted.outerjoin(filed, true()))
 
 
-_CASE = _Statement.of(access.VERIFIED_CASE)
+_CASE = _Statement.of(portal_sessions.VERIFIED_CASE)
 _FILE = _Statement.of(_file_statement())
 
 
@@ -237,11 +233,11 @@ class FastIntake:
         t = datetime.now(UTC)
         async with pool.acquire() as connection:
             row = await connection.fetchrow(
-                _CASE.sql, *_CASE.args(token_hash=access.sha256_hex(token), now=t)
+                _CASE.sql, *_CASE.args(token_hash=tokens.sha256_hex(token), now=t)
             )
             if row is None:
                 return _error(401, "no valid session", [(b"www-authenticate", b"Bearer")])
-            case = access.VerifiedCase(
+            case = portal_sessions.VerifiedCase(
                 row["id"], row["number"], row["directive_id"], CaseState(row["state"])
             )
             if case.state not in APPEALABLE:
@@ -251,7 +247,7 @@ class FastIntake:
                 grounds, statement = checked_text(list(body.grounds), body.statement)
             except AppealError as e:
                 return _error(400, e.code)
-            key = access.case_limit_key("appeal", case.id)
+            key = portal_sessions.case_limit_key("appeal", case.id)
             answer_by = t + timedelta(hours=settings.answer_hours)
             values = {
                 "case_id": case.id,
@@ -267,7 +263,7 @@ class FastIntake:
             filed = await connection.fetchrow(
                 _FILE.sql,
                 *_FILE.args(
-                    key=access.sha256_hex(key),
+                    key=tokens.sha256_hex(key),
                     now=t,
                     ended=t - timedelta(seconds=settings.rate_window_s),
                     limit=settings.appeals_per_window,
@@ -299,7 +295,7 @@ class FastIntake:
         )
         return 201, out.model_dump_json().encode(), []
 
-    def _earlier(self, case: access.VerifiedCase, submit_key: str) -> AppealOut:
+    def _earlier(self, case: portal_sessions.VerifiedCase, submit_key: str) -> AppealOut:
         with self.state.factory() as session:
             return appeal_out(earlier_appeal(session, case, submit_key), case.number)
 

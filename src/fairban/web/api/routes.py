@@ -15,9 +15,13 @@ from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from fairban.appeals import access, service
+from fairban import tokens
+from fairban.appeals import codes, service
+from fairban.appeals import sessions as portal_sessions
 from fairban.appeals.flows import AppealError, submit_appeal
 from fairban.appeals.models import AccountContact, Appeal, PortalSession
+from fairban.cases import links
+from fairban.cases import service as case_service
 from fairban.cases.models import Case
 from fairban.web.deps import AppState, SessionDep, StateDep, client_address, now
 
@@ -121,7 +125,7 @@ def _too_many() -> HTTPException:
 
 def _session(session: SessionDep, credentials: BearerDep, *, verified: bool) -> PortalSession:
     token = credentials.credentials if credentials else None
-    portal = access.portal_session(session, token, now())
+    portal = portal_sessions.portal_session(session, token, now())
     if portal is None or (verified and portal.verified_at is None):
         raise HTTPException(
             status_code=401, detail="no valid session", headers={"WWW-Authenticate": "Bearer"}
@@ -132,13 +136,13 @@ def _session(session: SessionDep, credentials: BearerDep, *, verified: bool) -> 
 @router.post("/access/link", response_model=SessionOut, responses=ERRORS)
 def access_by_link(body: LinkAccess, session: SessionDep) -> SessionOut:
     """A session from the notice link's case number and token (not yet verified)."""
-    case = access.case_by_number(session, body.case_number)
-    if case is None or not access.token_matches(case, body.token):
+    case = case_service.case_by_number(session, body.case_number)
+    if case is None or not links.check_token(case, body.token):
         raise HTTPException(status_code=404, detail="no such case and token")
-    token = access.start_session(session, case, now())
+    token = portal_sessions.start_session(session, case, now())
     contact = session.get(AccountContact, case.account_id)
     session.commit()
-    return SessionOut(session=token, phone=access.mask_phone(contact.phone) if contact else None)
+    return SessionOut(session=token, phone=codes.mask_phone(contact.phone) if contact else None)
 
 
 @router.post("/access/phone", response_model=SessionOut, status_code=202, responses=ERRORS)
@@ -148,21 +152,21 @@ def access_by_phone(
     """A session and a code sent, when the case number and phone match; the same
     answer when they do not (a session that never verifies)."""
     s, t = state.settings, now()
-    if not access.allow_start(
+    if not portal_sessions.allow_start(
         session, s, case_number=body.case_number, address=client_address(request), now=t
     ):
         session.commit()
         raise _too_many()
-    case = access.case_by_number(session, body.case_number)
-    if case is not None and access.phone_matches(session, case, body.phone):
-        token = access.start_session(session, case, t)
-        portal = access.portal_session(session, token, t)
+    case = case_service.case_by_number(session, body.case_number)
+    if case is not None and codes.phone_matches(session, case, body.phone):
+        token = portal_sessions.start_session(session, case, t)
+        portal = portal_sessions.portal_session(session, token, t)
         assert portal is not None
-        access.send_code(
+        codes.send_code(
             session, portal, case, sender=state.sender, secret=state.secret, settings=s, now=t
         )
     else:
-        token = access.new_token()
+        token = tokens.new_token()
     session.commit()
     return SessionOut(session=token, phone=None)
 
@@ -174,14 +178,14 @@ def send_code(
     """Send a (new) one-time code to the phone bound to the session's account."""
     portal = _session(session, credentials, verified=False)
     s, t = state.settings, now()
-    if not access.allow_code(
+    if not codes.allow_code(
         session, s, case_id=portal.case_id, address=client_address(request), now=t
     ):
         session.commit()
         raise _too_many()
     case = session.get(Case, portal.case_id)
     assert case is not None
-    sent = access.send_code(
+    sent = codes.send_code(
         session, portal, case, sender=state.sender, secret=state.secret, settings=s, now=t
     )
     session.commit()
@@ -195,11 +199,11 @@ def verify(body: CodeIn, session: SessionDep, state: StateDep, credentials: Bear
     """Check the one-time code: ``wrong``, ``locked`` (ask for a new code) or
     ``expired`` are a 400 with that detail."""
     portal = _session(session, credentials, verified=False)
-    result = access.verify_code(
+    result = codes.verify_code(
         session, portal, body.code, secret=state.secret, settings=state.settings, now=now()
     )
     session.commit()
-    if result != access.CodeResult.OK:
+    if result != codes.CodeResult.OK:
         raise HTTPException(status_code=400, detail=result)
     return Verified(verified=True)
 
@@ -268,12 +272,12 @@ def _file_appeal(
 ) -> tuple[AppealOut, bool]:
     """Session and case in one query, the rate limit, the appeal; one commit."""
     s, t = state.settings, now()
-    case = access.verified_case(session, token, t)
+    case = portal_sessions.verified_case(session, token, t)
     if case is None:
         raise HTTPException(
             status_code=401, detail="no valid session", headers={"WWW-Authenticate": "Bearer"}
         )
-    if not access.allow_case(session, s, action="appeal", case_id=case.id, now=t):
+    if not portal_sessions.allow_case(session, s, action="appeal", case_id=case.id, now=t):
         session.commit()
         raise _too_many()
     try:

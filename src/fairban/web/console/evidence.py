@@ -18,8 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fairban.appeals.recheck import DecisionCache
-from fairban.cases.models import Case, DirectiveRecord, DirectiveVersion
+from fairban.cases.models import Case
 from fairban.contract.evidence import discover
+from fairban.directives.models import DirectiveRecord, DirectiveVersion
 
 MAX_POINTS = 1500
 SOURCE_COLOURS = {"gps": "#0b4f9c", "wifi": "#135e1f", "cell": "#a35d00", "ip": "#6b2c91"}

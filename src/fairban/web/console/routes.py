@@ -19,16 +19,17 @@ from sqlalchemy import func, select
 from fairban import audit
 from fairban.appeals import service
 from fairban.appeals.models import Alert, Appeal, AppealUpload
+from fairban.audit.actions import Action
 from fairban.audit.models import AuditEntry
-from fairban.cases.models import Measure
+from fairban.measures import Measure, weaker_than
 from fairban.review import flows as review
 from fairban.review import queue as review_queue
 from fairban.review import users
 from fairban.review.models import (
-    Action,
     ConsoleSession,
     ConsoleUser,
     ProposalState,
+    ReviewAction,
     ReviewProposal,
     Role,
 )
@@ -109,14 +110,17 @@ def login(
         audit.append(
             session,
             actor="console",
-            action="console:login:fail",
+            action=Action.CONSOLE_LOGIN_FAIL,
             subject=f"user:{name.replace(chr(0), '').strip()[:64] or '-'}",
         )
         session.commit()
         return login_page(request, error="Wrong name or password.")
     token = users.start_session(session, user, t)
     audit.append(
-        session, actor=f"user:{user.name}", action="console:login", subject=f"user:{user.name}"
+        session,
+        actor=f"user:{user.name}",
+        action=Action.CONSOLE_LOGIN,
+        subject=f"user:{user.name}",
     )
     session.commit()
     response = _see_other(ROLE_HOME[user.role])
@@ -133,7 +137,7 @@ def login(
 
 
 def _allow(session: SessionDep, key: str, limit: int, window_s: int) -> bool:
-    from fairban.appeals.access import allow
+    from fairban.ratelimits import allow
 
     return allow(session, key, limit=limit, window_s=window_s, now=now())
 
@@ -146,7 +150,10 @@ def logout(
     _check_csrf(console, csrf)
     users.end_session(session, request.cookies.get(CONSOLE_COOKIE, ""))
     audit.append(
-        session, actor=f"user:{user.name}", action="console:logout", subject=f"user:{user.name}"
+        session,
+        actor=f"user:{user.name}",
+        action=Action.CONSOLE_LOGOUT,
+        subject=f"user:{user.name}",
     )
     session.commit()
     response = _see_other("/console/login")
@@ -211,13 +218,9 @@ def appeal_page(
         linked=linked,
         evidence=evidence_view(session, case, state.cache),
         history=audit.history(session, f"case:{case.number}"),
-        needs_second_lift=review.needs_second(appeal, Action.LIFT),
-        needs_second_uphold=review.needs_second(appeal, Action.UPHOLD),
-        weaker=[
-            m.value
-            for m in (Measure.RESTRICT, Measure.MONITOR)
-            if review._rank(m) < review._rank(case.measure)
-        ],
+        needs_second_lift=review.needs_second(appeal, ReviewAction.LIFT),
+        needs_second_uphold=review.needs_second(appeal, ReviewAction.UPHOLD),
+        weaker=[m.value for m in reversed(weaker_than(case.measure))],
     )
 
 
@@ -280,7 +283,7 @@ def decide(
     if appeal is None:
         raise HTTPException(status_code=404)
     try:
-        chosen = Action(action)
+        chosen = ReviewAction(action)
         to = Measure(to_measure) if to_measure else None
         result = review.decide(session, appeal, user, chosen, reason, state.settings, to_measure=to)
     except ValueError as e:
@@ -389,7 +392,7 @@ def ack_alert(
         audit.append(
             session,
             actor=f"user:{user.name}",
-            action="console:alert:ack",
+            action=Action.CONSOLE_ALERT_ACK,
             subject=f"directive:{alert.directive_id}"
             if alert.directive_id
             else f"alert:{alert.id}",

@@ -15,11 +15,15 @@ from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.exc import IntegrityError
 
-from fairban.appeals import access, service
+from fairban.appeals import codes, service
+from fairban.appeals import sessions as portal_sessions
 from fairban.appeals.export import request_export
-from fairban.appeals.flows import APPEALABLE, AppealError, Upload, submit_appeal
+from fairban.appeals.flows import AppealError, Upload, submit_appeal
 from fairban.appeals.models import AccountContact, DataExport, ExportState, Ground, PortalSession
+from fairban.cases import links
+from fairban.cases import service as case_service
 from fairban.cases.models import Case
+from fairban.cases.transitions import APPEALABLE
 from fairban.notices import render_long
 from fairban.web.deps import (
     PORTAL_COOKIE,
@@ -81,7 +85,7 @@ def _too_many(request: Request, lang: str) -> HTMLResponse:
 
 
 def _portal(request: Request, session: SessionDep) -> PortalSession | None:
-    return access.portal_session(session, request.cookies.get(PORTAL_COOKIE), now())
+    return portal_sessions.portal_session(session, request.cookies.get(PORTAL_COOKIE), now())
 
 
 def _csrf_ok(portal: PortalSession, csrf: str) -> bool:
@@ -112,18 +116,18 @@ def start(
     phone: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
     s, t = state.settings, now()
-    if not access.allow_start(
+    if not portal_sessions.allow_start(
         session, s, case_number=case_number, address=client_address(request), now=t
     ):
         session.commit()
         return _too_many(request, lang)
-    case = access.case_by_number(session, case_number) if case_number else None
+    case = case_service.case_by_number(session, case_number) if case_number else None
     response = _see_other("/verify?sent=1")
-    if case is not None and access.phone_matches(session, case, phone):
-        token = access.start_session(session, case, t)
-        portal = access.portal_session(session, token, t)
+    if case is not None and codes.phone_matches(session, case, phone):
+        token = portal_sessions.start_session(session, case, t)
+        portal = portal_sessions.portal_session(session, token, t)
         assert portal is not None
-        access.send_code(
+        codes.send_code(
             session, portal, case, sender=state.sender, secret=state.secret, settings=s, now=t
         )
         _set_session_cookie(response, token, state)
@@ -143,8 +147,8 @@ def open_link(
     lang: LangDep,
     t: str = "",
 ) -> Response:
-    case = access.case_by_number(session, number) if len(number) <= 64 else None
-    if case is None or not access.token_matches(case, t):
+    case = case_service.case_by_number(session, number) if len(number) <= 64 else None
+    if case is None or not links.check_token(case, t):
         _ = gettext(lang)
         return render(
             request,
@@ -153,7 +157,7 @@ def open_link(
             status_code=404,
             title=_("This link is not valid"),
         )
-    token = access.start_session(session, case, now())
+    token = portal_sessions.start_session(session, case, now())
     session.commit()
     response = _see_other("/verify")  # the token leaves the address bar and history
     _set_session_cookie(response, token, state)
@@ -171,7 +175,7 @@ def verify_page(
     if portal is not None:
         case = session.get(Case, portal.case_id)
         contact = session.get(AccountContact, case.account_id) if case else None
-        phone = access.mask_phone(contact.phone) if contact else ""
+        phone = codes.mask_phone(contact.phone) if contact else ""
     return render(
         request,
         "portal/verify.html",
@@ -197,14 +201,14 @@ def send_code(
     if portal is None or not _csrf_ok(portal, csrf):
         return _see_other("/?expired=1")
     s, t = state.settings, now()
-    if not access.allow_code(
+    if not codes.allow_code(
         session, s, case_id=portal.case_id, address=client_address(request), now=t
     ):
         session.commit()
         return _too_many(request, lang)
     case = session.get(Case, portal.case_id)
     assert case is not None
-    access.send_code(
+    codes.send_code(
         session, portal, case, sender=state.sender, secret=state.secret, settings=s, now=t
     )
     session.commit()
@@ -223,11 +227,11 @@ def check_code(
     portal = _portal(request, session)
     if portal is None or not _csrf_ok(portal, csrf):
         return verify_page(request, session, lang, error="expired")
-    result = access.verify_code(
+    result = codes.verify_code(
         session, portal, code, secret=state.secret, settings=state.settings, now=now()
     )
     session.commit()
-    if result == access.CodeResult.OK:
+    if result == codes.CodeResult.OK:
         return _see_other("/case")
     return verify_page(request, session, lang, sent=0, error=result)
 
@@ -313,7 +317,7 @@ def file_appeal(
             status_code=400,
         )
     s = state.settings
-    if not access.allow_case(session, s, action="appeal", case_id=case.id, now=now()):
+    if not portal_sessions.allow_case(session, s, action="appeal", case_id=case.id, now=now()):
         session.commit()
         return _too_many(request, lang)
     uploads = []
@@ -379,7 +383,7 @@ def ask_export(
     if not _csrf_ok(portal, csrf):
         return _see_other("/case")
     s = state.settings
-    if not access.allow_case(session, s, action="export", case_id=case.id, now=now()):
+    if not portal_sessions.allow_case(session, s, action="export", case_id=case.id, now=now()):
         session.commit()
         return _too_many(request, lang)
     export = request_export(session, case, state.blobs, now())

@@ -1,0 +1,223 @@
+"""One-time codes: how an appellant proves the account's phone is theirs.
+
+Codes are six digits, stored as an HMAC keyed by the server's secret, dead after
+``otp_ttl_s``, after use, or after ``otp_max_tries`` wrong tries. They go to the phone
+the account's platform gave (``account_contacts``) through a :class:`CodeSender`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fairban import tokens
+from fairban.appeals.models import AccountContact, OneTimeCode, PortalSession
+from fairban.cases.models import Case
+from fairban.config import Settings
+from fairban.ratelimits import allow
+
+log = logging.getLogger("fairban.appeals")
+
+
+def secret_key(settings: Settings) -> str:
+    """``FAIRBAN_SECRET_KEY``, else a random key written once to HOME/secret_key (mode
+    0600) so that development servers and their restarts agree on it."""
+    if settings.secret_key:
+        return settings.secret_key
+    home = settings.home.expanduser()
+    path = home / "secret_key"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another worker wrote it first: use theirs
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def normalize_phone(phone: str) -> str:
+    """Digits only, with a leading ``+86`` for an 11-digit mainland number, so that
+    ``138 0013 8000`` and ``+86 13800138000`` are the same phone."""
+    digits = "".join(c for c in phone if c.isdigit())
+    if len(digits) == 11 and digits.startswith("1"):
+        digits = "86" + digits
+    return "+" + digits if digits else ""
+
+
+def mask_phone(phone: str) -> str:
+    """What a page may show of a phone: its last four digits."""
+    digits = "".join(c for c in phone if c.isdigit())
+    return "•••• " + digits[-4:] if len(digits) >= 4 else "••••"
+
+
+class CodeSender(Protocol):
+    """Sends a one-time code to a phone. Implementations must not log the phone."""
+
+    def send(self, phone: str, case_number: str, code: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class DevCodeSender:
+    """Development: appends ``case_number code`` lines to ``path`` and logs the code on
+    the server's console. Never use it in production: it writes codes in the clear."""
+
+    path: Path
+
+    def send(self, phone: str, case_number: str, code: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"at": datetime.now(UTC).isoformat(), "case": case_number, "code": code})
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+        log.warning("one-time code for case %s (development sender): %s", case_number, code)
+
+
+@dataclass(frozen=True)
+class HttpSmsGateway:
+    """A real SMS gateway behind one HTTP endpoint: POST ``{"to": phone, "text": ...}``;
+    any 2xx is taken as accepted."""
+
+    url: str
+    timeout_s: float = 5.0
+
+    def send(self, phone: str, case_number: str, code: str) -> None:
+        text = f"【fairban】验证码 {code}，10分钟内有效。案件 {case_number}。请勿告诉他人。"
+        response = httpx.post(self.url, json={"to": phone, "text": text}, timeout=self.timeout_s)
+        response.raise_for_status()
+
+
+def code_sender(settings: Settings) -> CodeSender:
+    """The sender ``FAIRBAN_OTP_SENDER`` names."""
+    if settings.otp_sender == "http":
+        if not settings.sms_gateway_url:
+            raise ValueError("FAIRBAN_OTP_SENDER=http needs FAIRBAN_SMS_GATEWAY_URL")
+        return HttpSmsGateway(settings.sms_gateway_url)
+    if settings.otp_sender != "dev":
+        raise ValueError(f"FAIRBAN_OTP_SENDER={settings.otp_sender!r}: use dev or http")
+    return DevCodeSender(settings.home.expanduser() / "codes.log")
+
+
+def phone_matches(session: Session, case: Case, phone: str) -> bool:
+    contact = session.get(AccountContact, case.account_id)
+    given = normalize_phone(phone)
+    return contact is not None and bool(given) and tokens.same(given, contact.phone)
+
+
+def _code_hash(secret: str, session_hash: str, code: str) -> str:
+    message = f"{session_hash}:{code}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def send_code(
+    session: Session,
+    portal: PortalSession,
+    case: Case,
+    *,
+    sender: CodeSender,
+    secret: str,
+    settings: Settings,
+    now: datetime,
+) -> bool:
+    """Make a code for ``portal`` and send it to the phone bound to the case's account.
+    False when the account has no phone on file (nothing is sent). Older codes of the
+    session die."""
+    contact = session.get(AccountContact, case.account_id)
+    if contact is None:
+        return False
+    for old in session.scalars(
+        select(OneTimeCode).where(
+            OneTimeCode.session_hash == portal.token_hash, OneTimeCode.used_at.is_(None)
+        )
+    ):
+        old.used_at = now
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    session.add(
+        OneTimeCode(
+            session_hash=portal.token_hash,
+            case_id=case.id,
+            code_hash=_code_hash(secret, portal.token_hash, code),
+            created_at=now,
+            expires_at=now + timedelta(seconds=settings.otp_ttl_s),
+            attempts=0,
+        )
+    )
+    session.flush()
+    sender.send(contact.phone, case.number, code)
+    return True
+
+
+class CodeResult:
+    OK = "ok"
+    WRONG = "wrong"  # wrong code, tries left
+    LOCKED = "locked"  # too many wrong tries: ask for a new code
+    EXPIRED = "expired"  # no live code: ask for a new one
+
+
+def verify_code(
+    session: Session,
+    portal: PortalSession,
+    code: str,
+    *,
+    secret: str,
+    settings: Settings,
+    now: datetime,
+) -> str:
+    """Check ``code`` against the session's live code; a :class:`CodeResult` value.
+    The right code verifies the session and is used up (a replay finds no live code)."""
+    live = session.scalars(
+        select(OneTimeCode)
+        .where(OneTimeCode.session_hash == portal.token_hash, OneTimeCode.used_at.is_(None))
+        .order_by(OneTimeCode.id.desc())
+        .limit(1)
+        .with_for_update()
+    ).first()
+    if live is None or live.expires_at <= now:
+        return CodeResult.EXPIRED
+    if live.attempts >= settings.otp_max_tries:
+        return CodeResult.LOCKED
+    given = "".join(c for c in code if c.isdigit())[:6]
+    if not tokens.same(_code_hash(secret, portal.token_hash, given), live.code_hash):
+        live.attempts += 1
+        return CodeResult.LOCKED if live.attempts >= settings.otp_max_tries else CodeResult.WRONG
+    live.used_at = now
+    portal.verified_at = now
+    return CodeResult.OK
+
+
+def set_contact(session: Session, account_id: str, phone: str, now: datetime) -> None:
+    """Record the phone a platform has bound to ``account_id`` (codes go there)."""
+    normalized = normalize_phone(phone)
+    if len(normalized) < 6:
+        raise ValueError("not a phone number")
+    found = session.get(AccountContact, account_id)
+    if found is None:
+        session.add(AccountContact(account_id=account_id, phone=normalized, updated_at=now))
+    else:
+        found.phone, found.updated_at = normalized, now
+    session.flush()
+
+
+def allow_code(
+    session: Session, settings: Settings, *, case_id: int, address: str, now: datetime
+) -> bool:
+    """The rate limit on sending a one-time code: per case and per client address."""
+    per_case = settings.otp_requests_per_window
+    return allow(
+        session, f"code:case:{case_id}", limit=per_case, window_s=settings.rate_window_s, now=now
+    ) and allow(
+        session, f"code:ip:{address}", limit=per_case * 4, window_s=settings.rate_window_s, now=now
+    )
