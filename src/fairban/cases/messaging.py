@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from fairban.cases.links import TOKEN_MASK, appeal_url, issue_token, short_url
 from fairban.cases.models import Case, NoticeRecord
+from fairban.cases.plan import EVIDENCE_RECHECKED
 from fairban.cases.transitions import CaseError, DeciderKind
 from fairban.clock import iso_utc_or_none
 from fairban.config import Settings
@@ -37,9 +38,8 @@ from fairban.platforms.outbox import enqueue
 
 #: every notice is stored in these languages (zh-CN is the one sent by default)
 NOTICE_LOCALES = ("zh-CN", "en")
-#: lift reason of a measure a new targeting run under the same directive no longer
-#: supports (the notices' LIFT_REASONS have none that fits; said here in each language)
-EVIDENCE_RECHECKED = "evidence_rechecked"
+#: fairban's own lift reasons, said in each language (the notices' LIFT_REASONS have
+#: none that fits)
 _LIFT_TEXT = {
     EVIDENCE_RECHECKED: {
         "zh-CN": "根据最新记录重新核查后，该措施已不再成立。",

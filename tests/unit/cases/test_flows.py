@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from fairban.audit import AuditEntry, verify
 from fairban.cases import enforce as enforcement
-from fairban.cases import flows, links, messaging
+from fairban.cases import flows, links, plan
 from fairban.cases.decisions import stage_limit
 from fairban.cases.flows import (
     downgrade_measure,
@@ -345,7 +345,7 @@ def test_new_decisions_under_the_same_version_lift_with_their_own_reason(
     run(session, directive, decide(directive, BASIC))
     run(session, directive, decide(directive, [D("wechat:f1", "suspend", "p-f1")]))
     qq = case_of(session, "qq:f1")
-    assert body(messages_of(session, qq)[-1])["lift_reason"] == messaging.EVIDENCE_RECHECKED
+    assert body(messages_of(session, qq)[-1])["lift_reason"] == plan.EVIDENCE_RECHECKED
     zh = notices_of(session, qq, locale="zh-CN")[-1].long_text
     en = notices_of(session, qq, locale="en")[-1].long_text
     assert "根据最新记录重新核查后" in zh
