@@ -260,8 +260,8 @@ def file_appeal_form(portal: Any, grounds: list[str], **extra: Any) -> tuple[Any
 
 def run_rechecks(portal: Any) -> int:
     """Run the waiting re-checks as the server's loop would; returns how many."""
-    from fairban.appeals.flows import run_pending
     from fairban.appeals.recheck import DecisionCache
+    from fairban.appeals.worker import run_pending
 
     engine = make_engine(portal.url)
     try:

@@ -135,7 +135,7 @@ def test_two_appeals_at_the_same_instant_store_one(portal: Any) -> None:
     """Two forms of the same case (two tabs, two keys) sent at once: the database's
     one-open-appeal index lets one in, and the other request gets that appeal back."""
     from fairban.appeals.blobs import BlobStore
-    from fairban.appeals.flows import submit_appeal
+    from fairban.appeals.filing import submit_appeal
 
     with portal.session() as s:
         case_id = s.scalars(select(Case.id).where(Case.account_id == aw.P4)).one()

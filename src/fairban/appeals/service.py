@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fairban.appeals.flows import AppealTarget
+from fairban.appeals.filing import AppealTarget
 from fairban.appeals.models import OPEN_STATES, Appeal, AppealState, DataExport
 from fairban.cases.models import Case, CaseEvent
 from fairban.cases.transitions import CaseState, DeciderKind

@@ -150,9 +150,9 @@ def appeals_recheck(
     import signal
     import time
 
-    from fairban.appeals.flows import purge_expired, run_pending
     from fairban.appeals.recheck import DecisionCache
     from fairban.appeals.sessions import PURGE_EVERY_S
+    from fairban.appeals.worker import purge_expired, run_pending
     from fairban.config import Settings
     from fairban.db import database_url, open_database, session_factory
     from fairban.web.deps import expired_purges

@@ -27,8 +27,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fairban.appeals.blobs import BlobStore
 from fairban.appeals.codes import code_sender, secret_key
-from fairban.appeals.flows import RecheckLoop
 from fairban.appeals.recheck import DecisionCache
+from fairban.appeals.worker import RecheckLoop
 from fairban.config import Settings
 from fairban.db import database_url, open_database, session_factory
 from fairban.web.api import intake

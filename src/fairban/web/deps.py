@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from fairban.appeals import sessions as portal_sessions
 from fairban.appeals.blobs import BlobStore
 from fairban.appeals.codes import CodeSender
-from fairban.appeals.flows import Purge, RecheckLoop
 from fairban.appeals.recheck import DecisionCache
+from fairban.appeals.worker import Purge, RecheckLoop
 from fairban.clock import BEIJING
 from fairban.config import Settings
 from fairban.review import users as console_users

@@ -46,7 +46,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fairban import ratelimits, tokens
 from fairban.appeals import service
 from fairban.appeals import sessions as portal_sessions
-from fairban.appeals.flows import AppealError, check_key, checked_text, earlier_appeal
+from fairban.appeals.filing import AppealError, check_key, checked_text, earlier_appeal
 from fairban.appeals.models import Appeal, AppealState
 from fairban.cases.transitions import APPEALABLE, CaseState
 from fairban.web.api.routes import AppealIn, AppealOut, appeal_out

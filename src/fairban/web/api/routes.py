@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from fairban import tokens
 from fairban.appeals import codes, service
 from fairban.appeals import sessions as portal_sessions
-from fairban.appeals.flows import AppealError, submit_appeal
+from fairban.appeals.filing import AppealError, submit_appeal
 from fairban.appeals.models import AccountContact, Appeal, PortalSession
 from fairban.cases import links
 from fairban.cases import service as case_service

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from fairban.appeals import codes, service
 from fairban.appeals import sessions as portal_sessions
 from fairban.appeals.export import request_export
-from fairban.appeals.flows import AppealError, Upload, submit_appeal
+from fairban.appeals.filing import AppealError, Upload, submit_appeal
 from fairban.appeals.models import AccountContact, DataExport, ExportState, Ground, PortalSession
 from fairban.cases import links
 from fairban.cases import service as case_service

@@ -1,0 +1,175 @@
+"""Running re-checks: appeals claimed from the table (the queue), re-checked in batches,
+by the re-check loop of ``fairban serve`` or ``fairban appeals recheck --watch``.
+
+Several processes share the queue: a claim marks appeals with the worker's id, and a
+claim older than ``STALE_CLAIM`` (a crashed worker) is taken over, so nothing is lost on
+restart and no appeal is re-checked twice at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from fairban.appeals.flows import recheck
+from fairban.appeals.models import Appeal, AppealState
+from fairban.appeals.recheck import DecisionCache
+from fairban.appeals.sessions import PURGE_EVERY_S
+from fairban.config import Settings
+
+log = logging.getLogger("fairban.appeals")
+
+
+STALE_CLAIM = timedelta(seconds=120)
+
+
+def claim_pending(session: Session, worker: str, limit: int, now: datetime) -> list[int]:
+    """Claim up to ``limit`` appeals waiting for their re-check (a claim older than
+    two minutes is taken over: its worker died). Commits."""
+    waiting = (
+        select(Appeal.id)
+        .where(
+            Appeal.state == AppealState.RECEIVED,
+            or_(Appeal.recheck_claim.is_(None), Appeal.recheck_claimed_at < now - STALE_CLAIM),
+        )
+        .order_by(Appeal.id)
+        .limit(limit)
+    )
+    ids = list(session.scalars(waiting))
+    if not ids:
+        session.rollback()
+        return []
+    session.execute(
+        update(Appeal)
+        .where(
+            Appeal.id.in_(ids),
+            Appeal.state == AppealState.RECEIVED,
+            or_(Appeal.recheck_claim.is_(None), Appeal.recheck_claimed_at < now - STALE_CLAIM),
+        )
+        .values(recheck_claim=worker, recheck_claimed_at=now)
+    )
+    session.commit()
+    return list(
+        session.scalars(select(Appeal.id).where(Appeal.id.in_(ids), Appeal.recheck_claim == worker))
+    )
+
+
+def run_pending(
+    factory: sessionmaker[Session],
+    cache: DecisionCache | None,
+    settings: Settings,
+    *,
+    worker: str | None = None,
+    limit: int = 200,
+) -> int:
+    """Take in and re-check the appeals that wait for it; returns how many were done.
+
+    A claimed batch is done in one transaction (one commit, one wait for the audit
+    log's lock, however many appeals); if that fails, each appeal is tried in its own,
+    and one that still fails stays claimed and is retried once the claim is stale."""
+    worker = worker or uuid.uuid4().hex
+    with factory() as session:
+        ids = claim_pending(session, worker, limit, datetime.now(UTC))
+    if not ids:
+        return 0
+    try:
+        with factory() as session, session.begin():
+            for appeal in _claimed(session, ids, worker):
+                recheck(session, appeal, cache, settings)
+        return len(ids)
+    except Exception:
+        log.exception("re-check of a batch of %s failed; one at a time", len(ids))
+    done = 0
+    for appeal_id in ids:
+        try:
+            with factory() as session, session.begin():
+                for appeal in _claimed(session, [appeal_id], worker):
+                    recheck(session, appeal, cache, settings)
+                    done += 1
+        except Exception:
+            log.exception("re-check of appeal %s failed; retried later", appeal_id)
+    return done
+
+
+def _claimed(session: Session, ids: list[int], worker: str) -> list[Appeal]:
+    query = select(Appeal).where(Appeal.id.in_(ids), Appeal.recheck_claim == worker)
+    return list(session.scalars(query.order_by(Appeal.id)))
+
+
+#: deletes what can no longer be used, as of an instant; returns rows deleted per table
+Purge = Callable[[Session, datetime], Mapping[str, int]]
+
+
+def purge_expired(factory: sessionmaker[Session], purges: Sequence[Purge]) -> dict[str, int]:
+    """Every purge (the portal's ``appeals.sessions.purge``, the console's
+    ``review.users.purge_sessions``) in one transaction of its own; logs what it
+    deleted."""
+    deleted: dict[str, int] = {}
+    with factory() as session, session.begin():
+        now = datetime.now(UTC)
+        for purge in purges:
+            deleted.update(purge(session, now))
+    if any(deleted.values()):
+        log.info("purged %s", ", ".join(f"{n} {t}" for t, n in deleted.items() if n))
+    return deleted
+
+
+class RecheckLoop:
+    """A thread that runs :func:`run_pending` whenever woken (an appeal was filed in
+    this process) and every ``interval_s`` (appeals filed by other processes, or left
+    by a crash: the table is the queue, so nothing is lost on restart)."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        cache_for: Callable[[], DecisionCache | None],
+        settings: Settings,
+        purges: Sequence[Purge] = (),
+        interval_s: float = 1.0,
+    ) -> None:
+        self.factory = factory
+        self.cache_for = cache_for
+        self.settings = settings
+        self.purges = purges
+        self.interval_s = interval_s
+        self.worker = uuid.uuid4().hex
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="fairban-recheck", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        purged = 0.0
+        while not self._stop.is_set():
+            self._wake.wait(self.interval_s)
+            self._wake.clear()
+            try:
+                while (
+                    run_pending(self.factory, self.cache_for(), self.settings, worker=self.worker)
+                    > 0
+                ):
+                    pass
+                if time.monotonic() - purged >= PURGE_EVERY_S:
+                    purge_expired(self.factory, self.purges)
+                    purged = time.monotonic()
+            except Exception:
+                log.exception("re-check loop failed; trying again")
