@@ -129,6 +129,7 @@ def enforce(
     settings: Settings,
     dry_run: bool = False,
     now: datetime | None = None,
+    window_moved: bool = False,
     progress: Progress = SILENT,
 ) -> EnforceReport:
     """Turn a targeting run's decisions into cases and enforce a stage of them.
@@ -140,7 +141,11 @@ def enforce(
     ``evidence_rechecked``), weaker ones downgraded, and new or stronger ones imposed
     on the accounts whose ``stage_bucket`` is below ``stage`` x 10,000, unless the
     directive is paused. An account missing from ``decisions`` has measure ``none``.
-    Stages only grow: a smaller stage never takes a measure back.
+    Stages only grow: a smaller stage never takes a measure back, and the directive's
+    record keeps the largest stage reached. After the directive's ``until`` every case
+    ends (``directive_ended``); with ``window_moved`` (a standing directive judged on a
+    later window, ``fairban daily``) a measure on an account the decisions no longer list
+    ends as ``evidence_aged_out``.
 
     Idempotent: the same directive, decisions and stage a second time write nothing.
     ``dry_run`` does all of it inside a savepoint that is rolled back: the report says
@@ -150,10 +155,11 @@ def enforce(
         raise ValueError(f"stage {stage} is not in (0, 1]")
     ctx = context(session, settings, now)
     if not dry_run:
-        return _Enforcement(ctx, directive, decisions, stage, actor, progress).run()
+        return _Enforcement(ctx, directive, decisions, stage, actor, progress, window_moved).run()
     savepoint = session.begin_nested()
     try:
-        report = _Enforcement(ctx, directive, decisions, stage, actor, progress).run()
+        run = _Enforcement(ctx, directive, decisions, stage, actor, progress, window_moved)
+        report = run.run()
     finally:
         savepoint.rollback()
     report.dry_run = True
@@ -171,7 +177,9 @@ class _Enforcement:
         stage: float,
         actor: str,
         progress: Progress,
+        window_moved: bool = False,
     ) -> None:
+        self.window_moved = window_moved
         self.ctx = ctx
         self.session = ctx.session
         self.directive = directive
@@ -191,7 +199,16 @@ class _Enforcement:
                 )
         loaded = load_version(self.session, d, actor=self.actor, now=self.ctx.now)
         record = loaded.record
-        self.rollout = Rollout(d.id, record.current_version, record.paused, self.stage)
+        self.rollout = Rollout(
+            d.id,
+            record.current_version,
+            record.paused,
+            self.stage,
+            ended=d.until is not None and self.ctx.now > d.until,
+            window_moved=self.window_moved,
+        )
+        if record.stage is None or self.stage > record.stage:
+            record.stage = self.stage  # stages only grow
         self.report = EnforceReport(
             directive_id=d.id,
             version=record.current_version,

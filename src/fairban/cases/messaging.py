@@ -24,28 +24,19 @@ from sqlalchemy.orm import Session
 
 from fairban.cases.links import TOKEN_MASK, appeal_url, issue_token, short_url
 from fairban.cases.models import Case, NoticeRecord
-from fairban.cases.plan import EVIDENCE_RECHECKED
 from fairban.cases.transitions import CaseError, DeciderKind
 from fairban.clock import iso_utc_or_none
 from fairban.config import Settings
 from fairban.directives.models import DirectiveRecord
 from fairban.directives.service import get_directive
 from fairban.measures import VISIBLE, Measure
-from fairban.notices import LIFT_REASONS, NoticeFacts, reasons_from_json, render_sms, render_text
+from fairban.notices import NoticeFacts, reasons_from_json, render_sms, render_text
 from fairban.notices.model import LIFT, Noticed
 from fairban.platforms import webhooks
 from fairban.platforms.outbox import enqueue
 
 #: every notice is stored in these languages (zh-CN is the one sent by default)
 NOTICE_LOCALES = ("zh-CN", "en")
-#: fairban's own lift reasons, said in each language (the notices' LIFT_REASONS have
-#: none that fits)
-_LIFT_TEXT = {
-    EVIDENCE_RECHECKED: {
-        "zh-CN": "根据最新记录重新核查后，该措施已不再成立。",
-        "en": "A new check of the latest records found that the measure no longer holds.",
-    }
-}
 
 
 @dataclass
@@ -195,7 +186,7 @@ def _notice(
             appeal_url=appeal_url(ctx.settings, case, TOKEN_MASK),
             short_url=short_url(ctx.settings, case),
             answer_by=ctx.now + timedelta(hours=ctx.settings.answer_hours),
-            lift_reason=lift_text(lift_reason, lang) if lift_reason else None,
+            lift_reason=lift_reason,
         )
         try:
             sms = render_sms(facts, lang)
@@ -218,14 +209,6 @@ def _notice(
         if lang == "zh-CN":
             sms_zh = sms
     return appeal_url(ctx.settings, case, token), sms_zh
-
-
-def lift_text(reason: str, lang: str) -> str:
-    """A LIFT_REASONS code as is (the notices say it), fairban's own codes in ``lang``,
-    anything else as given."""
-    if reason in LIFT_REASONS:
-        return reason
-    return _LIFT_TEXT.get(reason, {}).get(lang, reason)
 
 
 def relied_on(reasons_json: str) -> list[dict[str, str]]:

@@ -19,9 +19,13 @@ from fairban.cases.decisions import DecisionRow, stage_bucket, stage_label, stag
 from fairban.cases.transitions import IN_FORCE, CaseState, Event
 from fairban.measures import NONE, Measure, severity
 
-#: lift reason of a measure a new targeting run under the same directive version no
-#: longer supports (``directive_amended`` when the version changed)
+#: why a measure ends (``notices.model.LIFT_REASONS``): a new targeting run under the
+#: same directive version no longer supports it; its evidence left a standing
+#: directive's window; the directive's term ended; a new version no longer covers it
 EVIDENCE_RECHECKED = "evidence_rechecked"
+EVIDENCE_AGED_OUT = "evidence_aged_out"
+DIRECTIVE_ENDED = "directive_ended"
+DIRECTIVE_AMENDED = "directive_amended"
 
 
 @dataclass(frozen=True)
@@ -46,12 +50,18 @@ class CaseView:
 @dataclass(frozen=True)
 class Rollout:
     """What a run enforces under: the directive's current version, whether its kill
-    switch is on, and the stage's limit (accounts whose bucket is below it)."""
+    switch is on, and the stage's limit (accounts whose bucket is below it).
+
+    ``ended``: the directive no longer stands (its ``until`` has passed), so every
+    measure it imposed ends. ``window_moved``: a standing directive judged again on a
+    later window, so an account the run no longer lists has aged out of it."""
 
     directive_id: str
     version: int
     paused: bool
     stage: float
+    ended: bool = False
+    window_moved: bool = False
 
     @property
     def limit(self) -> int:
@@ -131,7 +141,10 @@ def plan(
     or strengthens a measure again; different evidence does, and the step says so. A
     lifted case follows a new decision only when its evidence or the directive's
     version differs, an expired one only on new evidence. A stage never takes a measure
-    back, and a paused directive imposes nothing new."""
+    back, and a paused directive imposes nothing new. When the directive has ended,
+    every case ends, whoever decided it."""
+    if rollout.ended:
+        row = None
     want = None if row is None or row.measure == NONE else Measure(row.measure)
     tally: list[str] = []
     is_new = case is None
@@ -155,8 +168,14 @@ def plan(
     return Plan(open=is_new, steps=tuple(steps), tally=tuple(tally))
 
 
-def _lift_reason(case: CaseView, rollout: Rollout) -> str:
-    return "directive_amended" if case.directive_version != rollout.version else EVIDENCE_RECHECKED
+def _lift_reason(case: CaseView, rollout: Rollout, row: DecisionRow | None) -> str:
+    if rollout.ended:
+        return DIRECTIVE_ENDED
+    if case.directive_version != rollout.version:
+        return DIRECTIVE_AMENDED
+    if row is None and rollout.window_moved:
+        return EVIDENCE_AGED_OUT
+    return EVIDENCE_RECHECKED
 
 
 def _not_imposed(case: CaseView, rollout: Rollout, tally: list[str]) -> None:
@@ -176,7 +195,7 @@ def _proposed(
         note = (
             f"the same evidence was judged by {case.judged_by}"
             if capped
-            else _lift_reason(case, rollout)
+            else _lift_reason(case, rollout, row)
         )
         return [Planned(Event.WITHDRAW, note, to_version=True)]
     assert row is not None
@@ -202,7 +221,7 @@ def _in_force(
     tally: list[str],
 ) -> list[Planned]:
     if want is None:
-        reason = _lift_reason(case, rollout)
+        reason = _lift_reason(case, rollout, row)
         tally.append(f"lifted:{case.measure.value}")
         return [Planned(Event.LIFT, reason, to_version=True, lift_reason=reason)]
     assert row is not None
@@ -210,7 +229,7 @@ def _in_force(
         tally.append("unchanged")  # the person's decision stands
         return []
     if severity(want) < severity(case.measure):
-        reason = _lift_reason(case, rollout)
+        reason = _lift_reason(case, rollout, row)
         tally.append(f"downgraded:{case.measure.value} to {want.value}")
         return [Planned(Event.DOWNGRADE, reason, follow=True, lift_reason=reason)]
     if severity(want) > severity(case.measure):

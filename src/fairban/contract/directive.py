@@ -123,12 +123,35 @@ class Directive(BaseModel):
             "(none: until lifted)",
         ),
     ] = None
+    until: Annotated[
+        AwareDatetime | None,
+        Field(
+            description="a date and time with a time-zone offset after issued_at, until which "
+            "the directive stands (none: until withdrawn); after it every measure it imposed "
+            "ends, with a notice"
+        ),
+    ] = None
     source: Annotated[Path, Field(description="the YAML file the directive was read from")]
 
-    @field_validator("issued_at", mode="before")
+    @field_validator("issued_at", "until", mode="before")
     @classmethod
-    def _issued_at_is_a_datetime(cls, value: object) -> object:
-        return _reject_non_datetime(value)
+    def _is_a_datetime(cls, value: object) -> object:
+        return value if value is None else _reject_non_datetime(value)
+
+    @field_validator("until")
+    @classmethod
+    def _until_is_after_issued_at(
+        cls, value: datetime | None, info: ValidationInfo
+    ) -> datetime | None:
+        issued = info.data.get("issued_at")
+        if value is not None and isinstance(issued, datetime) and value <= issued:
+            raise ValueError(f"{value.isoformat()} is not after issued_at {issued.isoformat()}")
+        return value
+
+    def stands_at(self, at: datetime) -> bool:
+        """Whether the directive stands at ``at``: from ``issued_at`` on, and until
+        ``until`` (inclusive) when it says so."""
+        return at >= self.issued_at and (self.until is None or at <= self.until)
 
     @field_validator("platforms")
     @classmethod

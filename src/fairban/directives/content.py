@@ -39,6 +39,8 @@ def directive_content(directive: Directive) -> tuple[str, str]:
         doc["thresholds"] = directive.thresholds.given()
     if directive.measure_days is not None:
         doc["measure_days"] = directive.measure_days
+    if directive.until is not None:
+        doc["until"] = directive.until.astimezone(UTC).isoformat()
     text = canonical_json(doc)
     return text, hashlib.sha256(text.encode("utf-8")).hexdigest()
 

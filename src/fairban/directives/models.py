@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fairban.db import NAME_LENGTH, Base, UTCDateTime
@@ -26,6 +26,8 @@ class DirectiveRecord(Base):
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     paused_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH), nullable=True)
     pause_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: the largest stage enforced so far (0.01 = 1%, 1.0 = all); None before the first
+    stage: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     versions: Mapped[list[DirectiveVersion]] = relationship(

@@ -30,6 +30,9 @@ LIFT_REASONS: tuple[str, ...] = (
     "review",
     "directive_amended",
     "directive_withdrawn",
+    "directive_ended",
+    "evidence_rechecked",
+    "evidence_aged_out",
     "expired",
 )
 

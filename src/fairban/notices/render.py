@@ -117,6 +117,14 @@ LIFT_SENTENCES = {
         "The directive behind the measure was changed, and it no longer covers your account."
     ),
     "directive_withdrawn": N_("The directive behind the measure was withdrawn."),
+    "directive_ended": N_("The directive behind the measure no longer stands: its term has ended."),
+    "evidence_rechecked": N_(
+        "A new check of the latest records found that the measure no longer holds."
+    ),
+    "evidence_aged_out": N_(
+        "The records the measure rested on are now older than the directive looks back, "
+        "and newer records do not support it."
+    ),
     "expired": N_("The measure reached its end date."),
 }
 

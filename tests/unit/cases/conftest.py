@@ -49,6 +49,7 @@ def write_directive(
     areas: tuple[str, ...] = ("Laukkai", "Mong La"),
     platforms: tuple[str, ...] = ("wechat", "qq", "alipay"),
     measure_days: int | None = None,
+    until: str | None = None,
     title: str = "Test directive: northern Myanmar areas",
 ) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
@@ -67,6 +68,8 @@ def write_directive(
     }
     if measure_days is not None:
         doc["measure_days"] = measure_days
+    if until is not None:
+        doc["until"] = until
     path = folder / f"{directive_id}-{'-'.join(a.replace(' ', '') for a in areas)}.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     return path

@@ -507,6 +507,26 @@ def test_measures_expire(session: Session, tmp_path: Path, decide: Decide) -> No
     assert f1.expires_at == NOW + timedelta(days=64)
 
 
+def test_a_directive_past_its_term_ends_every_measure_with_a_notice(
+    session: Session, tmp_path: Path, decide: Decide
+) -> None:
+    standing = make_directive(tmp_path / "u", until="2019-12-31T00:00:00+08:00")
+    rows = decide(standing, BASIC)
+    first = run(session, standing, rows)
+    assert first.imposed == {"suspend": 2, "restrict": 1, "monitor": 1}
+    record = session.get(DirectiveRecord, standing.id)
+    assert record is not None
+    assert record.stage == 1.0  # the stage reached is kept
+    after = run(session, standing, rows, now=NOW + timedelta(days=90))
+    assert after.lifted == {"suspend": 2, "restrict": 1, "monitor": 1}
+    f1 = case_of(session, "wechat:f1")
+    assert f1.state == CaseState.LIFTED
+    assert body(messages_of(session, f1)[-1])["lift_reason"] == "directive_ended"
+    zh = notices_of(session, f1, locale="zh-CN")[-1].long_text
+    assert "作为措施依据的指令已到期，不再有效。" in zh
+    assert not run(session, standing, rows, now=NOW + timedelta(days=91)).changed
+
+
 def test_appeal_uphold_and_downgrade(
     session: Session, directive: Directive, decide: Decide
 ) -> None:

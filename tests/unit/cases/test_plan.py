@@ -8,7 +8,16 @@ from datetime import UTC, datetime
 import pytest
 
 from fairban.cases.decisions import DecisionRow, stage_bucket
-from fairban.cases.plan import CaseView, Plan, Planned, Rollout, plan
+from fairban.cases.plan import (
+    DIRECTIVE_ENDED,
+    EVIDENCE_AGED_OUT,
+    EVIDENCE_RECHECKED,
+    CaseView,
+    Plan,
+    Planned,
+    Rollout,
+    plan,
+)
 from fairban.cases.transitions import CaseState, Event
 from fairban.measures import Measure
 
@@ -157,3 +166,23 @@ def test_a_proposed_case_withdrawn_or_revised_then_enforced() -> None:
     revised = plan(proposed, row("suspend", evidence="e2"), ALL)
     assert events(revised) == [Event.REVISE, Event.ENFORCE]
     assert revised.tally == ("imposed:suspend",)
+
+
+def test_after_its_term_a_directive_ends_every_measure_whoever_decided_it() -> None:
+    ended = Rollout(DIRECTIVE, version=1, paused=False, stage=1.0, ended=True)
+    upheld = case(CaseState.UPHELD, Measure.SUSPEND, judged_evidence_hash="e1")
+    assert plan(upheld, row("suspend"), ended).steps == (
+        Planned(Event.LIFT, DIRECTIVE_ENDED, to_version=True, lift_reason=DIRECTIVE_ENDED),
+    )
+    assert events(plan(case(CaseState.PROPOSED, Measure.RESTRICT), row("restrict"), ended)) == [
+        Event.WITHDRAW
+    ]
+    assert plan(None, row("suspend"), ended) == Plan()  # nothing new opens
+
+
+def test_on_a_later_window_an_account_no_longer_listed_has_aged_out() -> None:
+    moved = Rollout(DIRECTIVE, version=1, paused=False, stage=1.0, window_moved=True)
+    active = case(CaseState.ACTIVE, Measure.RESTRICT)
+    assert plan(active, None, moved).steps[0].lift_reason == EVIDENCE_AGED_OUT
+    # listed with measure none: the new evidence speaks against it
+    assert plan(active, row("none"), moved).steps[0].lift_reason == EVIDENCE_RECHECKED

@@ -132,6 +132,7 @@ def test_extension_keys_come_from_the_model() -> None:
         "areas",
         "thresholds",
         "measure_days",
+        "until",
     )
 
 
@@ -140,13 +141,13 @@ KEY_ERRORS = [
         "foo",
         "1",
         "key 'foo': unknown key (known: id, title, issuer, legal_basis, issued_at, "
-        "lookback_days, platforms, areas, thresholds, measure_days)",
+        "lookback_days, platforms, areas, thresholds, measure_days, until)",
     ),
     (
         "source",
         "x",
         "key 'source': unknown key (known: id, title, issuer, legal_basis, issued_at, "
-        "lookback_days, platforms, areas, thresholds, measure_days)",
+        "lookback_days, platforms, areas, thresholds, measure_days, until)",
     ),
     ("issued_at", None, "missing required key 'issued_at'"),
     ("lookback_days", "abc", "key 'lookback_days': expected a positive integer, got 'abc'"),
@@ -235,7 +236,7 @@ def test_a_key_given_twice(tmp_path: Path) -> None:
 def test_not_a_mapping(tmp_path: Path) -> None:
     assert error_of(write(tmp_path, "- id\n- title\n")) == (
         "directive.yaml: expected a mapping of keys (id, title, issuer, legal_basis, issued_at, "
-        "lookback_days, platforms, areas, thresholds, measure_days), got a list"
+        "lookback_days, platforms, areas, thresholds, measure_days, until), got a list"
     )
 
 
@@ -346,3 +347,19 @@ def test_a_missing_areas_file(tmp_path: Path) -> None:
 def test_issued_at_may_be_quoted(tmp_path: Path) -> None:
     directive = load_directive(write(tmp_path, with_key("issued_at", "'2019-10-14T00:00:00Z'")))
     assert directive.issued_at == datetime(2019, 10, 14, tzinfo=UTC)
+
+
+def test_until_says_how_long_a_directive_stands(tmp_path: Path) -> None:
+    standing = load_directive(write(tmp_path, DIRECTIVE + "until: 2020-04-14T00:00:00+08:00\n"))
+    assert standing.until == datetime(2020, 4, 14, tzinfo=CN)
+    assert standing.stands_at(datetime(2020, 4, 14, tzinfo=CN))
+    assert not standing.stands_at(datetime(2020, 4, 14, 0, 0, 1, tzinfo=CN))
+    assert not standing.stands_at(datetime(2019, 10, 13, tzinfo=CN))  # not yet issued
+    with pytest.raises(InputError) as before:
+        load_directive(write(tmp_path, DIRECTIVE + "until: 2019-10-01T00:00:00+08:00\n"))
+    assert str(before.value) == (
+        "directive.yaml key 'until': 2019-10-01T00:00:00+08:00 is not after issued_at "
+        "2019-10-14T00:00:00+08:00"
+    )
+    with pytest.raises(InputError, match="key 'until': not a date and time"):
+        load_directive(write(tmp_path, DIRECTIVE + "until: 2020-04-14\n"))
