@@ -1,5 +1,9 @@
 """``fairban worker``, ``platform``, ``platform-sim``, ``reconcile`` and the outbox
-commands (registered on the main app)."""
+commands (registered on the main app).
+
+Why one module of this size: these commands share the worker's and the reference
+platform's options and their signal handling; each command stays a thin call.
+"""
 
 from __future__ import annotations
 

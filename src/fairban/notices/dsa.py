@@ -26,6 +26,9 @@ Choices (docs/notices.md, "DSA statements"):
   link or other personal data; ``puid`` (hidden by the database) is derived from the
   case number, the measure and the decision time, so re-exporting the same decision
   gives the same ``puid`` and a later decision on the same case a new one.
+
+Why one module of this size: the mapping to the database's fields and the copy of its
+validation rules must be read side by side (each rule next to the field that meets it).
 """
 
 from __future__ import annotations

@@ -20,6 +20,10 @@ Endpoints (all but ``/health`` and ``/stats`` signed, docs/platforms.md):
 Writes are group-committed: requests that arrive together share one transaction,
 committed before any of them is answered. Everything runs on one thread (the event
 loop's); the table is small and each commit short.
+
+Why one module of this size: it is the reference a platform's engineers read and copy,
+and a whole working server in one file (routes, store, signature checks, misbehaviour)
+is easier to port than a package.
 """
 
 from __future__ import annotations
