@@ -11,6 +11,7 @@ scoring          pass 1 on each account's own evidence; pass 2 adds money from t
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,6 +102,34 @@ def target(
             advance,
         )
     pipeline = feature_sql.steps(window, directive.platforms, prefilter)
+    try:
+        return decide(
+            db,
+            directive,
+            pipeline,
+            thresholds=t,
+            progress=progress,
+            observations_near=observations_near,
+        )
+    finally:
+        if backend is None:
+            db.close()
+
+
+def decide(
+    db: Backend,
+    directive: Directive,
+    pipeline: Sequence[feature_sql.Step],
+    *,
+    thresholds: Thresholds | None = None,
+    progress: Progress = SILENT,
+    observations_near: int = 0,
+) -> TargetResult:
+    """The feature steps and the scoring, once the backend holds the inputs the steps
+    read (the evidence views and ``near``; or, judging from an evidence store, the
+    store's rollups in their place): what ``target`` does after the presence stage."""
+    t = thresholds or Thresholds.for_directive(directive)
+    names = [a.name for a in directive.areas]
     with progress.stage("Evidence signals", total=len(pipeline)) as advance:
         for step in pipeline:
             db.create(step.name, step.sql)
@@ -156,8 +185,6 @@ def target(
             ),
         }
     )
-    if backend is None:
-        db.close()
     return TargetResult(decisions=decisions, features=feats, observations_near=observations_near)
 
 

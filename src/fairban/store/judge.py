@@ -1,0 +1,272 @@
+"""Judging a directive from the store: ``fairban target DIRECTIVE --store STORE``.
+
+The window ``(as_of - lookback_days, as_of]`` is cut into store days
+(``store/days.py``). The engine's feature steps then run as they do over an evidence
+folder, except the four that read raw rows, which read the days' rollups instead
+(``store/rollups.py``): ``contact_pairs``, ``win_money``, ``device_days`` and ``home``;
+and the presence stage, whose rows (``near``) the store keeps per directive version. A
+partial day at either end of the window is rolled up from its raw rows, cut at the
+window's instants. Every rollup combines across days exactly, so the decisions are those
+of ``fairban target --data`` over the same evidence and window (tests check it).
+
+The rollups that depend on the directive's areas are made the first time a version is
+judged, for every day of its window, and then once for each new or changed day.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import shapely
+from shapely.geometry import mapping
+
+from fairban.contract import TABLES, Directive
+from fairban.digests import canonical_json, sha256_hex
+from fairban.geo.presence import AreaIndex
+from fairban.progress import SILENT, Progress
+from fairban.store import rollups
+from fairban.store.days import STORE_DAY, Cut, cut, day_end
+from fairban.store.layout import Store, StoreError
+from fairban.store.parquet import read, write_by_day
+from fairban.targeting import features as feature_sql
+from fairban.targeting.backends.duckdb import DuckDBBackend
+from fairban.targeting.engine import (
+    NEAR_SCHEMA,
+    PresenceProbability,
+    TargetResult,
+    _envelope,
+    decide,
+)
+from fairban.targeting.scoring import Thresholds
+
+#: the feature steps that read raw rows, and what the store gives them instead
+REPLACED = ("contact_pairs", "win_money", "device_days", "home")
+
+
+def areas_key(directive: Directive) -> str:
+    """What a directive version's rollups depend on: its areas (names and shapes)."""
+    doc = [{"name": a.name, "geometry": mapping(a.geometry)} for a in directive.areas]
+    return sha256_hex(canonical_json(doc))[:16]
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A judgement from the store: the engine's result, its window, and what it read."""
+
+    result: TargetResult
+    as_of: datetime
+    window: feature_sql.Window
+    days: Cut
+    rollups_made: int
+
+
+def latest_evidence(store: Store) -> datetime | None:
+    """The end of the store's last day (the default ``as_of``), or None when empty."""
+    days = store.days()
+    return day_end(days[-1]) if days else None
+
+
+def judge(
+    store: Store,
+    directive: Directive,
+    *,
+    as_of: datetime | None = None,
+    thresholds: Thresholds | None = None,
+    memory_limit: str = "3GB",
+    progress: Progress = SILENT,
+) -> Judged:
+    """The directive's decisions over ``(as_of - lookback_days, as_of]`` from the store
+    (``as_of`` by default the end of its latest day)."""
+    end = as_of or latest_evidence(store)
+    if end is None:
+        raise StoreError(f"{store.root}: the store holds no evidence yet (`fairban ingest`)")
+    if end.utcoffset() is None:
+        raise StoreError("--as-of must carry a time-zone offset, e.g. 2019-10-15T00:00:00+08:00")
+    window = feature_sql.Window(end - timedelta(days=directive.lookback_days), end)
+    days = cut(window)
+    held = {d.isoformat() for d in store.days()}
+    present = tuple(d for d in days.days if d.isoformat() in held)
+    key = areas_key(directive)
+    index = AreaIndex([a.name for a in directive.areas], [a.geometry for a in directive.areas])
+    prefilter = index.sql_prefilter()
+    made = _ensure_rollups(store, directive, key, index, present, memory_limit, progress)
+    db = DuckDBBackend(memory_limit=memory_limit)
+    try:
+        near = _open(db, store, directive, key, window, days, present, prefilter)
+        pipeline = _pipeline(window, directive.platforms, prefilter)
+        result = decide(
+            db,
+            directive,
+            pipeline,
+            thresholds=thresholds,
+            progress=progress,
+            observations_near=near,
+        )
+    finally:
+        db.close()
+    return Judged(result, end, window, days, made)
+
+
+def _pipeline(
+    window: feature_sql.Window, platforms: tuple[str, ...], prefilter: str
+) -> list[feature_sql.Step]:
+    replaced = {
+        "contact_pairs": rollups.contact_pairs_sql("store_pairs"),
+        "win_money": f"SELECT src, dst, ts, kind, amount FROM store_money WHERE {window.where()}",
+        "device_days": rollups.device_days_sql("store_devices"),
+        "home": rollups.home_sql("store_nightcells"),
+    }
+    steps = []
+    for step in feature_sql.steps(window, platforms, prefilter):
+        steps.append(feature_sql.Step(step.name, replaced.get(step.name, step.sql)))
+    for step in steps:  # nothing may read the raw rows the store does not open
+        for raw in (" observations", " interactions"):
+            if f"FROM{raw}" in " ".join(step.sql.split()):
+                raise AssertionError(f"feature step {step.name} reads{raw} from the store")
+    return steps
+
+
+def _view(db: DuckDBBackend, name: str, paths: list[Path], empty: str) -> None:
+    source = f"SELECT * FROM {read(paths)}" if paths else empty
+    db.con.execute(f"CREATE OR REPLACE VIEW {name} AS {source}")
+
+
+def _empty(table: str) -> str:
+    spec = TABLES[table]
+    types = {"string": "VARCHAR", "double": "DOUBLE", "timestamp[us, tz=UTC]": "TIMESTAMPTZ"}
+    columns = ", ".join(f"CAST(NULL AS {types[str(c.type)]}) AS {c.name}" for c in spec.columns)
+    return f"SELECT {columns} WHERE FALSE"
+
+
+def _open(
+    db: DuckDBBackend,
+    store: Store,
+    directive: Directive,
+    key: str,
+    window: feature_sql.Window,
+    days: Cut,
+    present: tuple[date, ...],
+    prefilter: str,
+) -> int:
+    """The engine's inputs as views over the store; returns the rows of ``near``."""
+    con = db.con
+    whole = [d for d in days.whole if d in present]
+    partial = [d for d in days.partial if d in present]
+    for table in ("accounts", "confirmed"):
+        path = store.whole_file(table)
+        _view(db, table, [path] if path else [], _empty(table))
+    version = store.manifest.versions[key]
+    near_files = [store.root / version["files"]["near"][d.isoformat()] for d in present]
+    empty_near = (
+        "SELECT "
+        + ", ".join(f"CAST(NULL AS {_duck(f.type)}) AS {f.name}" for f in NEAR_SCHEMA)
+        + " WHERE FALSE"
+    )
+    _view(db, "near_days", near_files, empty_near)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE near AS SELECT * FROM near_days WHERE {window.where()}"
+    )
+    row = con.execute("SELECT count(*) FROM near").fetchone()
+    # the raw rows of the partial days, cut at the window
+    _view(db, "raw_observations", store.day_files("observations", partial), _empty("observations"))
+    _view(db, "raw_interactions", store.day_files("interactions", partial), _empty("interactions"))
+    cut_obs = f"(SELECT * FROM raw_observations WHERE {window.where()})"
+    cut_int = f"(SELECT * FROM raw_interactions WHERE {window.where()})"
+    _view(
+        db, "whole_pairs", store.day_files("pairs", whole), f"{rollups.pairs_sql(cut_int)} LIMIT 0"
+    )
+    con.execute(
+        "CREATE OR REPLACE VIEW store_pairs AS SELECT * FROM whole_pairs "
+        f"UNION ALL {rollups.pairs_sql(cut_int)}"
+    )
+    _view(
+        db,
+        "store_money",
+        store.day_files("money", [*whole, *partial]),
+        f"{rollups.money_sql(cut_int)} LIMIT 0",
+    )
+    _view(
+        db,
+        "whole_devices",
+        store.day_files("devices", whole),
+        f"{rollups.devices_sql(cut_obs)} LIMIT 0",
+    )
+    con.execute(
+        "CREATE OR REPLACE VIEW store_devices AS SELECT * FROM whole_devices "
+        f"UNION ALL {rollups.devices_sql(cut_obs)}"
+    )
+    cells = [store.root / version["files"]["nightcells"][d.isoformat()] for d in whole]
+    _view(db, "whole_nightcells", cells, f"{rollups.nightcells_sql(prefilter, cut_obs)} LIMIT 0")
+    con.execute(
+        "CREATE OR REPLACE VIEW store_nightcells AS SELECT * FROM whole_nightcells "
+        f"UNION ALL {rollups.nightcells_sql(prefilter, cut_obs)}"
+    )
+    return int(row[0]) if row else 0
+
+
+def _duck(t: object) -> str:
+    return {"string": "VARCHAR", "double": "DOUBLE", "int32": "INTEGER"}.get(str(t), "TIMESTAMPTZ")
+
+
+def _ensure_rollups(
+    store: Store,
+    directive: Directive,
+    key: str,
+    index: AreaIndex,
+    days: tuple[date, ...],
+    memory_limit: str,
+    progress: Progress,
+) -> int:
+    """Make the version's rollups of every day that lacks them (or whose raw rows
+    changed since): one presence pass over those days' raw observations."""
+    version = store.manifest.versions.get(key, {})
+    made = version.get("days", {})
+    stale = [d for d in days if made.get(d.isoformat()) != store.manifest.days[d.isoformat()]]
+    if not stale:
+        return 0
+    with store.change() as change:
+        db = DuckDBBackend(memory_limit=memory_limit)
+        try:
+            _view(
+                db, "observations", store.day_files("observations", stale), _empty("observations")
+            )
+            prefilter = index.sql_prefilter()
+            presence = PresenceProbability(
+                index, tuple(shapely.to_wkb(a.geometry) for a in directive.areas)
+            )
+            candidates = f"""
+SELECT account_id, ts, lat, lon, accuracy_m, source, cell_id, device_id FROM observations
+WHERE lat IS NOT NULL AND {prefilter} AND {_envelope(index)}
+"""
+            with progress.stage("Presence near the areas (new days)", total=None) as advance:
+                db.map_batches("near", candidates, presence, NEAR_SCHEMA, advance)
+            prefix = f"versions/{key}/"
+            entry = change.manifest.versions.setdefault(
+                key,
+                {
+                    "directive_id": directive.id,
+                    "areas": [a.name for a in directive.areas],
+                    "days": {},
+                    "files": {},
+                },
+            )
+            sources = {
+                "near": f"SELECT *, {STORE_DAY} AS store_day FROM near",
+                "nightcells": rollups.nightcells_sql(
+                    prefilter,
+                    f"(SELECT *, {STORE_DAY} AS store_day FROM observations)",
+                    by="store_day",
+                ),
+            }
+            for table, sql in sources.items():
+                written = write_by_day(db.con, sql, change.staging(f"{key}/{table}"), stale)
+                for day, path in written.items():
+                    name = change.put_day(table, day, path, prefix=prefix)
+                    entry["files"].setdefault(table, {})[day.isoformat()] = name
+            for day in stale:
+                entry["days"][day.isoformat()] = store.manifest.days[day.isoformat()]
+        finally:
+            db.close()
+    return len(stale)
