@@ -30,7 +30,7 @@ from fairban.cases.messaging import Context
 from fairban.cases.models import Case, CaseEvent
 from fairban.cases.plan import CaseView, Rollout, opened, plan
 from fairban.cases.service import counts_of_directive
-from fairban.cases.transitions import IMPOSING, CaseState, DeciderKind
+from fairban.cases.transitions import IMPOSING, IN_FORCE, CaseState, DeciderKind
 from fairban.clock import BEIJING
 from fairban.config import Settings
 from fairban.contract import Directive
@@ -43,6 +43,17 @@ _LOCK_SPACE = 0x6662_6361
 _LOCK_NUMBERS = 1
 
 # --- carrying the plans out -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Changed:
+    """One account whose measure in force changed in a run (``EnforceReport.changes``)."""
+
+    account_id: str
+    case: str
+    event: str
+    measure: str
+    why: str
 
 
 @dataclass
@@ -78,6 +89,11 @@ class EnforceReport:
     notices: int = 0
     messages: int = 0
     states: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: why measures ended (lift reasons: evidence_rechecked, evidence_aged_out, ...)
+    lift_reasons: Counter[str] = field(default_factory=Counter)
+    #: what changed for the person, account by account: (account, case, event, measure
+    #: in force afterwards or none, why)
+    changes: list[Changed] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -288,8 +304,19 @@ class _Enforcement:
                 impose_days=self.directive.measure_days if step.event in IMPOSING else None,
                 lift_reason=step.lift_reason,
             )
+            before = case.measure if case.state in IN_FORCE else None
             apply_change(self.ctx, case, change)
             self.report.steps[step.event.value] += 1
+            after = case.measure if case.state in IN_FORCE else None
+            if after != before:
+                if step.lift_reason and after is None:
+                    self.report.lift_reasons[step.lift_reason] += 1
+                why = step.lift_reason or step.note
+                self.report.changes.append(
+                    Changed(
+                        case.account_id, case.number, step.event.value, str(after or "none"), why
+                    )
+                )
 
     def _open(self, row: DecisionRow, kind: str | None) -> Case:
         view = opened(row, self.rollout, kind)

@@ -26,7 +26,7 @@ from rich.progress import Progress as RichProgressBar
 from rich.table import Table
 
 from fairban import __version__
-from fairban.errors import FairbanError
+from fairban.errors import FairbanError, InputError
 from fairban.progress import Advance
 
 app = typer.Typer(
@@ -36,6 +36,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # markdown: a docstring's lines join into paragraphs that fit the terminal
+    rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -215,7 +217,33 @@ class TargetEngine(StrEnum):
 @app.command()
 def target(
     directive: Annotated[Path, typer.Argument(help="The directive YAML file.")],
-    data: DataOption,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            "-d",
+            help="Evidence folder (accounts, observations, interactions, confirmed): "
+            "judged over the directive's own window.",
+        ),
+    ] = None,
+    store: Annotated[
+        Path | None,
+        typer.Option(
+            "--store",
+            "-s",
+            help="Or an evidence store (fairban ingest): judged over "
+            "(as-of - lookback_days, as-of].",
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="With --store: the end of the window (with its offset); default: the end "
+            "of the store's latest day.",
+        ),
+    ] = None,
+    *,
     out_dir: Annotated[
         Path, typer.Option("--out", "-o", help="Folder for decisions.csv and decisions.parquet.")
     ],
@@ -243,10 +271,19 @@ def target(
     Writes OUT/decisions.csv and OUT/decisions.parquet: one row per in-scope account the
     evidence links to the directive (measure none, monitor, restrict or suspend, a risk
     in [0, 1] and reasons with stable codes). The evidence is validated first: bad input
-    changes nothing in OUT. Both engines give the same decisions.
+    changes nothing in OUT. Both engines give the same decisions. From an evidence store
+    (--store), the decisions are those --data gives over the same evidence and window.
     """
+    if (data is None) == (store is None):
+        raise InputError("fairban target", "give the evidence as --data FOLDER or --store STORE")
+    if store is not None:
+        _target_from_store(directive, store, as_of, out_dir, force, engine, quiet)
+        return
+    if as_of is not None:
+        raise InputError("--as-of", "judges an evidence store: give --store with it")
     from fairban.targeting.run import run_target
 
+    assert data is not None
     summary = run_target(
         directive,
         data,
@@ -257,6 +294,40 @@ def target(
         master=master,
     )
     out.print(summary.render())
+
+
+def _target_from_store(
+    directive: Path,
+    store: Path,
+    as_of: str | None,
+    out_dir: Path,
+    force: bool,
+    engine: TargetEngine,
+    quiet: bool,
+) -> None:
+    from fairban.cli.store import parse_instant
+    from fairban.config import get_settings
+    from fairban.contract import load_directive
+    from fairban.store.judge import judge
+    from fairban.store.layout import Store
+    from fairban.targeting.run import check_areas, summarise, write_decisions
+
+    if engine is not TargetEngine.duckdb:
+        raise InputError("--engine", "an evidence store is judged with duckdb for now")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(str(out_dir), "exists and is not a folder")
+    spec = load_directive(directive)
+    check_areas(spec, force)
+    judged = judge(
+        Store(store),
+        spec,
+        as_of=parse_instant(as_of, "--as-of"),
+        memory_limit=get_settings().duckdb_memory_limit,
+        progress=RichProgress(quiet),
+    )
+    write_decisions(judged.result, out_dir)
+    out.print(f"Judged from {store} as of {judged.as_of.isoformat()}")
+    out.print(summarise(judged.result, spec, out_dir).render())
 
 
 @app.command()
@@ -412,6 +483,7 @@ def db_upgrade() -> None:
 # ``app`` (imported last: they import ``app``, ``out`` and ``err`` from here)
 from fairban.cli import cases as _cases  # noqa: E402, F401
 from fairban.cli import platforms as _platforms  # noqa: E402, F401
+from fairban.cli import store as _store  # noqa: E402, F401
 from fairban.cli import web as _web  # noqa: E402, F401
 
 

@@ -116,7 +116,9 @@ def ingest(
         with store.change() as change:
             _days(db, store, change, report, progress)
             report.accounts = _accounts(db, store, change)
-            _confirmed(db, store, change)
+            confirmed = _confirmed(db, store, change)
+            if not (report.changed or confirmed):
+                change.abandon()  # the same evidence again: the store stays as it is
             change.manifest.deliveries[str(folder.resolve())] = {
                 "ingested_at": clock.astimezone(UTC).isoformat(),
                 "days": [d.isoformat() for d in sorted([*report.days_new, *report.days_changed])],
@@ -287,7 +289,7 @@ def _accounts(db: DuckDBBackend, store: Store, change: Change) -> int:
     return changed
 
 
-def _confirmed(db: DuckDBBackend, store: Store, change: Change) -> None:
+def _confirmed(db: DuckDBBackend, store: Store, change: Change) -> bool:
     con = db.con
     columns = ", ".join(TABLES["confirmed"].names)
     old = store.whole_file("confirmed")
@@ -302,7 +304,8 @@ def _confirmed(db: DuckDBBackend, store: Store, change: Change) -> None:
             f"SELECT count(*) FROM ({fresh} EXCEPT ALL SELECT * FROM {stored})"
         ).fetchone()
         if not row or not row[0]:
-            return
+            return False
     path = change.staging("confirmed") / "confirmed.parquet"
     con.execute(f"COPY ({merged}) TO '{path}' (FORMAT parquet)")
     change.put_whole("confirmed", path)
+    return True

@@ -173,7 +173,10 @@ class Store:
                 except BaseException:
                     change.drop()
                     raise
-                change.commit()
+                if change.abandoned:
+                    change.drop()
+                else:
+                    change.commit()
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -212,6 +215,11 @@ class Change:
         shutil.rmtree(self.stage_dir, ignore_errors=True)
         self.stage_dir.mkdir(parents=True)
         self._moves: list[tuple[Path, Path]] = []
+        self.abandoned = False
+
+    def abandon(self) -> None:
+        """Nothing to change after all: the change ends without a commit."""
+        self.abandoned = True
 
     def staging(self, name: str) -> Path:
         """A fresh folder under the staging area."""

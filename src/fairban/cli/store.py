@@ -1,0 +1,144 @@
+"""``fairban ingest`` and ``fairban daily``: the evidence store and a standing directive's
+daily cycle (registered on the main app; docs/store.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fairban.cli import RichProgress, app, out
+from fairban.cli.cases import ActorOption, QuietOption, _actor, _database, _plain
+from fairban.errors import InputError
+
+StoreOption = Annotated[
+    Path, typer.Option("--store", "-s", help="The evidence store folder (docs/store.md).")
+]
+
+
+def parse_instant(text: str | None, option: str) -> datetime | None:
+    """An ISO 8601 instant with an offset (``2019-10-15T00:00:00+08:00``), or None."""
+    if text is None:
+        return None
+    try:
+        at = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(
+            option, f"expected a date and time such as 2019-10-15T00:00:00+08:00, got {text!r}"
+        ) from None
+    if at.utcoffset() is None:
+        raise InputError(option, f"{text!r} has no time-zone offset (add +08:00 or Z)")
+    return at
+
+
+@app.command()
+def ingest(
+    evidence: Annotated[Path, typer.Argument(help="An evidence folder, as for --data.")],
+    store: StoreOption,
+    quiet: QuietOption = False,
+) -> None:
+    """Check an evidence folder against the contract and add it to the store, day by day.
+
+    Each row goes to the day of its own timestamp (a late delivery lands on the right
+    days); a day already in the store is merged, never doubled, so ingesting the same
+    folder again changes nothing. Bad evidence refuses the whole folder with one line and
+    leaves the store as it was. A new folder becomes a new store.
+    """
+    from fairban.config import get_settings
+    from fairban.store.ingest import ingest as run_ingest
+    from fairban.store.layout import MANIFEST, Store
+
+    created = not (store / MANIFEST).exists()
+    opened = Store(store, create=created)
+    report = run_ingest(
+        opened,
+        evidence,
+        memory_limit=get_settings().duckdb_memory_limit,
+        progress=RichProgress(quiet),
+    )
+    if created:
+        _plain(f"New evidence store at {store}")
+    _plain(report.render())
+
+
+@app.command()
+def daily(
+    directive: Annotated[Path, typer.Argument(help="The directive YAML file.")],
+    store: StoreOption,
+    inbox: Annotated[
+        Path | None,
+        typer.Option(
+            help="A folder of evidence folders as platforms deliver them: each one the store "
+            "has not ingested yet is ingested first."
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Judge as of this instant (with its offset); default: the end of the latest "
+            "day in the store.",
+        ),
+    ] = None,
+    actor: ActorOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """One day of a standing directive: ingest what has arrived, judge the directive as
+    of the latest evidence, and enforce the difference at the stage its rollout reached.
+
+    New fraud accounts get measures with notices and webhooks; measures whose evidence
+    aged out of the window, or that the new evidence no longer supports, are lifted with
+    a notice that says why; after the directive's `until` every measure it imposed ends.
+    A person's decision outranks the engine, and the kill switch holds new measures.
+    Run it once a day (cron, a systemd timer, a Kubernetes CronJob: docs/store.md); a
+    run that died half-way is finished by the next one, with nothing applied twice.
+    """
+    from fairban.cases.daily import run_daily
+    from fairban.config import get_settings
+    from fairban.contract import load_directive
+    from fairban.store.layout import Store
+
+    spec = load_directive(directive)
+    at = parse_instant(as_of, "--as-of")
+    opened = Store(store)
+    with _database() as session:
+        report = run_daily(
+            session,
+            opened,
+            spec,
+            settings=get_settings(),
+            actor=_actor(actor),
+            inbox=inbox,
+            as_of=at,
+            progress=RichProgress(quiet),
+        )
+        session.commit()
+    for ingested in report.ingested:
+        _plain(ingested.render())
+    judged, enforced = report.judged, report.enforced
+    assert judged is not None
+    assert enforced is not None
+    counts = judged.result.counts()
+    _plain(
+        f"Directive {spec.id} as of {judged.as_of.isoformat()}: "
+        f"window {judged.window.start.isoformat()} .. {judged.window.end.isoformat()}"
+    )
+    _plain(
+        "  decisions: "
+        + ", ".join(f"{m} {counts.get(m, 0):,}" for m in ("suspend", "restrict", "monitor"))
+        + f" (in {report.decisions_dir})"
+    )
+    caught = [c for c in enforced.changes if c.event in ("enforce", "escalate", "reimpose")]
+    ended = [c for c in enforced.changes if c.measure in ("none", "monitor") and c not in caught]
+    _plain(f"  caught today: {len(caught):,}; ended today: {len(ended):,}")
+    for c in caught:
+        _plain(f"    + {c.measure:<8} {c.account_id} ({c.case})")
+    for c in ended:
+        _plain(f"    - lifted   {c.account_id} ({c.case}): {c.why}")
+    if enforced.held_paused:
+        _plain(f"  {enforced.held_paused:,} new measures held by the kill switch")
+    if enforced.outside_stage:
+        _plain(f"  {enforced.outside_stage:,} new decisions outside the rollout's stage")
+    out.print(f"  {enforced.notices:,} notices and {enforced.messages:,} webhooks written")
