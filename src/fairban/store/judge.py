@@ -29,8 +29,10 @@ from fairban.progress import SILENT, Progress
 from fairban.store import rollups
 from fairban.store.days import STORE_DAY, Cut, cut, day_end
 from fairban.store.layout import Store, StoreError
-from fairban.store.parquet import read, write_by_day
+from fairban.store.parquet import write_by_day
+from fairban.store.rollups import SCHEMAS
 from fairban.targeting import features as feature_sql
+from fairban.targeting.backends.base import Backend
 from fairban.targeting.backends.duckdb import DuckDBBackend
 from fairban.targeting.engine import (
     NEAR_SCHEMA,
@@ -75,10 +77,13 @@ def judge(
     as_of: datetime | None = None,
     thresholds: Thresholds | None = None,
     memory_limit: str = "3GB",
+    backend: Backend | None = None,
     progress: Progress = SILENT,
 ) -> Judged:
     """The directive's decisions over ``(as_of - lookback_days, as_of]`` from the store
-    (``as_of`` by default the end of its latest day)."""
+    (``as_of`` by default the end of its latest day). ``backend`` runs the features
+    (DuckDB here by default, or Spark: it reads the same files); the directive
+    version's rollups are made with DuckDB whichever runs them."""
     end = as_of or latest_evidence(store)
     if end is None:
         raise StoreError(f"{store.root}: the store holds no evidence yet (`fairban ingest`)")
@@ -92,9 +97,9 @@ def judge(
     index = AreaIndex([a.name for a in directive.areas], [a.geometry for a in directive.areas])
     prefilter = index.sql_prefilter()
     made = _ensure_rollups(store, directive, key, index, present, memory_limit, progress)
-    db = DuckDBBackend(memory_limit=memory_limit)
+    db = backend or DuckDBBackend(memory_limit=memory_limit)
     try:
-        near = _open(db, store, directive, key, window, days, present, prefilter)
+        near = _open(db, store, key, window, days, present, prefilter)
         pipeline = _pipeline(window, directive.platforms, prefilter)
         result = decide(
             db,
@@ -105,7 +110,8 @@ def judge(
             observations_near=near,
         )
     finally:
-        db.close()
+        if backend is None:
+            db.close()
     return Judged(result, end, window, days, made)
 
 
@@ -128,86 +134,55 @@ def _pipeline(
     return steps
 
 
-def _view(db: DuckDBBackend, name: str, paths: list[Path], empty: str) -> None:
-    source = f"SELECT * FROM {read(paths)}" if paths else empty
-    db.con.execute(f"CREATE OR REPLACE VIEW {name} AS {source}")
-
-
-def _empty(table: str) -> str:
-    spec = TABLES[table]
-    types = {"string": "VARCHAR", "double": "DOUBLE", "timestamp[us, tz=UTC]": "TIMESTAMPTZ"}
-    columns = ", ".join(f"CAST(NULL AS {types[str(c.type)]}) AS {c.name}" for c in spec.columns)
-    return f"SELECT {columns} WHERE FALSE"
-
-
 def _open(
-    db: DuckDBBackend,
+    db: Backend,
     store: Store,
-    directive: Directive,
     key: str,
     window: feature_sql.Window,
     days: Cut,
     present: tuple[date, ...],
     prefilter: str,
 ) -> int:
-    """The engine's inputs as views over the store; returns the rows of ``near``."""
-    con = db.con
+    """The engine's inputs as tables over the store; returns the rows of ``near``."""
     whole = [d for d in days.whole if d in present]
     partial = [d for d in days.partial if d in present]
     for table in ("accounts", "confirmed"):
         path = store.whole_file(table)
-        _view(db, table, [path] if path else [], _empty(table))
-    version = store.manifest.versions[key]
-    near_files = [store.root / version["files"]["near"][d.isoformat()] for d in present]
-    empty_near = (
-        "SELECT "
-        + ", ".join(f"CAST(NULL AS {_duck(f.type)}) AS {f.name}" for f in NEAR_SCHEMA)
-        + " WHERE FALSE"
+        db.open_files(table, [path] if path else [], TABLES[table].arrow_schema())
+    files = store.manifest.versions[key]["files"]
+
+    def version_files(table: str, of: list[date] | tuple[date, ...]) -> list[Path]:
+        return [store.root / files[table][d.isoformat()] for d in of]
+
+    def day_files(table: str, of: list[date]) -> None:
+        db.open_files(f"days_{table}", store.day_files(table, of), SCHEMAS[table])
+
+    db.open_files("days_near", version_files("near", present), SCHEMAS["near"])
+    db.create("near", f"SELECT * FROM days_near WHERE {window.where()}")
+    # the partial days' raw rows, cut at the window
+    db.open_files(
+        "raw_observations", store.day_files("observations", partial), SCHEMAS["observations"]
     )
-    _view(db, "near_days", near_files, empty_near)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE near AS SELECT * FROM near_days WHERE {window.where()}"
+    db.open_files(
+        "raw_interactions", store.day_files("interactions", partial), SCHEMAS["interactions"]
     )
-    row = con.execute("SELECT count(*) FROM near").fetchone()
-    # the raw rows of the partial days, cut at the window
-    _view(db, "raw_observations", store.day_files("observations", partial), _empty("observations"))
-    _view(db, "raw_interactions", store.day_files("interactions", partial), _empty("interactions"))
     cut_obs = f"(SELECT * FROM raw_observations WHERE {window.where()})"
     cut_int = f"(SELECT * FROM raw_interactions WHERE {window.where()})"
-    _view(
-        db, "whole_pairs", store.day_files("pairs", whole), f"{rollups.pairs_sql(cut_int)} LIMIT 0"
+    day_files("pairs", whole)
+    db.create("store_pairs", f"SELECT * FROM days_pairs UNION ALL {rollups.pairs_sql(cut_int)}")
+    day_files("money", [*whole, *partial])
+    db.create("store_money", f"SELECT * FROM days_money WHERE {window.where()}")
+    day_files("devices", whole)
+    db.create(
+        "store_devices", f"SELECT * FROM days_devices UNION ALL {rollups.devices_sql(cut_obs)}"
     )
-    con.execute(
-        "CREATE OR REPLACE VIEW store_pairs AS SELECT * FROM whole_pairs "
-        f"UNION ALL {rollups.pairs_sql(cut_int)}"
+    db.open_files("days_nightcells", version_files("nightcells", whole), SCHEMAS["nightcells"])
+    db.create(
+        "store_nightcells",
+        f"SELECT * FROM days_nightcells UNION ALL {rollups.nightcells_sql(prefilter, cut_obs)}",
     )
-    _view(
-        db,
-        "store_money",
-        store.day_files("money", [*whole, *partial]),
-        f"{rollups.money_sql(cut_int)} LIMIT 0",
-    )
-    _view(
-        db,
-        "whole_devices",
-        store.day_files("devices", whole),
-        f"{rollups.devices_sql(cut_obs)} LIMIT 0",
-    )
-    con.execute(
-        "CREATE OR REPLACE VIEW store_devices AS SELECT * FROM whole_devices "
-        f"UNION ALL {rollups.devices_sql(cut_obs)}"
-    )
-    cells = [store.root / version["files"]["nightcells"][d.isoformat()] for d in whole]
-    _view(db, "whole_nightcells", cells, f"{rollups.nightcells_sql(prefilter, cut_obs)} LIMIT 0")
-    con.execute(
-        "CREATE OR REPLACE VIEW store_nightcells AS SELECT * FROM whole_nightcells "
-        f"UNION ALL {rollups.nightcells_sql(prefilter, cut_obs)}"
-    )
-    return int(row[0]) if row else 0
-
-
-def _duck(t: object) -> str:
-    return {"string": "VARCHAR", "double": "DOUBLE", "int32": "INTEGER"}.get(str(t), "TIMESTAMPTZ")
+    counted = db.query("SELECT count(*) AS n FROM near")
+    return int(counted.column("n")[0].as_py())
 
 
 def _ensure_rollups(
@@ -229,8 +204,8 @@ def _ensure_rollups(
     with store.change() as change:
         db = DuckDBBackend(memory_limit=memory_limit)
         try:
-            _view(
-                db, "observations", store.day_files("observations", stale), _empty("observations")
+            db.open_files(
+                "observations", store.day_files("observations", stale), SCHEMAS["observations"]
             )
             prefilter = index.sql_prefilter()
             presence = PresenceProbability(

@@ -19,10 +19,57 @@ rollup          one row per                                         replaces, in
 
 from __future__ import annotations
 
+import pyarrow as pa
+
+from fairban.contract import TABLES
+from fairban.targeting.engine import NEAR_SCHEMA
 from fairban.targeting.features import IS_NIGHT, LOCAL_DAY, NIGHT_KEY
 
-#: the interaction kinds contact pairs count
-PAIR_KINDS = ("friend_add", "message", "call", "transfer", "payment")
+_TS = pa.timestamp("us", tz="UTC")
+
+
+def _schema(*columns: tuple[str, pa.DataType]) -> pa.Schema:
+    return pa.schema([pa.field(name, kind) for name, kind in columns])
+
+
+#: the columns of each table of the store's days (Parquet, as DuckDB writes them)
+SCHEMAS: dict[str, pa.Schema] = {
+    "observations": TABLES["observations"].arrow_schema(),
+    "interactions": TABLES["interactions"].arrow_schema(),
+    "pairs": _schema(
+        ("src", pa.string()),
+        ("dst", pa.string()),
+        ("first_add", _TS),
+        ("first_talk", _TS),
+        ("last_talk", _TS),
+        ("n_message", pa.int64()),
+        ("n_call", pa.int64()),
+        ("n_friend_add", pa.int64()),
+        ("n_transfer", pa.int64()),
+        ("n_payment", pa.int64()),
+    ),
+    "money": _schema(
+        ("src", pa.string()),
+        ("dst", pa.string()),
+        ("ts", _TS),
+        ("kind", pa.string()),
+        ("amount", pa.float64()),
+    ),
+    "devices": _schema(
+        ("account_id", pa.string()), ("device_id", pa.string()), ("day", pa.date32())
+    ),
+    "near": NEAR_SCHEMA,
+    "nightcells": _schema(
+        ("account_id", pa.string()),
+        ("night", pa.date32()),
+        ("gy", pa.int64()),
+        ("gx", pa.int64()),
+        ("near_area", pa.int32()),
+        ("n", pa.int64()),
+        ("sum_lat", pa.float64()),
+        ("sum_lon", pa.float64()),
+    ),
+}
 
 
 def pairs_sql(source: str = "interactions", where: str = "TRUE", by: str = "") -> str:

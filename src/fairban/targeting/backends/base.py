@@ -13,7 +13,7 @@ and ``map_batches`` live until ``close``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -42,6 +42,11 @@ class Backend(Protocol):
         """Create the evidence views over ``data_dir``. With ``window``, a backend may
         skip files that cannot hold rows of it (day partitions); every query still
         filters on the window itself, so results do not depend on this."""
+        ...
+
+    def open_files(self, name: str, paths: Sequence[Path], schema: pa.Schema) -> None:
+        """The view ``name`` over Parquet files that share ``schema`` (an evidence
+        store's day files); no files: an empty view of ``schema``."""
         ...
 
     def contract_holds(self) -> bool:

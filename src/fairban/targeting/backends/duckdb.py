@@ -111,6 +111,16 @@ class DuckDBBackend:
             cols.append(f"{expr} AS {c.name}")
         return f"SELECT {', '.join(cols)} FROM {source}"
 
+    def open_files(self, name: str, paths: Sequence[Path], schema: pa.Schema) -> None:
+        """The view ``name`` over Parquet files read in place (no folder is a column)."""
+        if paths:
+            listed = ", ".join(_quote(str(p)) for p in paths)
+            source = f"SELECT * FROM read_parquet([{listed}], hive_partitioning = false)"
+        else:
+            columns = ", ".join(f"CAST(NULL AS {_duck_type(f.type)}) AS {f.name}" for f in schema)
+            source = f"SELECT {columns} WHERE FALSE"
+        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS {source}")
+
     # -- a fast check of the contract --------------------------------------------------
     def contract_holds(self) -> bool:
         """True when every table is Parquet with the contract's physical types and no
@@ -285,6 +295,20 @@ def _violations_sql(spec: Table) -> str:
 
 def _sql_type(t: pa.DataType) -> str:
     return _SQL_TYPES.get(t, "VARCHAR")
+
+
+def _duck_type(t: pa.DataType) -> str:
+    """DuckDB's name of an Arrow type the store's files hold."""
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMPTZ"
+    names = {
+        pa.string(): "VARCHAR",
+        pa.float64(): "DOUBLE",
+        pa.int64(): "BIGINT",
+        pa.int32(): "INTEGER",
+        pa.date32(): "DATE",
+    }
+    return names[t]
 
 
 def _quote(s: str) -> str:

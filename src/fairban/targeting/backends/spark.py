@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -487,6 +487,15 @@ class SparkBackend:
         except failures:
             return False
         return True
+
+    def open_files(self, name: str, paths: Sequence[Path], schema: pa.Schema) -> None:
+        """The view ``name`` over Parquet files (an evidence store's day files)."""
+        spark_schema = from_arrow_schema(schema)
+        if paths:
+            frame = self.spark.read.schema(spark_schema).parquet(*(str(p) for p in paths))
+        else:
+            frame = self.spark.createDataFrame([], spark_schema)
+        frame.createOrReplaceTempView(name)
 
     # -- running SQL --------------------------------------------------------------------
     def create(self, name: str, sql: str) -> None:
