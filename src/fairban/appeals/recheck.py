@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from fairban.appeals.models import Ground
 from fairban.contract import Directive
-from fairban.contract.directive import Directive as DirectiveModel
+from fairban.contract.fingerprint import fingerprint
 
 #: measures that hold an account back; monitor and none do not
 HOLDING = ("restrict", "suspend")
@@ -49,41 +49,6 @@ class NewDecision:
 
 
 NONE = NewDecision("none", 0.0, "[]")
-
-
-def directive_from_content(content: str) -> Directive:
-    """The directive a version's canonical JSON describes (areas inline)."""
-    raw: dict[str, Any] = json.loads(content)
-    raw.pop("source", None)
-    areas = raw.get("areas")
-    if isinstance(areas, list):  # cases.enforce writes [{name, geometry}, ...]
-        raw["areas"] = {
-            "type": "FeatureCollection",
-            "features": [
-                {"type": "Feature", "properties": {"name": a["name"]}, "geometry": a["geometry"]}
-                for a in areas
-            ],
-        }
-    known = set(DirectiveModel.keys())
-    fields = {k: v for k, v in raw.items() if k in known}
-    return DirectiveModel.model_validate(
-        {**fields, "source": Path("directive.json")},
-        context={"base_dir": Path("."), "where": "directive version 'areas'"},
-    )
-
-
-def fingerprint(data_dir: Path) -> str:
-    """A hash of every file's relative path, size and modification time below
-    ``data_dir``: changes when any evidence file does."""
-    digest = hashlib.sha256()
-    for root, dirs, files in os.walk(data_dir):
-        dirs.sort()
-        for name in sorted(files):
-            path = Path(root) / name
-            stat = path.stat()
-            rel = path.relative_to(data_dir).as_posix()
-            digest.update(f"{rel}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
 
 
 class DecisionCache:

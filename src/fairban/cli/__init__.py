@@ -345,6 +345,14 @@ def preview(
     force: Annotated[
         bool, typer.Option(help="Replace OUT if it exists; accept areas that look wrong.")
     ] = False,
+    thresholds: Annotated[
+        Path | None,
+        typer.Option(
+            help="A YAML file of thresholds (the directive's 'thresholds' keys) to try over "
+            "the directive's own: re-scored from the features a first preview kept, "
+            "without reading the evidence again."
+        ),
+    ] = None,
     quiet: QuietOption = False,
 ) -> None:
     """Dry-run a directive and write its impact report; nothing is enforced.
@@ -352,20 +360,58 @@ def preview(
     OUT/index.html (self-contained, works offline) and the CSVs behind it: counts by
     measure, platform, province, prefecture and strength of evidence, a map of the areas
     and the affected accounts, and what the naive presence rule of 2019 would have hit
-    beside what fairban would do.
+    beside what fairban would do. The first preview of a directive over a folder keeps
+    its features and the report's evidence tallies under FAIRBAN_HOME/preview; a later
+    one with other thresholds (--thresholds, or the directive's own) re-scores from them
+    in seconds.
     """
-    from fairban.preview import write_report
-    from fairban.targeting.backends.duckdb import DuckDBBackend
-    from fairban.targeting.run import prepare, run_engine
+    import time
 
-    backend = DuckDBBackend()
-    try:
-        spec = prepare(directive, data, force=force, progress=RichProgress(quiet), backend=backend)
-        result = run_engine(spec, data, progress=RichProgress(quiet), backend=backend)
-    finally:
-        backend.close()
+    from fairban.config import get_settings
+    from fairban.contract import load_directive
+    from fairban.preview import write_report
+    from fairban.preview.ledger import load_ledger, with_decisions
+    from fairban.preview.whatif import kept_for, with_thresholds
+    from fairban.targeting.backends.duckdb import DuckDBBackend
+    from fairban.targeting.engine import keep_scored, rescore
+    from fairban.targeting.run import check_areas, prepare, run_engine
+    from fairban.targeting.scoring import Thresholds
+
+    settings = get_settings()
     if truth is None and (data.parent / "truth.csv").is_file():
         truth = data.parent / "truth.csv"
+    spec = with_thresholds(load_directive(directive), thresholds)
+    kept = kept_for(settings.home.expanduser(), spec, data)
+    if kept.complete:
+        check_areas(spec, force)
+        Thresholds.for_directive(spec)  # tiers that do not increase fail before any work
+        started = time.perf_counter()
+        result = rescore(spec, kept.scored, progress=RichProgress(quiet))
+        seconds = time.perf_counter() - started
+        summary = write_report(
+            spec,
+            data,
+            result.decisions,
+            out_dir,
+            truth=truth,
+            force=force,
+            progress=RichProgress(quiet),
+            ledger=with_decisions(load_ledger(kept.ledger), result.decisions),
+        )
+        out.print(
+            f"Re-scored in {seconds:.2f} s from the features kept in {kept.folder} "
+            "(the evidence was not read again)"
+        )
+        out.print(summary.render())
+        return
+    Thresholds.for_directive(spec)
+    backend = DuckDBBackend(memory_limit=settings.duckdb_memory_limit)
+    try:
+        prepare(directive, data, force=force, progress=RichProgress(quiet), backend=backend)
+        result = run_engine(spec, data, progress=RichProgress(quiet), backend=backend)
+        keep_scored(backend, kept.scored)
+    finally:
+        backend.close()
     summary = write_report(
         spec,
         data,
@@ -374,6 +420,7 @@ def preview(
         truth=truth,
         force=force,
         progress=RichProgress(quiet),
+        keep_ledger=kept.ledger,
     )
     out.print(summary.render())
 

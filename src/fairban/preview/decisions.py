@@ -16,10 +16,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fairban.errors import InputError
+from fairban.measures import DECISION_MEASURES, VISIBLE_VALUES
 
-MEASURES: tuple[str, ...] = ("none", "monitor", "restrict", "suspend")
+#: every measure a decision may say, weakest first
+MEASURES: tuple[str, ...] = DECISION_MEASURES
 #: the measures a person notices (monitor is invisible to them)
-ENFORCED: tuple[str, ...] = ("restrict", "suspend")
+ENFORCED: tuple[str, ...] = VISIBLE_VALUES
 #: strongest first, the order tables and charts use
 STRENGTHS: tuple[str, ...] = ("strong", "moderate", "weak", "none")
 

@@ -8,6 +8,7 @@ this table, so they add up by construction.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,11 +17,12 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from fairban.contract import Directive, iter_batches
 from fairban.geo.china import ChinaAdmin
 from fairban.preview.decisions import checked_decisions
-from fairban.preview.naive import NEVER, SOURCE_BITS
+from fairban.preview.naive import NEVER, SOURCE_BITS, NaiveHits
 from fairban.preview.scan import Scan, estimate_homes, scan_observations
 from fairban.progress import SILENT, Progress
 
@@ -127,6 +129,55 @@ def build_ledger(
         }
     )
     return Ledger(table, len(scoped), scan)
+
+
+#: the ledger's columns a new set of thresholds changes (the rest is the evidence's)
+SCORED = ("measure", "risk", "strength", "reasons")
+
+
+def save_ledger(ledger: Ledger, folder: Path) -> None:
+    """Keep a ledger (its table and its scan's counts) for ``load_ledger``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / ".ledger.parquet.partial"
+    pq.write_table(ledger.table, partial)
+    scan = ledger.scan
+    meta = {
+        "accounts_in_scope": ledger.accounts_in_scope,
+        "observations": scan.observations,
+        "in_window": scan.in_window,
+        "touching": scan.touching,
+    }
+    (folder / "ledger.json").write_text(json.dumps(meta), encoding="utf-8")
+    partial.replace(folder / "ledger.parquet")
+
+
+def load_ledger(folder: Path) -> Ledger:
+    """A ledger ``save_ledger`` kept; ``FileNotFoundError`` when there is none."""
+    table = pq.read_table(folder / "ledger.parquet")
+    meta = json.loads((folder / "ledger.json").read_text(encoding="utf-8"))
+    naive = NaiveHits(table.num_rows)
+    naive.touches = table.column("naive_touches").to_numpy(zero_copy_only=False).astype(np.int64)
+    naive.sources = table.column("naive_sources").to_numpy(zero_copy_only=False).astype(np.uint8)
+    first = table.column("naive_first").cast(pa.int64()).to_pylist()
+    naive.first_us = np.array([NEVER if v is None else v for v in first], dtype=np.int64)
+    scan = Scan(naive, meta["observations"], meta["in_window"], meta["touching"])
+    return Ledger(table, int(meta["accounts_in_scope"]), scan)
+
+
+def with_decisions(ledger: Ledger, decisions: pa.Table) -> Ledger:
+    """The ledger under new decisions of the same accounts (a what-if: other thresholds
+    over the same evidence): measure, risk, strength and reasons replaced."""
+    decided = checked_decisions(decisions)
+    table = ledger.table
+    row = pc.index_in(table.column("account_id"), value_set=decided.column("account_id"))
+    if not pc.all(pc.equal(row.is_valid(), table.column("decided"))).as_py():
+        raise ValueError("the new decisions are not of the ledger's accounts")
+    take = row.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    for name in SCORED:
+        fresh = decided.column(name).take(take)
+        chosen = pc.if_else(table.column("decided"), fresh, table.column(name))
+        table = table.set_column(table.column_names.index(name), name, chosen)
+    return Ledger(table, ledger.accounts_in_scope, ledger.scan)
 
 
 def _accounts(data_dir: Path, progress: Progress) -> pa.Table:

@@ -27,7 +27,7 @@ from fairban.errors import FairbanError
 from fairban.preview import charts
 from fairban.preview.charts import COLOURS, Points
 from fairban.preview.decisions import ENFORCED, MEASURES, STRENGTHS
-from fairban.preview.ledger import Ledger, build_ledger
+from fairban.preview.ledger import Ledger, build_ledger, save_ledger
 from fairban.preview.quality import Quality, judge, read_truth
 from fairban.preview.tallies import (
     Comparison,
@@ -138,6 +138,8 @@ def write_report(
     truth: Path | None = None,
     force: bool = False,
     progress: Progress = SILENT,
+    ledger: Ledger | None = None,
+    keep_ledger: Path | None = None,
 ) -> ReportSummary:
     """Write the dry-run report of ``directive`` into ``out_dir`` and sum it up.
 
@@ -145,7 +147,9 @@ def write_report(
     ``truth`` a simulator's truth.csv, which adds the quality section. An existing
     non-empty ``out_dir`` is refused unless ``force``, and then replaced only once the
     new report is complete. Raises ``InputError`` for a bad decisions table, evidence
-    folder or truth file.
+    folder or truth file. ``ledger``: one already built for these decisions (a
+    what-if, ``preview.whatif``): the evidence is then not read; ``keep_ledger``: a
+    folder to keep the ledger built in.
     """
     started = time.perf_counter()
     if out_dir.exists() and not out_dir.is_dir():
@@ -161,7 +165,10 @@ def write_report(
     )
     staging.chmod(0o755)  # mkdtemp makes it private; a report is meant to be shared
     try:
-        ledger = build_ledger(directive, data_dir, decisions, progress=progress)
+        if ledger is None:
+            ledger = build_ledger(directive, data_dir, decisions, progress=progress)
+            if keep_ledger is not None:
+                save_ledger(ledger, keep_ledger)
         summary = _write(directive, ledger, truth_table, staging, progress)
         _replace(staging, out_dir)
     except BaseException:

@@ -40,6 +40,7 @@ from fairban.targeting.engine import (
     TargetResult,
     _envelope,
     decide,
+    keep_scored,
 )
 from fairban.targeting.scoring import Thresholds
 
@@ -78,12 +79,15 @@ def judge(
     thresholds: Thresholds | None = None,
     memory_limit: str = "3GB",
     backend: Backend | None = None,
+    keep: Path | None = None,
     progress: Progress = SILENT,
 ) -> Judged:
     """The directive's decisions over ``(as_of - lookback_days, as_of]`` from the store
     (``as_of`` by default the end of its latest day). ``backend`` runs the features
     (DuckDB here by default, or Spark: it reads the same files); the directive
-    version's rollups are made with DuckDB whichever runs them."""
+    version's rollups are made with DuckDB whichever runs them. With ``keep``, the
+    feature tables scoring reads are written there (``targeting.engine.rescore`` tries
+    other thresholds on them)."""
     end = as_of or latest_evidence(store)
     if end is None:
         raise StoreError(f"{store.root}: the store holds no evidence yet (`fairban ingest`)")
@@ -109,6 +113,8 @@ def judge(
             progress=progress,
             observations_near=near,
         )
+        if keep is not None:
+            keep_scored(db, keep)
     finally:
         if backend is None:
             db.close()

@@ -128,13 +128,32 @@ def decide(
     """The feature steps and the scoring, once the backend holds the inputs the steps
     read (the evidence views and ``near``; or, judging from an evidence store, the
     store's rollups in their place): what ``target`` does after the presence stage."""
-    t = thresholds or Thresholds.for_directive(directive)
-    names = [a.name for a in directive.areas]
     with progress.stage("Evidence signals", total=len(pipeline)) as advance:
         for step in pipeline:
             db.create(step.name, step.sql)
             advance(1)
+    return score_features(
+        db, directive, thresholds=thresholds, progress=progress, observations_near=observations_near
+    )
 
+
+#: the feature tables scoring reads: a judgement kept with them can be scored again
+#: with other thresholds without the evidence (``score_features``)
+SCORED_TABLES = ("features", "money_edges", "device_pairs", "linked")
+
+
+def score_features(
+    db: Backend,
+    directive: Directive,
+    *,
+    thresholds: Thresholds | None = None,
+    progress: Progress = SILENT,
+    observations_near: int = 0,
+) -> TargetResult:
+    """Risk, measure and reasons of every linked account, from the feature tables the
+    backend holds (``SCORED_TABLES``): the engine's last part, and a what-if's whole."""
+    t = thresholds or Thresholds.for_directive(directive)
+    names = [a.name for a in directive.areas]
     with progress.stage("Scoring", total=MAX_PASSES) as advance:
         # ordered here: the later passes are matched to these rows by position
         feats = db.query("SELECT * FROM features ORDER BY account_id")
@@ -186,6 +205,43 @@ def decide(
         }
     )
     return TargetResult(decisions=decisions, features=feats, observations_near=observations_near)
+
+
+def keep_scored(db: Backend, folder: Path) -> None:
+    """Write the feature tables scoring reads (``SCORED_TABLES``) to ``folder`` as
+    Parquet, for ``rescore``."""
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in SCORED_TABLES:
+        partial = folder / f".{name}.parquet.partial"
+        pq.write_table(db.query(f"SELECT * FROM {name}"), partial)
+        partial.replace(folder / f"{name}.parquet")
+
+
+def rescore(
+    directive: Directive,
+    folder: Path,
+    *,
+    thresholds: Thresholds | None = None,
+    progress: Progress = SILENT,
+) -> TargetResult:
+    """The decisions of a kept judgement (``keep_scored``) under other thresholds: no
+    evidence is read. ``FileNotFoundError`` when ``folder`` keeps none."""
+    import pyarrow.parquet as pq
+
+    from fairban.targeting.backends.duckdb import DuckDBBackend
+
+    db = DuckDBBackend()
+    try:
+        for name in SCORED_TABLES:
+            path = folder / f"{name}.parquet"
+            if not path.is_file():
+                raise FileNotFoundError(path)
+            db.open_files(name, [path], pq.read_schema(path))
+        return score_features(db, directive, thresholds=thresholds, progress=progress)
+    finally:
+        db.close()
 
 
 class PresenceProbability:
