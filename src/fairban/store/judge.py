@@ -175,15 +175,13 @@ def _open(
     cut_obs = f"(SELECT * FROM raw_observations WHERE {window.where()})"
     cut_int = f"(SELECT * FROM raw_interactions WHERE {window.where()})"
     day_files("pairs", whole)
-    db.create("store_pairs", f"SELECT * FROM days_pairs UNION ALL {rollups.pairs_sql(cut_int)}")
+    db.view("store_pairs", f"SELECT * FROM days_pairs UNION ALL {rollups.pairs_sql(cut_int)}")
     day_files("money", [*whole, *partial])
-    db.create("store_money", f"SELECT * FROM days_money WHERE {window.where()}")
+    db.view("store_money", f"SELECT * FROM days_money WHERE {window.where()}")
     day_files("devices", whole)
-    db.create(
-        "store_devices", f"SELECT * FROM days_devices UNION ALL {rollups.devices_sql(cut_obs)}"
-    )
+    db.view("store_devices", f"SELECT * FROM days_devices UNION ALL {rollups.devices_sql(cut_obs)}")
     db.open_files("days_nightcells", version_files("nightcells", whole), SCHEMAS["nightcells"])
-    db.create(
+    db.view(
         "store_nightcells",
         f"SELECT * FROM days_nightcells UNION ALL {rollups.nightcells_sql(prefilter, cut_obs)}",
     )

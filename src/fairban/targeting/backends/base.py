@@ -58,6 +58,11 @@ class Backend(Protocol):
         """Materialise ``sql`` (DuckDB dialect) as the table ``name``."""
         ...
 
+    def view(self, name: str, sql: str) -> None:
+        """``sql`` (DuckDB dialect) as the view ``name``, computed where it is read
+        (``create`` computes it once)."""
+        ...
+
     def register(self, name: str, table: pa.Table) -> None:
         """Make an Arrow table available to SQL as the table ``name``."""
         ...

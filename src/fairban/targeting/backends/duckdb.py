@@ -176,6 +176,9 @@ class DuckDBBackend:
         """Materialise ``sql`` as the temporary table ``name``."""
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}", params or {})
 
+    def view(self, name: str, sql: str) -> None:
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
+
     def register(self, name: str, table: pa.Table) -> None:
         """Make an Arrow table available to SQL as a temporary table ``name``."""
         self.con.register(f"_arrow_{name}", table)

@@ -502,6 +502,9 @@ class SparkBackend:
         """Materialise ``sql`` (DuckDB dialect) as the view ``name``, persisted."""
         self._keep(name, self.spark.sql(to_spark_sql(sql)))
 
+    def view(self, name: str, sql: str) -> None:
+        self.spark.sql(to_spark_sql(sql)).createOrReplaceTempView(name)
+
     def register(self, name: str, table: pa.Table) -> None:
         self._keep(name, self.spark.createDataFrame(table, schema=from_arrow_schema(table.schema)))
 
