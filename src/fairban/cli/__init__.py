@@ -245,8 +245,10 @@ def target(
     in [0, 1] and reasons with stable codes). The evidence is validated first: bad input
     changes nothing in OUT. Both engines give the same decisions.
     """
+    from fairban.config import get_settings
     from fairban.targeting.run import run_target
 
+    settings = get_settings()
     summary = run_target(
         directive,
         data,
@@ -255,6 +257,8 @@ def target(
         progress=RichProgress(quiet),
         engine=engine.value,
         master=master,
+        duckdb_memory_limit=settings.duckdb_memory_limit,
+        spark_driver_memory=settings.spark_driver_memory,
     )
     out.print(summary.render())
 
@@ -283,11 +287,12 @@ def preview(
     and the affected accounts, and what the naive presence rule of 2019 would have hit
     beside what fairban would do.
     """
+    from fairban.config import get_settings
     from fairban.preview import write_report
     from fairban.targeting.backends.duckdb import DuckDBBackend
     from fairban.targeting.run import prepare, run_engine
 
-    backend = DuckDBBackend()
+    backend = DuckDBBackend(memory_limit=get_settings().duckdb_memory_limit)
     try:
         spec = prepare(directive, data, force=force, progress=RichProgress(quiet), backend=backend)
         result = run_engine(spec, data, progress=RichProgress(quiet), backend=backend)
