@@ -2,7 +2,7 @@
 
 presence stage   observations near an area (SQL pre-filter pushed to the scan),
                  then exact probabilities in Python (fairban.geo.presence)
-feature steps    SQL in one dialect (targeting.features), run by the backend
+feature steps    SQL in one dialect (targeting.features.PIPELINE), run by the backend
 scoring          pass 1 on each account's own evidence; pass 2 adds money from the
                  accounts judged in pass 1 (collectors, cash-out terminals);
                  pass 3 links the other accounts of the same person (monitor)
@@ -100,10 +100,10 @@ def target(
             NEAR_SCHEMA,
             advance,
         )
-    pipeline = feature_sql.steps(window, directive.platforms, prefilter)
-    with progress.stage("Evidence signals", total=len(pipeline)) as advance:
-        for step in pipeline:
-            db.create(step.name, step.sql)
+    scope = feature_sql.Scope(window, directive.platforms, prefilter)
+    with progress.stage("Evidence signals", total=len(feature_sql.PIPELINE)) as advance:
+        for feature in feature_sql.PIPELINE:
+            db.create(feature.name, feature.sql(scope))
             advance(1)
 
     with progress.stage("Scoring", total=MAX_PASSES) as advance:
