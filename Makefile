@@ -20,11 +20,12 @@ test:  ## the whole test suite (slow tests included: CI runs them too)
 	$(SYNC)
 	$(UV) run pytest -n 2 $(PYTEST_ARGS)
 
-lint:  ## ruff and mypy (strict on src/)
+lint:  ## ruff, mypy (strict on src/) and the import layers (import-linter)
 	$(SYNC)
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 	$(UV) run mypy
+	$(UV) run lint-imports
 
 format:
 	$(SYNC)

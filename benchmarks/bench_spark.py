@@ -10,7 +10,8 @@ its own process, watched from here: its peak memory is the highest sum of the re
 memory of the process and all its children (Spark's JVM, its Python workers), sampled
 every 0.2 s with psutil.
 
-1. duckdb: ``fairban.targeting.target(directive, evidence)`` (the default backend).
+1. duckdb: ``fairban.targeting.target(directive, evidence, backend=...)`` on a DuckDB
+   backend with the settings' memory limit, as ``fairban target`` runs it.
 2. spark MASTER: ``SparkBackend(MASTER)`` started (timed apart: the JVM's start does not
    grow with the evidence) and the same ``target(..., backend=...)``.
 
@@ -50,12 +51,16 @@ TOLERANCE = 1e-9
 
 
 def child_duckdb(world: Path, out: Path, _: Result) -> Result:
+    from fairban.config import get_settings
     from fairban.contract import load_directive
     from fairban.targeting import target
+    from fairban.targeting.backends.duckdb import DuckDBBackend
 
     directive = load_directive(world / "directive.yaml")
     started = time.perf_counter()
-    result = target(directive, world / "evidence")
+    backend = DuckDBBackend(memory_limit=get_settings().duckdb_memory_limit)
+    result = target(directive, world / "evidence", backend=backend)
+    backend.close()
     seconds = time.perf_counter() - started
     _write(result, out)
     return {"seconds": seconds, "counts": result.counts(), "near": result.observations_near}
@@ -185,13 +190,14 @@ def agree(a: Result, b: Result) -> str:
 
 def in_window(world: Path) -> tuple[int, int]:
     """Observations in the files, and in the directive's window."""
+    from fairban.config import get_settings
     from fairban.contract import load_directive
     from fairban.targeting.backends.duckdb import DuckDBBackend
     from fairban.targeting.features import Window
 
     directive = load_directive(world / "directive.yaml")
     window = Window(directive.window_start, directive.window_end)
-    db = DuckDBBackend()
+    db = DuckDBBackend(memory_limit=get_settings().duckdb_memory_limit)
     db.open_evidence(world / "evidence")
     total = db.query("SELECT count(*) AS n FROM observations").column("n")[0].as_py()
     inside = db.query(f"SELECT count(*) AS n FROM observations WHERE {window.where()}")

@@ -8,9 +8,10 @@ DIR/evidence/). Each measurement runs in its own process, so its peak RSS (its o
 ``VmHWM``) is its own:
 
 1. presence, fairban: what the engine does. ``AreaIndex`` from the directive's areas,
-   ``DuckDBBackend().open_evidence``, the SQL pre-filter ``features.prefilter_sql``
-   streamed with ``backend.batches`` and ``index.probability`` on the candidates (the
-   engine's own ``_presence_stage``, called as it is).
+   ``DuckDBBackend(memory_limit=...).open_evidence`` (the settings' limit, as ``fairban
+   target``'s), the SQL pre-filter ``features.prefilter_sql`` streamed with
+   ``backend.batches`` and ``index.probability`` on the candidates (the engine's own
+   ``_presence_stage``, called as it is).
 2. presence, DuckDB spatial: the standard point-in-polygon join, ``ST_Contains(area.geom,
    ST_Point(lon, lat))``, over the same Parquet files and window, with the spatial
    extension loaded from the ``duckdb-extension-spatial`` package's folder. The package
@@ -20,8 +21,9 @@ DIR/evidence/). Each measurement runs in its own process, so its peak RSS (its o
 3. presence, GeoPandas: observations (lon, lat) read with pyarrow in batches of 10^6,
    ``geopandas.sjoin(points, areas, predicate="within")``. ``--rows-limit N`` stops it
    after N observations; its rows/s is then a sample's, extrapolated to the rest.
-4. the whole engine, ``fairban.targeting.target(directive, evidence)`` (all signals, no
-   validation), timed step by step by wrapping the backend's methods from outside.
+4. the whole engine, ``fairban.targeting.target(directive, evidence, backend=...)`` on a
+   DuckDB with the settings' memory limit (all signals, no validation), timed step by
+   step by wrapping the backend's methods from outside.
 5. the command line, ``fairban target DIRECTIVE --data EVIDENCE --out TMP -q``
    (validation and writing the decisions included), run in-process by ``fairban.cli.main``.
 6. with ``--memory-limit 3GB``: the engine again, on a backend whose DuckDB has that
@@ -90,6 +92,7 @@ def peak_rss_mib() -> float:
 
 def run_presence(spec: Spec) -> Result:
     """The engine's presence stage, exactly: SQL pre-filter, then probabilities in Python."""
+    from fairban.config import get_settings
     from fairban.contract import load_directive
     from fairban.geo.presence import AreaIndex
     from fairban.progress import SILENT
@@ -100,7 +103,7 @@ def run_presence(spec: Spec) -> Result:
     directive = load_directive(Path(spec["directive"]))
     started = time.perf_counter()
     index = AreaIndex([a.name for a in directive.areas], [a.geometry for a in directive.areas])
-    backend = DuckDBBackend()
+    backend = DuckDBBackend(memory_limit=get_settings().duckdb_memory_limit)
     backend.open_evidence(Path(spec["evidence"]))
     window = features.Window(directive.window_start, directive.window_end)
 
@@ -347,8 +350,10 @@ def _breakdown(log: list[Call], started: float, ended: float, last_peak: float) 
 
 
 def run_engine(spec: Spec, memory_limit: str | None = None) -> Result:
-    """``fairban.targeting.target`` alone (all signals, no validation, nothing written);
-    with ``memory_limit``, on a backend whose DuckDB has that ``memory_limit``."""
+    """``fairban.targeting.target`` alone (all signals, no validation, nothing written),
+    on a backend whose DuckDB has ``memory_limit`` (by default the settings', as
+    ``fairban target``'s)."""
+    from fairban.config import get_settings
     from fairban.contract import load_directive
     from fairban.targeting import target
     from fairban.targeting.backends.duckdb import DuckDBBackend
@@ -358,12 +363,9 @@ def run_engine(spec: Spec, memory_limit: str | None = None) -> Result:
     _instrument(log, peaks)
     directive = load_directive(Path(spec["directive"]))
     started = time.perf_counter()
-    if memory_limit:
-        backend = DuckDBBackend(memory_limit=memory_limit)
-        result = target(directive, Path(spec["evidence"]), backend=backend)
-        backend.close()
-    else:
-        result = target(directive, Path(spec["evidence"]))
+    backend = DuckDBBackend(memory_limit=memory_limit or get_settings().duckdb_memory_limit)
+    result = target(directive, Path(spec["evidence"]), backend=backend)
+    backend.close()
     ended = time.perf_counter()
     last_peak = peaks.mark()
     return {

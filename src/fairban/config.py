@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     #: memory DuckDB may use for targeting before it spills to disk (bounded by design:
     #: 10^8 observations fit in it)
     duckdb_memory_limit: str = "3GB"
+    #: memory of the Spark driver that ``fairban target --engine spark`` starts on a
+    #: local[N] master (a cluster's own configuration decides its own)
+    spark_driver_memory: str = "2g"
     # --- cases (fairban enforce) ---
     #: where the appeal portal is reached: notices link to PUBLIC_URL/c/CASE?t=TOKEN
     #: (the SMS to PUBLIC_URL/c/CASE, short enough for 70 Chinese characters)

@@ -57,9 +57,17 @@ class DecisionCache:
     Thread-safe: one run per key at a time, others wait for it. ``runs`` counts engine
     runs (tests check that a second appeal does not run the engine again)."""
 
-    def __init__(self, data_dir: Path, cache_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        cache_dir: Path | None = None,
+        *,
+        duckdb_memory_limit: str | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.cache_dir = cache_dir
+        #: the engine's DuckDB memory limit (``Settings.duckdb_memory_limit``)
+        self.duckdb_memory_limit = duckdb_memory_limit
         self.runs = 0
         self._lock = threading.Lock()
         self._tables: dict[str, dict[str, NewDecision]] = {}
@@ -92,12 +100,18 @@ class DecisionCache:
         return _as_map(pq.read_table(path))
 
     def _run(self, directive: Directive, key: str) -> dict[str, NewDecision]:
-        from fairban.targeting import target  # heavy: only when a run is needed
+        # heavy: only when a run is needed
+        from fairban.targeting import target
+        from fairban.targeting.backends.duckdb import DuckDBBackend
 
         self.runs += 1
-        table = target(directive, self.data_dir).decisions.select(
-            ["account_id", "measure", "risk", "reasons"]
-        )
+        backend = DuckDBBackend(memory_limit=self.duckdb_memory_limit)
+        try:
+            table = target(directive, self.data_dir, backend=backend).decisions.select(
+                ["account_id", "measure", "risk", "reasons"]
+            )
+        finally:
+            backend.close()
         if self.cache_dir is not None:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             tmp = self.cache_dir / f".{key}.{os.getpid()}.partial"

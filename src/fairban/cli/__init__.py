@@ -281,9 +281,11 @@ def target(
         return
     if as_of is not None:
         raise InputError("--as-of", "judges an evidence store: give --store with it")
+    from fairban.config import get_settings
     from fairban.targeting.run import run_target
 
     assert data is not None
+    settings = get_settings()
     summary = run_target(
         directive,
         data,
@@ -292,6 +294,8 @@ def target(
         progress=RichProgress(quiet),
         engine=engine.value,
         master=master,
+        duckdb_memory_limit=settings.duckdb_memory_limit,
+        spark_driver_memory=settings.spark_driver_memory,
     )
     out.print(summary.render())
 
@@ -386,7 +390,12 @@ def preview(
         check_areas(spec, force)
         Thresholds.for_directive(spec)  # tiers that do not increase fail before any work
         started = time.perf_counter()
-        result = rescore(spec, kept.scored, progress=RichProgress(quiet))
+        result = rescore(
+            spec,
+            kept.scored,
+            memory_limit=settings.duckdb_memory_limit,
+            progress=RichProgress(quiet),
+        )
         seconds = time.perf_counter() - started
         summary = write_report(
             spec,

@@ -160,7 +160,15 @@ def appeals_recheck(
     settings = Settings()
     engine = open_database(database_url(settings), migrate=False)
     evidence = data or settings.evidence_dir
-    cache = DecisionCache(evidence, settings.home.expanduser() / "recheck") if evidence else None
+    cache = (
+        DecisionCache(
+            evidence,
+            settings.home.expanduser() / "recheck",
+            duckdb_memory_limit=settings.duckdb_memory_limit,
+        )
+        if evidence
+        else None
+    )
     factory = session_factory(engine)
     stop: list[int] = []
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.append(signum))

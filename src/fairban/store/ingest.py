@@ -96,7 +96,7 @@ def ingest(
     folder: Path,
     *,
     now: datetime | None = None,
-    memory_limit: str = "3GB",
+    memory_limit: str | None = None,
     progress: Progress = SILENT,
 ) -> IngestReport:
     """Add ``folder`` to ``store`` (module docstring). ``InputError`` for evidence that

@@ -77,7 +77,7 @@ def judge(
     *,
     as_of: datetime | None = None,
     thresholds: Thresholds | None = None,
-    memory_limit: str = "3GB",
+    memory_limit: str | None = None,
     backend: Backend | None = None,
     keep: Path | None = None,
     progress: Progress = SILENT,
@@ -195,7 +195,7 @@ def _ensure_rollups(
     key: str,
     index: AreaIndex,
     days: tuple[date, ...],
-    memory_limit: str,
+    memory_limit: str | None,
     progress: Progress,
 ) -> int:
     """Make the version's rollups of every day that lacks them (or whose raw rows

@@ -2,7 +2,7 @@
 
 presence stage   observations near an area (SQL pre-filter pushed to the scan),
                  then exact probabilities in Python (fairban.geo.presence)
-feature steps    SQL in one dialect (targeting.features), run by the backend
+feature steps    SQL in one dialect (targeting.features.PIPELINE), run by the backend
 scoring          pass 1 on each account's own evidence; pass 2 adds money from the
                  accounts judged in pass 1 (collectors, cash-out terminals);
                  pass 3 links the other accounts of the same person (monitor)
@@ -224,6 +224,7 @@ def rescore(
     folder: Path,
     *,
     thresholds: Thresholds | None = None,
+    memory_limit: str | None = None,
     progress: Progress = SILENT,
 ) -> TargetResult:
     """The decisions of a kept judgement (``keep_scored``) under other thresholds: no
@@ -232,7 +233,7 @@ def rescore(
 
     from fairban.targeting.backends.duckdb import DuckDBBackend
 
-    db = DuckDBBackend()
+    db = DuckDBBackend(memory_limit=memory_limit)
     try:
         for name in SCORED_TABLES:
             path = folder / f"{name}.parquet"

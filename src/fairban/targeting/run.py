@@ -31,17 +31,25 @@ class Engine(StrEnum):
     SPARK = "spark"
 
 
-def open_backend(engine: Engine | str = Engine.DUCKDB, master: str = DEFAULT_MASTER) -> Backend:
+def open_backend(
+    engine: Engine | str = Engine.DUCKDB,
+    master: str = DEFAULT_MASTER,
+    *,
+    duckdb_memory_limit: str | None = None,
+    spark_driver_memory: str | None = None,
+) -> Backend:
     """A backend for ``engine``; Spark starts on ``master`` (``local[N]``,
-    ``spark://HOST:PORT``, ``k8s://...``). Raises a one-line ``FairbanError`` when the
+    ``spark://HOST:PORT``, ``k8s://...``). The memory limits are the entry point's
+    settings (``Settings.duckdb_memory_limit``, ``Settings.spark_driver_memory``);
+    None leaves the engine's own default. Raises a one-line ``FairbanError`` when the
     Spark engine cannot run here (no pyspark, no Java 17)."""
     if Engine(engine) is Engine.SPARK:
         from fairban.targeting.backends.spark import SparkBackend  # needs fairban[spark]
 
-        return SparkBackend(master)
+        return SparkBackend(master, driver_memory=spark_driver_memory)
     from fairban.targeting.backends.duckdb import DuckDBBackend
 
-    return DuckDBBackend()
+    return DuckDBBackend(memory_limit=duckdb_memory_limit)
 
 
 @dataclass
@@ -139,10 +147,18 @@ def run_target(
     progress: Progress = SILENT,
     engine: Engine | str = Engine.DUCKDB,
     master: str = DEFAULT_MASTER,
+    duckdb_memory_limit: str | None = None,
+    spark_driver_memory: str | None = None,
 ) -> TargetSummary:
+    """Validate, run and write the decisions; the memory limits as ``open_backend``'s."""
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(str(out_dir), "exists and is not a folder")
-    backend = open_backend(engine, master)
+    backend = open_backend(
+        engine,
+        master,
+        duckdb_memory_limit=duckdb_memory_limit,
+        spark_driver_memory=spark_driver_memory,
+    )
     try:
         directive = prepare(
             directive_path, data_dir, force=force, progress=progress, backend=backend

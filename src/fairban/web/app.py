@@ -122,7 +122,11 @@ def create_app(
         database_url(settings), migrate=migrate, pool_size=settings.web_threads + 4
     )
     evidence = data_dir or settings.evidence_dir
-    cache = DecisionCache(evidence, home / "recheck") if evidence else None
+    cache = (
+        DecisionCache(evidence, home / "recheck", duckdb_memory_limit=settings.duckdb_memory_limit)
+        if evidence
+        else None
+    )
     state = AppState(
         settings=settings,
         engine=engine,

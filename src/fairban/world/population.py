@@ -380,6 +380,50 @@ class _Builder:
         if d0 <= d1:
             self.trips.append((person, d0, d1, place, day_only))
 
+    # tables -----------------------------------------------------------------------------
+    def persons(self, resold: list[tuple[int, int, int]]) -> Persons:
+        """The persons' table; ``resold`` are (person, phone, from day) of resold phones."""
+        home_ll = np.asarray(self.p_home_ll)
+        work_ll = np.asarray(self.p_work_ll)
+        device = np.arange(len(self.p_role), dtype=np.int64) + 10**10
+        persons = Persons(
+            role=np.asarray(self.p_role, dtype=np.int16),
+            home=np.asarray(self.p_home, dtype=np.int32),
+            home_lat=home_ll[:, 0],
+            home_lon=home_ll[:, 1],
+            work_lat=work_ll[:, 0],
+            work_lon=work_ll[:, 1],
+            phone_region=np.asarray(self.p_phone, dtype=object),
+            device=device,
+            persona=np.asarray(self.p_persona, dtype=object),
+            new_device=np.full(len(self.p_role), -1, dtype=np.int64),
+            new_device_day=np.full(len(self.p_role), 1 << 30, dtype=np.int64),
+        )
+        for person, device_id, day in resold:
+            persons.new_device[person] = device_id
+            persons.new_device_day[person] = day
+        return persons
+
+    def accounts(self) -> Accounts:
+        """The accounts' table (no phone retired yet: ``farm_until``, ``farm_next``)."""
+        a = self.acc
+        return Accounts(
+            account_id=np.asarray(a["account_id"], dtype=object),
+            platform=np.asarray(a["platform"], dtype=np.int8),
+            owner=np.asarray(a["owner"], dtype=np.int32),
+            user=np.asarray(a["user"], dtype=np.int32),
+            bought_day=np.asarray(a["bought_day"], dtype=np.int64),
+            merchant=np.asarray(a["merchant"], dtype=bool),
+            role=np.asarray(a["role"], dtype=np.int16),
+            registered_day=np.asarray(a["registered_day"], dtype=np.int64),
+            farm_device=np.asarray(a["farm_device"], dtype=np.int64),
+            farm_until=np.full(len(a["farm_device"]), 1 << 30, dtype=np.int64),
+            farm_next=np.full(len(a["farm_device"]), -1, dtype=np.int64),
+            ip_only=np.asarray(a["ip_only"], dtype=bool),
+            rate=np.asarray(a["rate"], dtype=float),
+            persona=np.asarray(a["persona"], dtype=object),
+        )
+
 
 def _city_name(admin: ChinaAdmin, city_gb: str) -> str:
     try:

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from fairban.config import get_settings
 from fairban.contract import Directive, load_directive
 from fairban.geo.presence import M_PER_DEG, AreaIndex
 from fairban.targeting import TargetResult, features, target
@@ -96,7 +97,8 @@ def spark() -> Iterator[Any]:
         if REQUIRED:
             raise
         pytest.skip(str(error))
-    session = spark_session("local[2]")
+    # the driver's memory as `fairban target --engine spark` gives it
+    session = spark_session("local[2]", driver_memory=get_settings().spark_driver_memory)
     yield session
     session.stop()
 

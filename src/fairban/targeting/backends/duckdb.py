@@ -33,7 +33,11 @@ _SQL_TYPES = {
 
 
 class DuckDBBackend:
-    """Runs fairban's feature SQL (DuckDB dialect) over an evidence folder."""
+    """Runs fairban's feature SQL (DuckDB dialect) over an evidence folder.
+
+    ``memory_limit`` (DuckDB's ``memory_limit``, e.g. ``3GB``) is what it may use before
+    it spills to disk; None leaves DuckDB's own default. The entry points pass
+    ``Settings.duckdb_memory_limit``: nothing here reads the settings."""
 
     dialect = "duckdb"
     errors: tuple[type[BaseException], ...] = (duckdb.Error,)
@@ -43,11 +47,8 @@ class DuckDBBackend:
         self.con.execute("SET TimeZone = 'UTC'")
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
-        if memory_limit is None:
-            from fairban.config import get_settings
-
-            memory_limit = get_settings().duckdb_memory_limit
-        self.con.execute(f"SET memory_limit = {_quote(memory_limit)}")
+        if memory_limit is not None:
+            self.con.execute(f"SET memory_limit = {_quote(memory_limit)}")
         self.con.execute("SET preserve_insertion_order = false")
         self.con.execute("SET enable_progress_bar = false")  # fairban draws its own
         # spill to the system's temp folder, not to a .tmp/ in whatever folder we run in

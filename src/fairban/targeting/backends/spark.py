@@ -158,10 +158,14 @@ def local_cores(master: str) -> int | None:
     return (os.cpu_count() or 1) if found.group(1) == "*" else int(found.group(1))
 
 
-def session_conf(master: str, *, log_level: str = "warn") -> dict[str, str]:
+def session_conf(
+    master: str, *, log_level: str = "warn", driver_memory: str | None = None
+) -> dict[str, str]:
     """The Spark configuration fairban starts with. Settings that results depend on
     (UTC, Arrow) always; sizes only for local masters, where a cluster's own
-    ``spark-defaults.conf`` has nothing to say."""
+    ``spark-defaults.conf`` has nothing to say. ``driver_memory`` (e.g. ``2g``; the
+    entry points pass ``Settings.spark_driver_memory``) is the local driver's memory;
+    None leaves Spark's own default."""
     scratch = Path(tempfile.gettempdir()) / "fairban-spark"
     scratch.mkdir(parents=True, exist_ok=True)
     log4j = scratch / f"log4j2-{log_level}.properties"
@@ -184,8 +188,9 @@ def session_conf(master: str, *, log_level: str = "warn") -> dict[str, str]:
     }
     cores = local_cores(master)
     if cores is not None:
+        if driver_memory is not None:
+            conf["spark.driver.memory"] = driver_memory
         conf |= {
-            "spark.driver.memory": os.environ.get("FAIRBAN_SPARK_DRIVER_MEMORY", "2g"),
             # 200 shuffle partitions are for clusters; locally a few per core
             "spark.sql.shuffle.partitions": str(max(4, 2 * cores)),
             "spark.default.parallelism": str(max(4, 2 * cores)),
@@ -204,12 +209,19 @@ def session_conf(master: str, *, log_level: str = "warn") -> dict[str, str]:
 
 
 def spark_session(
-    master: str = "local[2]", *, conf: Mapping[str, str] | None = None, log_level: str = "warn"
+    master: str = "local[2]",
+    *,
+    conf: Mapping[str, str] | None = None,
+    log_level: str = "warn",
+    driver_memory: str | None = None,
 ) -> SparkSession:
-    """Start Spark on ``master``. The JVM's own output goes to ``driver_log()``, not to
-    the terminal. Raises ``SparkUnavailableError`` without Java 17+."""
+    """Start Spark on ``master`` (``session_conf``, then ``conf`` over it). The JVM's
+    own output goes to ``driver_log()``, not to the terminal. Raises
+    ``SparkUnavailableError`` without Java 17+."""
     java_version()
-    settings = session_conf(master, log_level=log_level) | dict(conf or {})
+    settings = session_conf(master, log_level=log_level, driver_memory=driver_memory) | dict(
+        conf or {}
+    )
     spark_conf = SparkConf(loadDefaults=False)
     for key, value in settings.items():
         spark_conf.set(key, value)
@@ -350,7 +362,8 @@ class SparkBackend:
 
     Works in a new session (its own views) of ``session``, or of the Spark this
     process already runs, which keep running after ``close``; otherwise starts Spark
-    on ``master`` and stops it on ``close``.
+    on ``master`` (``spark_session``: ``conf``, ``log_level``, ``driver_memory``) and
+    stops it on ``close``.
     """
 
     dialect = "spark"
@@ -363,13 +376,16 @@ class SparkBackend:
         session: SparkSession | None = None,
         conf: Mapping[str, str] | None = None,
         log_level: str = "warn",
+        driver_memory: str | None = None,
     ) -> None:
         active = SparkContext._active_spark_context
         if session is None and active is not None:
             session = SparkSession(active)
         self._owned = session is None
         if session is None:
-            self.spark = spark_session(master, conf=conf, log_level=log_level)
+            self.spark = spark_session(
+                master, conf=conf, log_level=log_level, driver_memory=driver_memory
+            )
         else:
             self.spark = session.newSession()
         # a new session starts from the context's settings: the ones results depend on

@@ -1,0 +1,49 @@
+"""The later passes' evidence: what depends on accounts already judged.
+
+Scoring's first pass reads the table ``features`` alone; each later pass registers the
+accounts it judged (``account_id``, ``kind``: ``mule`` or ``other``) as a table and
+queries ``second_pass_sql`` over it, ``features``, ``money_edges``, ``linked`` and
+``device_pairs``.
+"""
+
+from __future__ import annotations
+
+
+def money_from_sql(suspects_table: str) -> str:
+    """Second pass: money each linked account received from accounts already judged."""
+    return f"""
+SELECT m.dst AS account_id,
+       sum(CASE WHEN s.kind = 'mule' THEN m.n ELSE 0 END) AS from_mules_n,
+       sum(CASE WHEN s.kind = 'mule' THEN m.amount ELSE 0 END) AS from_mules_amount,
+       sum(m.amount) AS from_suspects_amount, sum(m.n) AS from_suspects_n,
+       count(DISTINCT m.src) AS from_suspects
+FROM money_edges m JOIN {suspects_table} s ON s.account_id = m.src
+WHERE m.dst IN (SELECT account_id FROM linked) AND m.dst <> m.src
+GROUP BY m.dst
+"""
+
+
+def money_in_total_sql() -> str:
+    """All money each linked account received."""
+    return """
+SELECT dst AS account_id, sum(amount) AS money_in_amount, sum(n) AS money_in_n
+FROM money_edges WHERE dst IN (SELECT account_id FROM linked) GROUP BY dst
+"""
+
+
+def second_pass_sql(suspects_table: str) -> str:
+    """Evidence that depends on accounts already judged: money received from them (and
+    from mules among them), all money received, and phones shared with them."""
+    return f"""
+SELECT f.account_id, x.from_mules_n, x.from_mules_amount, x.from_suspects_amount,
+       x.from_suspects_n, y.money_in_amount, z.device_suspects
+FROM features f
+LEFT JOIN ({money_from_sql(suspects_table)}) x ON x.account_id = f.account_id
+LEFT JOIN ({money_in_total_sql()}) y ON y.account_id = f.account_id
+LEFT JOIN (
+    SELECT d.account_id, count(DISTINCT d.peer) AS device_suspects
+    FROM device_pairs d JOIN {suspects_table} s ON s.account_id = d.peer
+    GROUP BY d.account_id
+) z ON z.account_id = f.account_id
+ORDER BY f.account_id
+"""
