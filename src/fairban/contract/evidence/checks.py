@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fairban.contract.evidence.ip_only import _PLACED, _ip_only_rows, _place_ip_only
+from fairban.contract.evidence.ip_only import _PLACED, _ip_only_rows, _place_ip_only, _Placement
 from fairban.contract.evidence.slices import (
     Mask,
     _Converted,
@@ -28,7 +28,7 @@ from fairban.contract.schema import STRING, Column, Table
 
 def _canonical(
     table: Table, raw: _Raw, read: tuple[str, ...]
-) -> tuple[pa.RecordBatch, list[_Problem], int]:
+) -> tuple[pa.RecordBatch, list[_Problem], _Placement]:
     """Convert a raw slice to the canonical types and list every rule it breaks."""
     n = raw.num_rows
     problems: list[_Problem] = []
@@ -52,7 +52,7 @@ def _canonical(
                 empty = empty & ~ip_only
             problems.append(_Problem(empty, _says(f"{name} is empty")))
         problems.extend(_value_problems(column, converted.values))
-    placed = 0 if ip_only is None else _place_ip_only(columns, ip_only, problems)
+    placed = _Placement() if ip_only is None else _place_ip_only(columns, ip_only, problems)
     arrays = []
     for name in read:
         column, values = table.column(name), columns[name].values

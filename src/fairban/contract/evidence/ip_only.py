@@ -1,9 +1,11 @@
 """IP-only observations: rows with source ``ip``, an address and no position are
-placed from the address (ip2region) before the checks that need a position."""
+placed from the address (ip2region) before the checks that need a position; an
+address that cannot be placed leaves the row without a position, counted by why."""
 
 from __future__ import annotations
 
-import ipaddress
+from collections import Counter
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -25,23 +27,50 @@ def _ip_only_rows(table: Table, columns: dict[str, _Converted]) -> Mask | None:
     return columns["lat"].empty & columns["lon"].empty & by_ip & ~columns["ip"].empty
 
 
-def _place_ip_only(columns: dict[str, _Converted], ip_only: Mask, problems: list[_Problem]) -> int:
-    """Fill lat, lon and accuracy_m of IP-only rows from ip2region; returns rows placed.
+@dataclass
+class _Placement:
+    """What placing one batch's IP-only rows came to."""
 
-    A given accuracy_m is kept where it is wider than the placement's own.
+    placed: int = 0
+    #: rows kept without a position, by why (``Unplaced``'s words); never "not an IP
+    #: address", which is an error
+    unplaced: Counter[str] = field(default_factory=Counter)
+
+
+def _place_ip_only(
+    columns: dict[str, _Converted], ip_only: Mask, problems: list[_Problem]
+) -> _Placement:
+    """Fill lat, lon and accuracy_m of IP-only rows from ip2region.
+
+    A given accuracy_m is kept where it is wider than the placement's own. A row whose
+    address cannot be placed (IPv6, private or reserved, unknown to ip2region) keeps
+    null lat and lon and its own accuracy_m: it is still evidence (its account, time
+    and device), just not of where. A value that is no address at all is an error: the
+    row then has no position and nothing to place it by.
     """
     rows = np.flatnonzero(ip_only)
     if not len(rows):
-        return 0
-    from fairban.geo.iplocate import IpLocator  # loads the ip2region database: only if needed
+        return _Placement()
+    from fairban.geo.iplocate import IpLocator, Unplaced  # loads ip2region: only if needed
 
+    locator = IpLocator.default()
     ip_values = columns["ip"].values
-    lat, lon, accuracy = IpLocator.default().place(ip_values.take(rows).to_pylist())
+    lat, lon, accuracy = locator.place(ip_values.take(rows).to_pylist())
     placed = ~(np.isnan(lat) | np.isnan(lon) | np.isnan(accuracy))
+    outcome = _Placement(placed=int(placed.sum()))
     if not placed.all():
-        failed = np.zeros(len(ip_only), dtype=np.bool_)
-        failed[rows[~placed]] = True
-        problems.append(_Problem(failed, lambda row: _unplaced(ip_values[row].as_py())))
+        failed = rows[~placed]
+        why = locator.why_unplaced(ip_values.take(failed).to_pylist())
+        wrong = np.array([w is Unplaced.NOT_AN_ADDRESS for w in why], dtype=np.bool_)
+        if wrong.any():
+            not_address = np.zeros(len(ip_only), dtype=np.bool_)
+            not_address[failed[wrong]] = True
+            problems.append(
+                _Problem(
+                    not_address, lambda row: f"ip {ip_values[row].as_py()!r} is not an IP address"
+                )
+            )
+        outcome.unplaced.update(str(w) for w in why if w is not Unplaced.NOT_AN_ADDRESS)
     done = rows[placed]
     given_accuracy = columns["accuracy_m"].values.take(done).to_numpy(zero_copy_only=False)
     updates = {
@@ -56,12 +85,4 @@ def _place_ip_only(columns: dict[str, _Converted], ip_only: Mask, problems: list
         data[done] = new
         missing[done] = False
         columns[name] = _Converted(pa.array(data, FLOAT, mask=missing), columns[name].empty)
-    return int(placed.sum())
-
-
-def _unplaced(ip: object) -> str:
-    try:
-        ipaddress.ip_address(str(ip))
-    except ValueError:
-        return f"ip {ip!r} is not an IP address"
-    return f"ip {ip!r} cannot be placed (private, reserved or unknown range)"
+    return outcome

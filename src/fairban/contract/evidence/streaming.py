@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 from fairban.contract.evidence.checks import _canonical, _resolve
 from fairban.contract.evidence.csv_reader import _read_csv
 from fairban.contract.evidence.discovery import TableFiles, _find_table, _folder_problem
-from fairban.contract.evidence.ip_only import _PLACED, _PLACEMENT_INPUTS
+from fairban.contract.evidence.ip_only import _PLACED, _PLACEMENT_INPUTS, _Placement
 from fairban.contract.evidence.parquet_reader import _read_parquet
 from fairban.contract.evidence.slices import _Raw
 from fairban.contract.schema import OBSERVATIONS, TABLES, Table
@@ -35,7 +35,8 @@ def iter_batches(
     Batches have the canonical schema (``schema.Table.arrow_schema``) of ``columns``
     (default: every contract column, in contract order): absent optional columns are
     nulls, extra columns are dropped, ``accounts.kind`` defaults to ``personal`` and
-    IP-only observations carry the position placed from their address. Only the
+    IP-only observations carry the position placed from their address (null lat and
+    lon where it cannot be placed: IPv6, private or reserved ranges). Only the
     columns read are checked (plus those their checks need); cross-row checks, such as
     unique account ids, are ``validate_evidence``'s. Raises ``InputError`` at the first
     bad row, before yielding the batch that holds it. Yields nothing for an optional
@@ -89,7 +90,7 @@ def _work(files: TableFiles) -> float:
 class _Scanned:
     batch: pa.RecordBatch
     raw: _Raw
-    placed: int
+    placement: _Placement
 
 
 def _scan(
@@ -112,7 +113,7 @@ def _scan(
         reader = _read_csv if files.format == "csv" else _read_parquet
         try:
             for raw in reader(files, path, table, read, batch_rows, advance):
-                batch, problems, placed = _canonical(table, raw, read)
+                batch, problems, placement = _canonical(table, raw, read)
                 room = 1 if errors is None else max(errors.limit - len(errors.kept), 0)
                 found, total = _resolve(problems, room)
                 if total and errors is None:
@@ -122,7 +123,7 @@ def _scan(
                     for row, what in found:
                         errors.add(InputError(f"{raw.where} row {raw.first_row + row}", what))
                     errors.total += total - len(found)
-                yield _Scanned(batch, raw, placed)
+                yield _Scanned(batch, raw, placement)
         except InputError as error:
             if errors is None:
                 raise

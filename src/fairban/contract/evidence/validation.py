@@ -3,6 +3,7 @@ cross-row checks (unique account ids), and the statistics the summary prints."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,8 +36,10 @@ class TableSummary:
 class ValidationReport:
     """The outcome of ``validate_evidence``: statistics, and every problem found.
 
-    ``unknown_accounts`` counts distinct observation account ids absent from
-    ``accounts``: a warning, not an error.
+    ``ip_placed`` counts IP-only observations placed from their address,
+    ``ip_unplaced`` those kept without a position, by why (``geo.iplocate.Unplaced``'s
+    words: IPv6, private or reserved, unknown range). ``unknown_accounts`` counts
+    distinct observation account ids absent from ``accounts``: a warning, not an error.
     """
 
     tables: dict[str, TableSummary] = field(default_factory=dict)
@@ -46,6 +49,7 @@ class ValidationReport:
     sources: dict[str, int] = field(default_factory=dict)
     interaction_kinds: dict[str, int] = field(default_factory=dict)
     ip_placed: int = 0
+    ip_unplaced: dict[str, int] = field(default_factory=dict)
     errors: ErrorList = field(default_factory=ErrorList)
     unknown_accounts: int = 0
 
@@ -61,16 +65,21 @@ def validate_evidence(
     progress: Progress = SILENT,
     max_errors: int = 20,
     batch_rows: int = 1_000_000,
+    tables: Collection[str] | None = None,
 ) -> ValidationReport:
     """Check a whole evidence folder, streaming, and report on it.
 
     Keeps the first ``max_errors`` errors in the order found (tables in contract order,
     rows in file order, duplicate account ids right after ``accounts``) and counts the
     rest. Beyond ``iter_batches``' checks: account_id must be unique in ``accounts``.
+    With ``tables``, only those tables' rows are read (the folder's layout is still
+    checked whole; ``unknown_accounts`` needs both accounts and observations).
     Never raises ``InputError``: every problem is in ``report.errors``.
     """
     report = ValidationReport(errors=ErrorList(limit=max_errors))
     found = _discover(data_dir, report.errors)
+    if tables is not None:
+        found = {name: files for name, files in found.items() if name in tables}
     accounts = _AccountIds()
     observed = _DistinctIds()
     stats = _Stats()
@@ -82,7 +91,9 @@ def validate_evidence(
             for scanned in _scan(files, table, table.names, batch_rows, advance, report.errors):
                 batch = scanned.batch
                 summary.rows += batch.num_rows
-                report.ip_placed += scanned.placed
+                report.ip_placed += scanned.placement.placed
+                for why, rows in scanned.placement.unplaced.items():
+                    report.ip_unplaced[why] = report.ip_unplaced.get(why, 0) + rows
                 if name == "accounts":
                     accounts.add(batch.column("account_id"), scanned.raw)
                     stats.count(report.platforms, batch.column("platform"))

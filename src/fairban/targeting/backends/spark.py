@@ -6,7 +6,8 @@ engine (``targeting.engine``) drives it exactly as it drives DuckDB:
 - the evidence tables become temporary views with the contract's canonical columns,
   built like DuckDB's (CSV cast from text, Parquet cast to the contract's types,
   ``accounts.kind`` defaulting to ``personal``); IP-only observations are placed by
-  ``IpLocator.place``, run by ``mapInArrow`` on those rows alone;
+  ``IpLocator.place``, run by ``mapInArrow`` on those rows alone (NULL lat and lon
+  where an address cannot be placed, as in DuckDB);
 - day-partitioned Parquet (``NAME/day=YYYY-MM-DD/...``) is read only for the days
   that can hold the directive's window: the file list is pruned here and the same
   bounds are given to Spark as a partition filter;
@@ -43,8 +44,8 @@ from fairban.contract import TABLES, TableFiles, discover
 from fairban.contract.schema import Table
 from fairban.errors import FairbanError
 from fairban.progress import Advance
-from fairban.targeting.backends.base import BatchFunction
-from fairban.targeting.backends.duckdb import _violations_sql
+from fairban.targeting.backends.base import NOT_PROVEN, BatchFunction, TableCheck
+from fairban.targeting.backends.duckdb import _UNPLACED, _violations_sql
 
 if TYPE_CHECKING:
     from fairban.targeting.features import Window
@@ -307,22 +308,36 @@ def _quote(name: str) -> str:
 
 
 class _PlaceIpOnly:
-    """``mapInArrow``: fill lat, lon and accuracy_m of rows that lack them from their
-    ``ip``, as DuckDB's view does (``CASE WHEN lat IS NULL AND ip IS NOT NULL THEN
-    fairban_ip_lat(ip) ELSE lat END``, one column at a time)."""
+    """``mapInArrow`` over IP-only rows (source 'ip', an address, no lat and no lon):
+    lat and lon from their ``ip``, accuracy_m the wider of the placement's and the
+    given one; NULL lat and lon where the address cannot be placed. The rule of the
+    streaming validator and of DuckDB's view (``duckdb._placed_sql``)."""
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        import pyarrow.compute as pc
+        import numpy as np
 
         from fairban.geo.iplocate import IpLocator
 
         for batch in batches:
-            placed = IpLocator.default().place(batch.column("ip").to_pylist())
+            lat, lon, accuracy = IpLocator.default().place(batch.column("ip").to_pylist())
+            given = batch.column("accuracy_m").to_numpy(zero_copy_only=False)
+            placed = {"lat": lat, "lon": lon, "accuracy_m": np.fmax(accuracy, given)}
             columns = list(batch.columns)
-            for name, values in zip(("lat", "lon", "accuracy_m"), placed, strict=True):
-                i = batch.schema.get_field_index(name)
-                columns[i] = pc.coalesce(batch.column(i), pa.array(values, pa.float64()))
+            for name, values in placed.items():
+                # NaN (not placed, and no accuracy given) becomes NULL
+                columns[batch.schema.get_field_index(name)] = pa.array(values, from_pandas=True)
             yield pa.RecordBatch.from_arrays(columns, schema=batch.schema)
+
+
+class _WhyUnplaced:
+    """``mapInArrow``: why each address of a batch of unplaced IP-only rows is not placed."""
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from fairban.geo.iplocate import IpLocator
+
+        for batch in batches:
+            why = IpLocator.default().why_unplaced(batch.column("ip").to_pylist())
+            yield pa.record_batch({"why": pa.array([str(w) for w in why], pa.string())})
 
 
 class _EachBatch:
@@ -459,34 +474,45 @@ class SparkBackend:
             return table
         # IP-only rows go to Python alone (a Python UDF in the view would see every row),
         # and only when there are any: Parquet's null counts answer that from the footers
-        needs = "(lat IS NULL OR lon IS NULL OR accuracy_m IS NULL) AND ip IS NOT NULL"
+        # the IP-only rows before placement; never NULL, so the two parts hold every row
+        needs = f"COALESCE({to_spark_sql(_UNPLACED)}, FALSE)"
         if table.where(needs).isEmpty():
             return table
         placed = table.where(needs).mapInArrow(_PlaceIpOnly(), table.schema)
         return table.where(f"NOT ({needs})").unionByName(placed)
 
     # -- a fast check of the contract --------------------------------------------------
-    def contract_holds(self) -> bool:
-        """As DuckDBBackend.contract_holds: one aggregate scan per table proves the
-        contract, or False ("not proven": the row-precise validator runs)."""
+    def check_table(self, name: str) -> TableCheck:
+        """As ``DuckDBBackend.check_table``: one aggregate scan proves the table, or
+        "not proven" (the row-precise validator then runs on it). Unplaced IP-only
+        observations are counted by why in a second pass over those rows alone."""
+        if name not in self._physical:
+            return TableCheck(proven=True)
+        spec = TABLES[name]
+        fmt, types = self._physical[name]
+        if fmt == "csv" or not all(
+            _physical_ok(spec.column(col).type, types[col]) for col in spec.names if col in types
+        ):
+            return NOT_PROVEN
         failures: tuple[type[BaseException], ...] = (*self.errors, sqlglot.errors.SqlglotError)
         try:
-            for name, spec in TABLES.items():
-                if name not in self._physical:
-                    continue
-                fmt, types = self._physical[name]
-                if fmt == "csv" or not all(
-                    _physical_ok(spec.column(col).type, types[col])
-                    for col in spec.names
-                    if col in types
-                ):
-                    return False
-                row = self.spark.sql(to_spark_sql(_violations_sql(spec))).first()
-                if row is None or any(int(v or 0) for v in row):
-                    return False
+            row = self.spark.sql(to_spark_sql(_violations_sql(spec))).first()
+            if row is None or any(int(v or 0) for v in row):
+                return NOT_PROVEN
+            if name != "observations" or "ip" not in types:
+                return TableCheck(proven=True)
+            unplaced = self.spark.sql(
+                to_spark_sql(f"SELECT ip FROM observations WHERE {_UNPLACED}")
+            )
+            why = unplaced.mapInArrow(_WhyUnplaced(), "why string").groupBy("why").count()
+            counts = {str(r["why"]): int(r["count"]) for r in why.collect()}
         except failures:
-            return False
-        return True
+            return NOT_PROVEN
+        from fairban.geo.iplocate import Unplaced
+
+        if str(Unplaced.NOT_AN_ADDRESS) in counts:
+            return NOT_PROVEN
+        return TableCheck(proven=True, ip_unplaced=counts)
 
     # -- running SQL --------------------------------------------------------------------
     def create(self, name: str, sql: str) -> None:
