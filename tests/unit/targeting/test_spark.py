@@ -19,6 +19,9 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
+import tempfile
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +40,7 @@ from fairban.contract import TABLES, Directive, load_directive
 from fairban.geo.presence import M_PER_DEG, AreaIndex
 from fairban.targeting import TargetResult, features, target
 from fairban.targeting.backends.duckdb import DuckDBBackend
+from fairban.targeting.run import run_target
 from fairban.world import WorldConfig, simulate_world
 
 REQUIRED = bool(os.environ.get("FAIRBAN_REQUIRE_SPARK"))
@@ -53,6 +57,7 @@ from fairban.targeting.backends.spark import (  # noqa: E402
     SparkUnavailableError,
     java_version,
     local_cores,
+    package_zip,
     prune_days,
     spark_session,
     to_spark_sql,
@@ -330,6 +335,88 @@ def _as_csv(evidence: Path, out: Path) -> Path:
                 table = table.set_column(i, field.name, iso)
         pacsv.write_csv(table, out / f"{name}.csv")
     return out
+
+
+# --------------------------------------------------------------------------- however started
+
+
+@pytest.mark.slow
+def test_fairban_target_on_spark_without_the_environment_on_path(
+    world: Path, tmp_path: Path
+) -> None:
+    """As a systemd unit or a pipx install starts it: the environment's ``fairban``
+    script by its path, PATH with only the system's folders (whose ``python3``, if any,
+    cannot import fairban). Spark's Python workers must still run this fairban."""
+    command = Path(sys.executable).parent / "fairban"
+    if not command.exists():
+        pytest.skip(f"no {command}: not running from the environment's interpreter")
+    evidence = tmp_path / "evidence"
+    shutil.copytree(world / "evidence", evidence, ignore=shutil.ignore_patterns(OUTSIDE_DAY))
+    directive = world / "directive.yaml"
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "TMPDIR": tempfile.gettempdir()}
+    if "JAVA_HOME" in os.environ:
+        env["JAVA_HOME"] = os.environ["JAVA_HOME"]
+    spark_out, duck_out = tmp_path / "spark", tmp_path / "duckdb"
+    done = subprocess.run(
+        [str(command), "target", str(directive), "--data", str(evidence), "--out",
+         str(spark_out), "--engine", "spark", "-q"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    run_target(directive, evidence, duck_out)
+    duck = pacsv.read_csv(duck_out / "decisions.csv").sort_by("account_id").to_pylist()
+    spark_rows = pacsv.read_csv(spark_out / "decisions.csv").sort_by("account_id").to_pylist()
+    assert len(duck) > 400
+    assert [r["account_id"] for r in spark_rows] == [r["account_id"] for r in duck]
+    for d, s in zip(duck, spark_rows, strict=True):
+        d["reasons"], s["reasons"] = json.loads(d["reasons"]), json.loads(s["reasons"])
+        assert _close(s, d), d["account_id"]
+
+
+@pytest.mark.slow
+def test_a_cluster_gets_this_fairban_shipped_to_workers_that_lack_it(tmp_path: Path) -> None:
+    """Executors whose Python has fairban's dependencies but not fairban (here: this
+    interpreter without its site's .pth files) import the zip the driver ships."""
+    site = sysconfig.get_paths()["purelib"]
+    worker = tmp_path / "python-without-fairban"
+    path = f'PYTHONPATH="${{PYTHONPATH:+$PYTHONPATH:}}{site}"'
+    worker.write_text(f'#!/bin/sh\n{path} exec {sys.executable} -S "$@"\n')
+    worker.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    lacks = subprocess.run(
+        [str(worker), "-c", "import fairban"], capture_output=True, text=True, env=env, check=False
+    )
+    assert "No module named 'fairban'" in lacks.stderr  # the workers cannot import it alone
+    code = (
+        "from fairban.targeting.backends.spark import spark_session\n"
+        f"session = spark_session('local[1]', conf={{'spark.pyspark.python': {str(worker)!r}}},"
+        " ship_package=True)\n"
+        "rdd = session.sparkContext.parallelize([0], 1)\n"
+        "print(rdd.map(lambda _: __import__('fairban.geo.census').__file__).collect()[0])\n"
+        "session.stop()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    shipped = done.stdout.strip().splitlines()[-1]
+    assert ".zip/fairban/__init__.py" in shipped
+
+
+def test_the_shipped_package_holds_fairban_and_its_data(tmp_path: Path) -> None:
+    with zipfile.ZipFile(package_zip()) as archive:
+        names = set(archive.namelist())
+    assert {
+        "fairban/__init__.py",
+        "fairban/geo/iplocate.py",
+        "fairban/geo/data/census_2020.csv",
+    } <= names
+    assert not [n for n in names if "__pycache__" in n]
 
 
 # --------------------------------------------------------------------------- no JVM

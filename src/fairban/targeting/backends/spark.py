@@ -23,6 +23,8 @@ has no pyspark.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import re
 import shutil
@@ -30,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import warnings
+import zipfile
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, timedelta
 from pathlib import Path
@@ -197,7 +200,8 @@ def session_conf(master: str, *, log_level: str = "warn") -> dict[str, str]:
             "spark.driver.host": "127.0.0.1",
             "spark.driver.bindAddress": "127.0.0.1",
             "spark.local.dir": str(scratch / "local"),
-            # the workers run this interpreter, so they import this fairban
+            # the workers run this interpreter, so they import this fairban, whatever
+            # PATH says (spark_session hands it to pyspark as PYSPARK_PYTHON)
             "spark.pyspark.python": sys.executable,
             "spark.pyspark.driver.python": sys.executable,
         }
@@ -205,23 +209,76 @@ def session_conf(master: str, *, log_level: str = "warn") -> dict[str, str]:
 
 
 def spark_session(
-    master: str = "local[2]", *, conf: Mapping[str, str] | None = None, log_level: str = "warn"
+    master: str = "local[2]",
+    *,
+    conf: Mapping[str, str] | None = None,
+    log_level: str = "warn",
+    ship_package: bool | None = None,
 ) -> SparkSession:
     """Start Spark on ``master``. The JVM's own output goes to ``driver_log()``, not to
-    the terminal. Raises ``SparkUnavailableError`` without Java 17+."""
+    the terminal. Raises ``SparkUnavailableError`` without Java 17+.
+
+    However fairban was started (a systemd unit or a pipx install has no virtual
+    environment on PATH), the Python workers run the interpreter ``spark.pyspark.python``
+    names: on a local master this one (``sys.executable``), which imports this fairban.
+    ``ship_package`` (default: on a cluster master) also sends this fairban to the
+    executors as a zip (``addPyFile``), ahead of any other on their path, so they run the
+    driver's code; its dependencies must be in the executors' Python (docs/scale.md)."""
     java_version()
     settings = session_conf(master, log_level=log_level) | dict(conf or {})
     spark_conf = SparkConf(loadDefaults=False)
     for key, value in settings.items():
         spark_conf.set(key, value)
-    with driver_log().open("ab") as sink:
+    with _spark_home(), driver_log().open("ab") as sink:
         # pyspark.java_gateway has no annotations
         gateway = launch_gateway(  # type: ignore[no-untyped-call]
             spark_conf, popen_kwargs={"stdout": sink, "stderr": sink}
         )
     context = SparkContext(conf=spark_conf, gateway=gateway)
+    # Spark honours spark.pyspark.python only under spark-submit; started from Python,
+    # pyspark takes PYSPARK_PYTHON or "python3" from PATH. The conf as the JVM merged it
+    # (fairban's, then spark-defaults.conf) decides, as Spark's documentation says.
+    python = context.getConf().get("spark.pyspark.python")
+    if python:
+        context.pythonExec = python
     context.setLogLevel(log_level.upper())
+    if ship_package if ship_package is not None else local_cores(master) is None:
+        context.addPyFile(str(package_zip()))
     return SparkSession(context)
+
+
+@contextlib.contextmanager
+def _spark_home() -> Iterator[None]:
+    """``SPARK_HOME`` while pyspark starts the JVM, then restored: without it the
+    launcher script runs ``python3`` from PATH to find pyspark's own folder."""
+    if "SPARK_HOME" in os.environ:
+        yield
+        return
+    import pyspark
+
+    os.environ["SPARK_HOME"] = str(Path(pyspark.__file__).parent)  # bin/ and jars/ are here
+    try:
+        yield
+    finally:
+        os.environ.pop("SPARK_HOME", None)
+
+
+def package_zip() -> Path:
+    """This fairban as a zip for ``addPyFile`` (sources and package data, no caches),
+    written once per process next to the driver log and removed when it exits."""
+    import fairban
+
+    root = Path(fairban.__file__).parent
+    target = driver_log().with_name(f"fairban-{os.getpid()}.zip")
+    if not target.exists():
+        partial = target.with_suffix(".partial")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(root.rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts:
+                    archive.write(path, Path("fairban") / path.relative_to(root))
+        partial.replace(target)
+        atexit.register(target.unlink, missing_ok=True)
+    return target
 
 
 def driver_log() -> Path:
@@ -595,6 +652,7 @@ __all__ = [
     "SparkUnavailableError",
     "driver_log",
     "java_version",
+    "package_zip",
     "prune_days",
     "spark_session",
     "to_spark_sql",
