@@ -108,7 +108,7 @@ class DuckDBBackend:
         is Parquet with the contract's physical types and no value breaks a rule;
         otherwise "not proven", and the caller runs the row-precise validator on it,
         which names the first bad row. Observations' unplaced IP-only rows are counted
-        by why in the same scan."""
+        in the same scan, and only when there are any, by why in a second."""
         if name not in self._physical:
             return TableCheck(proven=True)  # an optional table that is absent
         spec = TABLES[name]
@@ -118,20 +118,26 @@ class DuckDBBackend:
         ):
             return NOT_PROVEN
         unplaced = name == "observations" and "ip" in types
-        why = f"histogram(CASE WHEN {_UNPLACED} THEN fairban_ip_unplaced(ip) END)"
+        extra = [f"count(*) FILTER (WHERE {_UNPLACED})"] if unplaced else []
         try:
-            row = self.con.execute(_violations_sql(spec, [why] if unplaced else [])).fetchone()
+            row = self.con.execute(_violations_sql(spec, extra)).fetchone()
+            if row is None or any(int(v or 0) for v in row[: len(row) - len(extra)]):
+                return NOT_PROVEN
+            if not unplaced or not row[-1]:
+                return TableCheck(proven=True)
+            # only when there are unplaced rows: why, one UDF call per such row
+            why = self.con.execute(
+                f"SELECT fairban_ip_unplaced(ip), count(*) FROM observations "
+                f"WHERE {_UNPLACED} GROUP BY 1"
+            ).fetchall()
         except duckdb.Error:
-            return NOT_PROVEN
-        if row is None:
             return NOT_PROVEN
         from fairban.geo.iplocate import Unplaced
 
-        counts = dict((row[-1] or {}) if unplaced else {})
-        violations = row[:-1] if unplaced else row
-        if any(int(v or 0) for v in violations) or str(Unplaced.NOT_AN_ADDRESS) in counts:
+        counts = {str(w): int(n) for w, n in why}
+        if str(Unplaced.NOT_AN_ADDRESS) in counts:
             return NOT_PROVEN
-        return TableCheck(proven=True, ip_unplaced={str(k): int(v) for k, v in counts.items()})
+        return TableCheck(proven=True, ip_unplaced=counts)
 
     def _register_ip_functions(self) -> None:
         # DuckDB reads the annotations at run time: keep them plain
@@ -259,8 +265,12 @@ def _blank_sql(col: str) -> str:
 
 
 #: an IP-only observation of the view that kept no position (its address cannot be
-#: placed): the contract's required lat, lon and accuracy_m may be NULL there
-_UNPLACED = f"(source = 'ip' AND lat IS NULL AND lon IS NULL AND NOT {_blank_sql('ip')})"
+#: placed): the contract's required lat, lon and accuracy_m may be NULL there. A CASE,
+#: so that only rows without a position compare strings (0.3 s a scan at 10^7 rows)
+_UNPLACED = (
+    "(CASE WHEN lat IS NULL AND lon IS NULL "
+    f"THEN source = 'ip' AND NOT {_blank_sql('ip')} ELSE FALSE END)"
+)
 
 
 def _placed_sql(exprs: Mapping[str, str]) -> dict[str, str]:
@@ -271,7 +281,7 @@ def _placed_sql(exprs: Mapping[str, str]) -> dict[str, str]:
     placed leaves lat and lon NULL and accuracy_m as given."""
     ip = exprs["ip"]
     ip_only = (
-        f"({exprs['source']} = 'ip' AND {exprs['lat']} IS NULL AND {exprs['lon']} IS NULL "
+        f"({exprs['lat']} IS NULL AND {exprs['lon']} IS NULL AND {exprs['source']} = 'ip' "
         f"AND NOT {_blank_sql(ip)})"
     )
     return {

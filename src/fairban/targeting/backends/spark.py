@@ -542,7 +542,8 @@ class SparkBackend:
     def check_table(self, name: str) -> TableCheck:
         """As ``DuckDBBackend.check_table``: one aggregate scan proves the table, or
         "not proven" (the row-precise validator then runs on it). Unplaced IP-only
-        observations are counted by why in a second pass over those rows alone."""
+        observations are counted in the scan and, when there are any, by why in a
+        second pass over those rows alone."""
         if name not in self._physical:
             return TableCheck(proven=True)
         spec = TABLES[name]
@@ -552,16 +553,16 @@ class SparkBackend:
         ):
             return NOT_PROVEN
         failures: tuple[type[BaseException], ...] = (*self.errors, sqlglot.errors.SqlglotError)
+        unplaced = name == "observations" and "ip" in types
+        extra = [f"count(*) FILTER (WHERE {_UNPLACED})"] if unplaced else []
         try:
-            row = self.spark.sql(to_spark_sql(_violations_sql(spec))).first()
-            if row is None or any(int(v or 0) for v in row):
+            row = self.spark.sql(to_spark_sql(_violations_sql(spec, extra))).first()
+            if row is None or any(int(v or 0) for v in row[: len(row) - len(extra)]):
                 return NOT_PROVEN
-            if name != "observations" or "ip" not in types:
+            if not unplaced or not row[-1]:
                 return TableCheck(proven=True)
-            unplaced = self.spark.sql(
-                to_spark_sql(f"SELECT ip FROM observations WHERE {_UNPLACED}")
-            )
-            why = unplaced.mapInArrow(_WhyUnplaced(), "why string").groupBy("why").count()
+            rows = self.spark.sql(to_spark_sql(f"SELECT ip FROM observations WHERE {_UNPLACED}"))
+            why = rows.mapInArrow(_WhyUnplaced(), "why string").groupBy("why").count()
             counts = {str(r["why"]): int(r["count"]) for r in why.collect()}
         except failures:
             return NOT_PROVEN
