@@ -290,8 +290,10 @@ class IpLocator:
 
     def why_unplaced(self, ips: Sequence[str | None]) -> list[Unplaced]:
         """Why each of these addresses, which :meth:`place` could not place, is not
-        placed (for an address it does place, the answer means nothing)."""
-        return [_why_unplaced(ip) for ip in ips]
+        placed (for an address it does place, the answer means nothing). Each distinct
+        address is parsed once (a NATed carrier's private address repeats)."""
+        known: dict[str | None, Unplaced] = {}
+        return [known[ip] if ip in known else known.setdefault(ip, _why_unplaced(ip)) for ip in ips]
 
     def _place_region(self, region_id: int) -> IpPlace | None:
         if region_id not in self._places:
