@@ -152,6 +152,10 @@ def validate(
     out.print("kinds      " + _counts(report.interaction_kinds))
     if report.ip_placed:
         out.print(f"IP-only observations placed with ip2region: {report.ip_placed:,}")
+    if report.ip_unplaced:
+        from fairban.targeting.run import unplaced_line
+
+        out.print(unplaced_line(report.ip_unplaced), markup=False, highlight=False)
     unknown = report.unknown_accounts
     if unknown:
         out.print(

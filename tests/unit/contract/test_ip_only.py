@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
 import pytest
 
 from fairban.contract import iter_batches, validate_evidence
@@ -52,18 +53,65 @@ def test_a_given_position_is_not_replaced(evidence: Evidence) -> None:
 
 
 @pytest.mark.parametrize(
-    ("ip", "message"),
+    ("ip", "why"),
     [
-        ("10.1.2.3", "ip '10.1.2.3' cannot be placed (private, reserved or unknown range)"),
-        ("127.0.0.1", "ip '127.0.0.1' cannot be placed (private, reserved or unknown range)"),
-        ("banana", "ip 'banana' is not an IP address"),
+        ("10.1.2.3", "private or reserved"),
+        ("127.0.0.1", "private or reserved"),
+        ("100.64.0.1", "private or reserved"),  # carrier-grade NAT
+        ("2001:db8::1", "private or reserved"),  # IPv6 documentation range
+        ("fe80::1", "private or reserved"),
+        ("240e:1::1", "IPv6"),  # China Telecom: public, and no shipped database places IPv6
+        ("2408:8000::1", "IPv6"),
     ],
 )
-def test_an_address_that_cannot_be_placed(evidence: Evidence, ip: str, message: str) -> None:
+def test_an_address_that_cannot_be_placed_is_kept_without_a_position(
+    evidence: Evidence, ip: str, why: str
+) -> None:
+    rows = [GPS] * 10 + [KUNMING.replace("116.52.1.1", ip).replace(",,\n", ",,dev9\n")]
+    evidence.csv("observations", HEADER + "".join(rows))
+    batch = pa.Table.from_batches(iter_batches(evidence.root, "observations"))
+    kept = batch.to_pylist()[10]
+    assert (kept["lat"], kept["lon"], kept["accuracy_m"]) == (None, None, None)
+    assert (kept["ip"], kept["device_id"], kept["source"]) == (ip, "dev9", "ip")
+    report = validate_evidence(evidence.root)
+    assert report.ok, report.errors.lines()
+    assert report.ip_placed == 0
+    assert report.ip_unplaced == {why: 1}
+    assert report.tables["observations"].rows == 11
+
+
+def test_an_unplaced_row_keeps_its_given_accuracy(evidence: Evidence) -> None:
+    evidence.csv("observations", HEADER + KUNMING.replace(",,,,ip,116.52.1.1", ",,,900,ip,::1"))
+    (batch,) = iter_batches(evidence.root, "observations", columns=["lat", "accuracy_m"])
+    assert batch.to_pylist() == [{"lat": None, "accuracy_m": 900.0}]
+
+
+def test_an_ipv4_mapped_ipv6_address_is_placed_as_its_ipv4(evidence: Evidence) -> None:
+    evidence.csv("observations", HEADER + KUNMING.replace("116.52.1.1", "::ffff:116.52.1.1"))
+    (mapped,) = iter_batches(evidence.root, "observations", columns=["lat", "lon", "accuracy_m"])
+    evidence.csv("observations", HEADER + KUNMING)
+    (plain,) = iter_batches(evidence.root, "observations", columns=["lat", "lon", "accuracy_m"])
+    assert mapped.equals(plain)
+    assert validate_evidence(evidence.root).ip_placed == 1
+
+
+@pytest.mark.parametrize("ip", ["banana", "1.2.3", "256.1.1.1", "2001:db8::g"])
+def test_a_value_that_is_no_address_is_an_error(evidence: Evidence, ip: str) -> None:
     rows = [GPS] * 10 + [KUNMING.replace("116.52.1.1", ip)]
     evidence.csv("observations", HEADER + "".join(rows))
-    assert evidence.first_error("observations") == f"observations.csv row 12: {message}"
-    assert evidence.errors() == [f"observations.csv row 12: {message}"]
+    message = f"observations.csv row 12: ip {ip!r} is not an IP address"
+    assert evidence.first_error("observations") == message
+    assert evidence.errors() == [message]
+
+
+def test_counts_of_unplaced_rows_add_up_by_why(evidence: Evidence) -> None:
+    ips = ["::1", "240e:1::1", "10.0.0.1", "116.52.1.1", "240e:2::2", "192.168.0.1"]
+    rows = [KUNMING.replace("116.52.1.1", ip) for ip in ips]
+    evidence.csv("observations", HEADER + GPS + "".join(rows))
+    report = validate_evidence(evidence.root, batch_rows=2)
+    assert report.ok
+    assert report.ip_placed == 1
+    assert report.ip_unplaced == {"private or reserved": 3, "IPv6": 2}
 
 
 def test_without_an_ip_the_position_is_required(evidence: Evidence) -> None:

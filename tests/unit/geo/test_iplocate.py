@@ -1,4 +1,5 @@
 import importlib
+import ipaddress
 import sys
 from pathlib import Path
 from typing import Any
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 from fairban.geo.china import ChinaAdmin, installed_file
-from fairban.geo.iplocate import IpLocator, IpRanges
+from fairban.geo.iplocate import IpLocator, IpRanges, Unplaced
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +107,48 @@ def test_place_matches_lookup(locator: IpLocator) -> None:
             assert (lat[i], lon[i], accuracy[i]) == (found.lat, found.lon, found.accuracy_m)
     empty = locator.place([])
     assert all(a.shape == (0,) for a in empty)
+
+
+def test_an_ipv4_mapped_ipv6_address_is_its_ipv4(locator: IpLocator) -> None:
+    assert locator.lookup("::ffff:116.52.1.1") == locator.lookup("116.52.1.1")
+    assert locator.lookup("::ffff:7434:101") == locator.lookup("116.52.1.1")  # hex form
+    assert locator.lookup("::ffff:10.0.0.1") is None
+
+
+@pytest.mark.parametrize(
+    ("ip", "why"),
+    [
+        ("banana", Unplaced.NOT_AN_ADDRESS),
+        ("", Unplaced.NOT_AN_ADDRESS),
+        (None, Unplaced.NOT_AN_ADDRESS),
+        (" 116.52.1.1", Unplaced.NOT_AN_ADDRESS),
+        ("1.2.3", Unplaced.NOT_AN_ADDRESS),
+        ("10.0.0.1", Unplaced.PRIVATE),
+        ("100.64.0.1", Unplaced.PRIVATE),
+        ("224.0.0.1", Unplaced.PRIVATE),
+        ("::1", Unplaced.PRIVATE),
+        ("2001:db8::1", Unplaced.PRIVATE),
+        ("fe80::1%eth0", Unplaced.PRIVATE),
+        ("::ffff:192.168.0.1", Unplaced.PRIVATE),
+        ("240e:1::1", Unplaced.IPV6),
+        ("2408:8000::1", Unplaced.IPV6),
+    ],
+)
+def test_why_an_address_is_not_placed(locator: IpLocator, ip: str | None, why: Unplaced) -> None:
+    assert np.isnan(locator.place([ip])[0]).all()
+    assert locator.why_unplaced([ip]) == [why]
+
+
+def test_a_public_ipv4_range_without_a_country_is_unknown(locator: IpLocator) -> None:
+    xdb = locator._xdb
+    starts = (
+        ipaddress.IPv4Address(int(a))
+        for a, r in zip(xdb.starts, xdb.region_ids, strict=True)
+        if not xdb.regions[r].country
+    )  # ip2region's '0|0|0|0|0' and the like
+    ip = str(next(a for a in starts if a.is_global))
+    assert locator.lookup(ip) is None
+    assert locator.why_unplaced([ip]) == [Unplaced.UNKNOWN]
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """The one-scan contract check that lets `fairban target` skip the streaming validator
-on clean Parquet evidence, and falls back to it (and its exact message) otherwise."""
+on clean Parquet tables, and falls back to it (and its exact message) otherwise: table
+by table, so a CSV table or a broken one does not send the others through it too."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 
+from fairban.contract import TABLES, validate_evidence
 from fairban.errors import InputError
 from fairban.targeting.backends.duckdb import DuckDBBackend, _blank_sql
-from fairban.targeting.run import prepare
+from fairban.targeting.run import EvidenceCheck, check_evidence, prepare, run_target
 from fairban.world import WorldConfig, simulate_world
 
 
@@ -29,7 +33,7 @@ def holds(evidence: Path) -> bool:
     backend = DuckDBBackend()
     try:
         backend.open_evidence(evidence)
-        return backend.contract_holds()
+        return all(backend.check_table(name).proven for name in TABLES)
     finally:
         backend.close()
 
@@ -114,3 +118,105 @@ def test_blank_in_sql_is_the_validators_blank_for_every_character() -> None:
     assert differ == []
     assert con.execute(f"SELECT {_blank_sql('NULL')}").fetchone() == (True,)
     con.close()
+
+
+# --------------------------------------------------------------------------- per table
+
+
+def mixed(world: Path, tmp_path: Path) -> Path:
+    """The world's evidence with accounts and interactions as CSV, observations and
+    confirmed as Parquet: the aggregate scan can prove only the Parquet tables."""
+    evidence = tmp_path / "mixed"
+    shutil.copytree(world / "evidence", evidence)
+    for name in ("accounts", "interactions"):
+        given = evidence / f"{name}.parquet"
+        if not given.exists():
+            given = evidence / name
+        table = pads.dataset(given, format="parquet").to_table()
+        pacsv.write_csv(table, evidence / f"{name}.csv")
+        if given.is_dir():
+            shutil.rmtree(given)
+        else:
+            given.unlink()
+    return evidence
+
+
+def checked(evidence: Path) -> EvidenceCheck:
+    backend = DuckDBBackend()
+    try:
+        return check_evidence(evidence, backend=backend)
+    finally:
+        backend.close()
+
+
+def first_error(evidence: Path) -> str:
+    """What the streaming validator alone says first of the whole folder."""
+    report = validate_evidence(evidence, max_errors=1)
+    assert not report.ok
+    return str(report.errors.kept[0])
+
+
+def test_each_table_is_checked_the_fastest_way_its_format_allows(
+    world: Path, tmp_path: Path
+) -> None:
+    evidence = mixed(world, tmp_path)
+    assert checked(evidence).checked_by == {
+        "accounts": "validator",
+        "observations": "aggregate",
+        "interactions": "validator",
+        "confirmed": "aggregate",
+    }
+    assert checked(world / "evidence").checked_by == dict.fromkeys(
+        ["accounts", "observations", "interactions", "confirmed"], "aggregate"
+    )
+    # the decisions do not depend on how the tables were given or checked
+    parquet, csv = tmp_path / "parquet", tmp_path / "csv"
+    run_target(world / "directive.yaml", world / "evidence", parquet)
+    run_target(world / "directive.yaml", evidence, csv)
+    assert pacsv.read_csv(csv / "decisions.csv").equals(pacsv.read_csv(parquet / "decisions.csv"))
+
+
+def _break_csv(path: Path, row: int, column: str, value: str) -> None:
+    table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(strings_can_be_null=False))
+    values = table.column(column).cast(pa.string()).to_pylist()
+    values[row - 2] = value  # row 1 is the header
+    idx = table.column_names.index(column)
+    pacsv.write_csv(table.set_column(idx, column, pa.array(values, pa.string())), path)
+
+
+def _break_parquet(folder: Path, row: int, column: str, value: float) -> str:
+    part = sorted(folder.rglob("*.parquet"))[5]
+    table = pq.read_table(part)
+    values = table.column(column).to_pylist()
+    values[row - 1] = value
+    idx = table.column_names.index(column)
+    pq.write_table(table.set_column(idx, column, pa.array(values, pa.float64())), part)
+    return part.relative_to(folder.parent).as_posix()
+
+
+@pytest.mark.parametrize(
+    ("broken", "expected"),
+    [
+        ("accounts", "accounts.csv row 7: platform 'WeChat' is not a lowercase name"),
+        ("interactions", "interactions.csv row 9: kind 'hug' is not one of call, message"),
+        ("observations", "row 3: lat 123.4 is outside [-90, 90]"),
+        ("accounts+observations", "accounts.csv row 7: platform 'WeChat'"),
+        ("observations+interactions", "row 3: lat 123.4 is outside [-90, 90]"),
+    ],
+)
+def test_a_table_that_fails_its_fast_check_gets_the_validators_exact_line(
+    world: Path, tmp_path: Path, broken: str, expected: str
+) -> None:
+    evidence = mixed(world, tmp_path)
+    if "accounts" in broken:
+        _break_csv(evidence / "accounts.csv", 7, "platform", "WeChat")
+    if "interactions" in broken:
+        _break_csv(evidence / "interactions.csv", 9, "kind", "hug")
+    if "observations" in broken:
+        part = _break_parquet(evidence / "observations", 3, "lat", 123.4)
+        expected = expected.replace("row 3", f"{part} row 3")
+    with pytest.raises(InputError) as raised:
+        checked(evidence)
+    # the one line the validator gives for the whole folder, the first in contract order
+    assert str(raised.value) == first_error(evidence)
+    assert str(raised.value).startswith(expected)

@@ -4,8 +4,9 @@ sending only the pre-filter's candidates to Python.
 
 One Spark (local[2]) for the module; the world is small (800 accounts, 60 days) but
 has every kind of account. Half its IP observations lose their position, so both
-backends place them with ip2region; a corrupt file in a day partition outside the
-directive's window would fail any engine that opened it.
+backends place them with ip2region; half of those get an address that cannot be
+placed (IPv6, private), which both keep without a position. A corrupt file in a day
+partition outside the directive's window would fail any engine that opened it.
 
 Skipped when pyspark or Java 17 is missing, unless FAIRBAN_REQUIRE_SPARK is set (CI).
 """
@@ -18,6 +19,9 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
+import tempfile
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,10 +37,11 @@ import pytest
 from typer.testing import CliRunner
 
 from fairban.config import get_settings
-from fairban.contract import Directive, load_directive
+from fairban.contract import TABLES, Directive, load_directive
 from fairban.geo.presence import M_PER_DEG, AreaIndex
 from fairban.targeting import TargetResult, features, target
 from fairban.targeting.backends.duckdb import DuckDBBackend
+from fairban.targeting.run import run_target
 from fairban.world import WorldConfig, simulate_world
 
 REQUIRED = bool(os.environ.get("FAIRBAN_REQUIRE_SPARK"))
@@ -53,6 +58,7 @@ from fairban.targeting.backends.spark import (  # noqa: E402
     SparkUnavailableError,
     java_version,
     local_cores,
+    package_zip,
     prune_days,
     spark_session,
     to_spark_sql,
@@ -87,6 +93,7 @@ class Runs:
     candidates: int  # rows of the pre-filter, counted by DuckDB
     in_window: int  # observations in the window
     ip_rows: dict[str, Any]  # IP observations as DuckDB's view gives them
+    unplaced: dict[str, int]  # IP-only rows DuckDB's check found it cannot place, by why
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +124,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
             values = table.column(name).combine_chunks()
             kept = pa.array(values.to_numpy(zero_copy_only=False), pa.float64(), mask=blank)
             table = table.set_column(table.schema.get_field_index(name), name, kept)
+        ips = np.asarray(table.column("ip").to_pylist(), dtype=object)
+        ips[blank & (np.arange(table.num_rows) % 8 == 0)] = "240e:1::1"
+        ips[blank & (np.arange(table.num_rows) % 8 == 4)] = "10.1.2.3"
+        table = table.set_column(table.schema.get_field_index("ip"), "ip", pa.array(ips.tolist()))
         pq.write_table(table, part)
     return root
 
@@ -141,6 +152,7 @@ def runs(world: Path, spark: Any) -> Iterator[Runs]:
     counted = db.query(f"SELECT count(*) AS n FROM ({_prefilter(window, index)})")
     in_window = db.query(f"SELECT count(*) AS n FROM observations WHERE {window.where()}")
     ip_rows = db.query(IP_ROWS).to_pylist()[0]
+    unplaced = dict(db.check_table("observations").ip_unplaced)
     db.close()
 
     _outside_day(evidence)  # after DuckDB, which reads every file
@@ -155,6 +167,7 @@ def runs(world: Path, spark: Any) -> Iterator[Runs]:
         int(counted.column("n")[0].as_py()),
         int(in_window.column("n")[0].as_py()),
         ip_rows,
+        unplaced,
     )
     backend.close()
 
@@ -213,8 +226,12 @@ def test_every_feature_is_the_same(runs: Runs) -> None:
 @pytest.mark.slow
 def test_ip_only_observations_are_placed_alike(runs: Runs) -> None:
     duck = runs.ip_rows
-    assert duck["placed"] == duck["n"]  # every blanked row got a position
+    assert duck["n"] - duck["placed"] == sum(runs.unplaced.values())
+    assert set(runs.unplaced) == {"IPv6", "private or reserved"}
     assert _close(runs.backend.query(IP_ROWS).to_pylist()[0], duck)
+    spark = runs.backend.check_table("observations")
+    assert spark.proven
+    assert dict(spark.ip_unplaced) == runs.unplaced
 
 
 @pytest.mark.slow
@@ -258,27 +275,27 @@ def test_the_contract_check_runs_on_spark_too(world: Path, spark: Any, tmp_path:
     backend = SparkBackend(session=spark)
     try:
         backend.open_evidence(clean)
-        assert backend.contract_holds()
+        assert all(backend.check_table(name).proven for name in TABLES)
         accounts = pq.read_table(clean / "accounts.parquet")
         platforms = accounts.column("platform").to_pylist()
         platforms[3] = "WeChat"  # not a lowercase name
         broken = accounts.set_column(1, "platform", pa.array(platforms, pa.string()))
         pq.write_table(broken, clean / "accounts.parquet")
         backend.open_evidence(clean)
-        assert not backend.contract_holds()
+        assert not all(backend.check_table(name).proven for name in TABLES)
         ids = accounts.column("account_id").to_pylist()
         ids[3] = "\t\u3000"  # blank, as the validator says: Java reads the same class
         blank = accounts.set_column(0, "account_id", pa.array(ids, pa.string()))
         pq.write_table(blank, clean / "accounts.parquet")
         backend.open_evidence(clean)
-        assert not backend.contract_holds()
+        assert not all(backend.check_table(name).proven for name in TABLES)
         ids[3] = "\ta"  # not blank
         pq.write_table(
             accounts.set_column(0, "account_id", pa.array(ids, pa.string())),
             clean / "accounts.parquet",
         )
         backend.open_evidence(clean)
-        assert backend.contract_holds()
+        assert all(backend.check_table(name).proven for name in TABLES)
     finally:
         backend.close()
 
@@ -320,6 +337,88 @@ def _as_csv(evidence: Path, out: Path) -> Path:
                 table = table.set_column(i, field.name, iso)
         pacsv.write_csv(table, out / f"{name}.csv")
     return out
+
+
+# --------------------------------------------------------------------------- however started
+
+
+@pytest.mark.slow
+def test_fairban_target_on_spark_without_the_environment_on_path(
+    world: Path, tmp_path: Path
+) -> None:
+    """As a systemd unit or a pipx install starts it: the environment's ``fairban``
+    script by its path, PATH with only the system's folders (whose ``python3``, if any,
+    cannot import fairban). Spark's Python workers must still run this fairban."""
+    command = Path(sys.executable).parent / "fairban"
+    if not command.exists():
+        pytest.skip(f"no {command}: not running from the environment's interpreter")
+    evidence = tmp_path / "evidence"
+    shutil.copytree(world / "evidence", evidence, ignore=shutil.ignore_patterns(OUTSIDE_DAY))
+    directive = world / "directive.yaml"
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "TMPDIR": tempfile.gettempdir()}
+    if "JAVA_HOME" in os.environ:
+        env["JAVA_HOME"] = os.environ["JAVA_HOME"]
+    spark_out, duck_out = tmp_path / "spark", tmp_path / "duckdb"
+    done = subprocess.run(
+        [str(command), "target", str(directive), "--data", str(evidence), "--out",
+         str(spark_out), "--engine", "spark", "-q"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    run_target(directive, evidence, duck_out)
+    duck = pacsv.read_csv(duck_out / "decisions.csv").sort_by("account_id").to_pylist()
+    spark_rows = pacsv.read_csv(spark_out / "decisions.csv").sort_by("account_id").to_pylist()
+    assert len(duck) > 400
+    assert [r["account_id"] for r in spark_rows] == [r["account_id"] for r in duck]
+    for d, s in zip(duck, spark_rows, strict=True):
+        d["reasons"], s["reasons"] = json.loads(d["reasons"]), json.loads(s["reasons"])
+        assert _close(s, d), d["account_id"]
+
+
+@pytest.mark.slow
+def test_a_cluster_gets_this_fairban_shipped_to_workers_that_lack_it(tmp_path: Path) -> None:
+    """Executors whose Python has fairban's dependencies but not fairban (here: this
+    interpreter without its site's .pth files) import the zip the driver ships."""
+    site = sysconfig.get_paths()["purelib"]
+    worker = tmp_path / "python-without-fairban"
+    path = f'PYTHONPATH="${{PYTHONPATH:+$PYTHONPATH:}}{site}"'
+    worker.write_text(f'#!/bin/sh\n{path} exec {sys.executable} -S "$@"\n')
+    worker.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    lacks = subprocess.run(
+        [str(worker), "-c", "import fairban"], capture_output=True, text=True, env=env, check=False
+    )
+    assert "No module named 'fairban'" in lacks.stderr  # the workers cannot import it alone
+    code = (
+        "from fairban.targeting.backends.spark import spark_session\n"
+        f"session = spark_session('local[1]', conf={{'spark.pyspark.python': {str(worker)!r}}},"
+        " ship_package=True)\n"
+        "rdd = session.sparkContext.parallelize([0], 1)\n"
+        "print(rdd.map(lambda _: __import__('fairban.geo.census').__file__).collect()[0])\n"
+        "session.stop()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    shipped = done.stdout.strip().splitlines()[-1]
+    assert ".zip/fairban/__init__.py" in shipped
+
+
+def test_the_shipped_package_holds_fairban_and_its_data(tmp_path: Path) -> None:
+    with zipfile.ZipFile(package_zip()) as archive:
+        names = set(archive.namelist())
+    assert {
+        "fairban/__init__.py",
+        "fairban/geo/iplocate.py",
+        "fairban/geo/data/census_2020.csv",
+    } <= names
+    assert not [n for n in names if "__pycache__" in n]
 
 
 # --------------------------------------------------------------------------- no JVM

@@ -4,7 +4,8 @@ on a cluster).
 
 A backend exposes the evidence tables as the views ``accounts``, ``observations``,
 ``interactions`` and ``confirmed`` with the contract's canonical columns and types
-(IP-only observations already placed), runs SQL written in DuckDB's dialect
+(IP-only observations already placed; lat and lon NULL where an address cannot be
+placed), runs SQL written in DuckDB's dialect
 (``targeting.features``; a backend of another dialect transpiles it), and applies a
 Python function to Arrow batches of a query's rows (the presence stage's geometry),
 keeping the result as a table for later SQL. Tables made by ``create``, ``register``
@@ -13,7 +14,8 @@ and ``map_batches`` live until ``close``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -23,6 +25,21 @@ from fairban.progress import Advance
 
 if TYPE_CHECKING:
     from fairban.targeting.features import Window
+
+
+@dataclass(frozen=True)
+class TableCheck:
+    """What a backend's aggregate scan proved of one evidence table.
+
+    ``ip_unplaced``: IP-only observations kept without a position, by why
+    (``geo.iplocate.Unplaced``'s words), as ``ValidationReport.ip_unplaced`` counts them.
+    """
+
+    proven: bool
+    ip_unplaced: Mapping[str, int] = field(default_factory=dict)
+
+
+NOT_PROVEN = TableCheck(proven=False)
 
 #: a pure function of one Arrow batch (it may drop rows and add columns); it must be
 #: picklable by reference or by value for backends that run it on other machines
@@ -49,18 +66,19 @@ class Backend(Protocol):
         store's day files); no files: an empty view of ``schema``."""
         ...
 
-    def contract_holds(self) -> bool:
-        """True only when one aggregate scan proves the evidence meets the contract;
-        False means "not proven" (never raises)."""
+    def view(self, name: str, sql: str) -> None:
+        """``sql`` (DuckDB dialect) as the view ``name``, computed where it is read
+        (``create`` computes it once)."""
+        ...
+
+    def check_table(self, name: str) -> TableCheck:
+        """Whether one aggregate scan proves the table ``name`` (of the evidence opened)
+        meets the contract: ``proven`` False means "not proven", and the caller then
+        runs the row-precise validator over that table alone (never raises)."""
         ...
 
     def create(self, name: str, sql: str) -> None:
         """Materialise ``sql`` (DuckDB dialect) as the table ``name``."""
-        ...
-
-    def view(self, name: str, sql: str) -> None:
-        """``sql`` (DuckDB dialect) as the view ``name``, computed where it is read
-        (``create`` computes it once)."""
         ...
 
     def register(self, name: str, table: pa.Table) -> None:
@@ -89,4 +107,4 @@ class Backend(Protocol):
         ...
 
 
-__all__ = ["Backend", "BatchFunction"]
+__all__ = ["NOT_PROVEN", "Backend", "BatchFunction", "TableCheck"]

@@ -2,13 +2,14 @@
 
 The evidence tables become views with the contract's canonical columns and types
 (missing optional columns are NULL), so feature SQL never sees a file format. IP-only
-observations get their position from ip2region through a vectorised Python function.
+observations get their position from ip2region through a vectorised Python function
+(NULL where the address cannot be placed).
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ import pyarrow as pa
 from fairban.contract import TABLES, TableFiles, discover
 from fairban.contract.schema import Table
 from fairban.progress import Advance
-from fairban.targeting.backends.base import BatchFunction
+from fairban.targeting.backends.base import NOT_PROVEN, BatchFunction, TableCheck
 
 if TYPE_CHECKING:
     from fairban.targeting.features import Window
@@ -82,7 +83,7 @@ class DuckDBBackend:
         described = self.con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
         present = {row[0] for row in described}
         self._physical[spec.name] = (files.format, {row[0]: str(row[1]) for row in described})
-        cols = []
+        exprs: dict[str, str] = {}
         for c in spec.columns:
             sql_type = _sql_type(c.type)
             if c.name not in present:
@@ -94,22 +95,12 @@ class DuckDBBackend:
                 expr = f"CAST({c.name} AS TIMESTAMPTZ)"
             else:
                 expr = f"CAST({c.name} AS {sql_type})"
-            if (
-                spec.name == "observations"
-                and c.name in ("lat", "lon", "accuracy_m")
-                and ("ip" in present)
-            ):
-                # IP-only rows: placed with ip2region (contract extension)
-                fn = {"lat": "fairban_ip_lat", "lon": "fairban_ip_lon"}.get(
-                    c.name, "fairban_ip_accuracy"
-                )
-                ip = "NULLIF(TRIM(ip), '')" if files.format == "csv" else "ip"
-                expr = (
-                    f"CASE WHEN {expr} IS NULL AND {ip} IS NOT NULL THEN {fn}({ip}) ELSE {expr} END"
-                )
             if spec.name == "accounts" and c.name == "kind":
                 expr = f"COALESCE({expr}, 'personal')"
-            cols.append(f"{expr} AS {c.name}")
+            exprs[c.name] = expr
+        if spec.name == "observations" and "ip" in present:
+            exprs |= _placed_sql(exprs)
+        cols = [f"{expr} AS {name}" for name, expr in exprs.items()]
         return f"SELECT {', '.join(cols)} FROM {source}"
 
     def open_files(self, name: str, paths: Sequence[Path], schema: pa.Schema) -> None:
@@ -123,28 +114,41 @@ class DuckDBBackend:
         self.con.execute(f"CREATE OR REPLACE VIEW {name} AS {source}")
 
     # -- a fast check of the contract --------------------------------------------------
-    def contract_holds(self) -> bool:
-        """True when every table is Parquet with the contract's physical types and no
-        value breaks a rule: one aggregate scan per table instead of the row-precise
-        streaming validator. False means "not proven": the caller then runs the
-        validator, which finds and names the first bad row."""
+    def check_table(self, name: str) -> TableCheck:
+        """One aggregate scan of the table ``name`` proves it meets the contract when it
+        is Parquet with the contract's physical types and no value breaks a rule;
+        otherwise "not proven", and the caller runs the row-precise validator on it,
+        which names the first bad row. Observations' unplaced IP-only rows are counted
+        in the same scan, and only when there are any, by why in a second."""
+        if name not in self._physical:
+            return TableCheck(proven=True)  # an optional table that is absent
+        spec = TABLES[name]
+        fmt, types = self._physical[name]
+        if fmt == "csv" or not all(
+            _physical_ok(spec.column(col).type, types[col]) for col in spec.names if col in types
+        ):
+            return NOT_PROVEN
+        unplaced = name == "observations" and "ip" in types
+        extra = [f"count(*) FILTER (WHERE {_UNPLACED})"] if unplaced else []
         try:
-            for name, spec in TABLES.items():
-                if name not in self._physical:
-                    continue
-                fmt, types = self._physical[name]
-                if fmt == "csv" or not all(
-                    _physical_ok(spec.column(col).type, types[col])
-                    for col in spec.names
-                    if col in types
-                ):
-                    return False
-                row = self.con.execute(_violations_sql(spec)).fetchone()
-                if row is None or any(int(v or 0) for v in row):
-                    return False
+            row = self.con.execute(_violations_sql(spec, extra)).fetchone()
+            if row is None or any(int(v or 0) for v in row[: len(row) - len(extra)]):
+                return NOT_PROVEN
+            if not unplaced or not row[-1]:
+                return TableCheck(proven=True)
+            # only when there are unplaced rows: why, one UDF call per such row
+            why = self.con.execute(
+                f"SELECT fairban_ip_unplaced(ip), count(*) FROM observations "
+                f"WHERE {_UNPLACED} GROUP BY 1"
+            ).fetchall()
         except duckdb.Error:
-            return False
-        return True
+            return NOT_PROVEN
+        from fairban.geo.iplocate import Unplaced
+
+        counts = {str(w): int(n) for w, n in why}
+        if str(Unplaced.NOT_AN_ADDRESS) in counts:
+            return NOT_PROVEN
+        return TableCheck(proven=True, ip_unplaced=counts)
 
     def _register_ip_functions(self) -> None:
         # DuckDB reads the annotations at run time: keep them plain
@@ -152,22 +156,28 @@ class DuckDBBackend:
             def fn(ips: Any) -> Any:
                 from fairban.geo.iplocate import IpLocator
 
-                values = ips.to_pylist()
-                placed = IpLocator.default().place(values)
-                return pa.array(np.asarray(placed[column], dtype=float), pa.float64())
+                placed = IpLocator.default().place(ips.to_pylist())
+                # NaN (not placed) becomes NULL: the row stays without a position
+                return pa.array(np.asarray(placed[column], dtype=float), from_pandas=True)
 
             return fn
 
-        for name, column in (
-            ("fairban_ip_lat", 0),
-            ("fairban_ip_lon", 1),
-            ("fairban_ip_accuracy", 2),
+        def why_unplaced(ips: Any) -> Any:
+            from fairban.geo.iplocate import IpLocator
+
+            return pa.array([str(w) for w in IpLocator.default().why_unplaced(ips.to_pylist())])
+
+        for name, function, returns in (
+            ("fairban_ip_lat", place(0), "DOUBLE"),
+            ("fairban_ip_lon", place(1), "DOUBLE"),
+            ("fairban_ip_accuracy", place(2), "DOUBLE"),
+            ("fairban_ip_unplaced", why_unplaced, "VARCHAR"),
         ):
             self.con.create_function(
                 name,
-                place(column),
+                function,
                 [duckdb.sqltype("VARCHAR")],
-                duckdb.sqltype("DOUBLE"),
+                duckdb.sqltype(returns),
                 type=duckdb.func.ARROW,
                 null_handling=duckdb.func.SPECIAL,
             )
@@ -268,15 +278,47 @@ def _blank_sql(col: str) -> str:
     )
 
 
-def _violations_sql(spec: Table) -> str:
-    """One row of counts, each of rows breaking one rule of ``spec`` (all zero: valid)."""
+#: an IP-only observation of the view that kept no position (its address cannot be
+#: placed): the contract's required lat, lon and accuracy_m may be NULL there. A CASE,
+#: so that only rows without a position compare strings (0.3 s a scan at 10^7 rows)
+_UNPLACED = (
+    "(CASE WHEN lat IS NULL AND lon IS NULL "
+    f"THEN source = 'ip' AND NOT {_blank_sql('ip')} ELSE FALSE END)"
+)
+
+
+def _placed_sql(exprs: Mapping[str, str]) -> dict[str, str]:
+    """lat, lon and accuracy_m of the observations view, IP-only rows placed: the rule
+    of the streaming validator (``contract.evidence.ip_only``), which Spark's view
+    follows too. IP-only: source 'ip', an address, no lat and no lon; a given
+    accuracy_m is kept where wider than the placement's; an address that cannot be
+    placed leaves lat and lon NULL and accuracy_m as given."""
+    ip = exprs["ip"]
+    ip_only = (
+        f"({exprs['lat']} IS NULL AND {exprs['lon']} IS NULL AND {exprs['source']} = 'ip' "
+        f"AND NOT {_blank_sql(ip)})"
+    )
+    return {
+        "lat": f"CASE WHEN {ip_only} THEN fairban_ip_lat({ip}) ELSE {exprs['lat']} END",
+        "lon": f"CASE WHEN {ip_only} THEN fairban_ip_lon({ip}) ELSE {exprs['lon']} END",
+        # greatest() skips NULLs: an unplaced row keeps its own accuracy_m
+        "accuracy_m": (
+            f"CASE WHEN {ip_only} THEN greatest(fairban_ip_accuracy({ip}), {exprs['accuracy_m']}) "
+            f"ELSE {exprs['accuracy_m']} END"
+        ),
+    }
+
+
+def _violations_sql(spec: Table, extra: Sequence[str] = ()) -> str:
+    """One row of counts, each of rows breaking one rule of ``spec`` (all zero: valid),
+    then the ``extra`` aggregates asked for."""
     checks: list[str] = []
     for c in spec.columns:
         col = c.name
         is_string = c.type == pa.string()
         empty = _blank_sql(col) if is_string else f"({col} IS NULL)"
         if c.required:
-            checks.append(empty)
+            checks.append(f"({empty} AND NOT {_UNPLACED})" if c.unplaced_null else empty)
         if c.bounds is not None:
             b = c.bounds
             rule = [f"NOT isfinite({col})"]
@@ -294,6 +336,7 @@ def _violations_sql(spec: Table) -> str:
     counts = [f"count(*) FILTER (WHERE {check})" for check in checks]
     if spec.name == "accounts":
         counts.append("count(*) - count(DISTINCT account_id)")
+    counts.extend(extra)
     return f"SELECT {', '.join(counts) or '0'} FROM {spec.name}"
 
 

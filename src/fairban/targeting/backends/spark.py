@@ -6,7 +6,8 @@ engine (``targeting.engine``) drives it exactly as it drives DuckDB:
 - the evidence tables become temporary views with the contract's canonical columns,
   built like DuckDB's (CSV cast from text, Parquet cast to the contract's types,
   ``accounts.kind`` defaulting to ``personal``); IP-only observations are placed by
-  ``IpLocator.place``, run by ``mapInArrow`` on those rows alone;
+  ``IpLocator.place``, run by ``mapInArrow`` on those rows alone (NULL lat and lon
+  where an address cannot be placed, as in DuckDB);
 - day-partitioned Parquet (``NAME/day=YYYY-MM-DD/...``) is read only for the days
   that can hold the directive's window: the file list is pruned here and the same
   bounds are given to Spark as a partition filter;
@@ -22,6 +23,8 @@ has no pyspark.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import re
 import shutil
@@ -29,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import warnings
+import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, timedelta
 from pathlib import Path
@@ -43,8 +47,8 @@ from fairban.contract import TABLES, TableFiles, discover
 from fairban.contract.schema import Table
 from fairban.errors import FairbanError
 from fairban.progress import Advance
-from fairban.targeting.backends.base import BatchFunction
-from fairban.targeting.backends.duckdb import _violations_sql
+from fairban.targeting.backends.base import NOT_PROVEN, BatchFunction, TableCheck
+from fairban.targeting.backends.duckdb import _UNPLACED, _violations_sql
 
 if TYPE_CHECKING:
     from fairban.targeting.features import Window
@@ -201,7 +205,8 @@ def session_conf(
             "spark.driver.host": "127.0.0.1",
             "spark.driver.bindAddress": "127.0.0.1",
             "spark.local.dir": str(scratch / "local"),
-            # the workers run this interpreter, so they import this fairban
+            # the workers run this interpreter, so they import this fairban, whatever
+            # PATH says (spark_session hands it to pyspark as PYSPARK_PYTHON)
             "spark.pyspark.python": sys.executable,
             "spark.pyspark.driver.python": sys.executable,
         }
@@ -214,10 +219,18 @@ def spark_session(
     conf: Mapping[str, str] | None = None,
     log_level: str = "warn",
     driver_memory: str | None = None,
+    ship_package: bool | None = None,
 ) -> SparkSession:
     """Start Spark on ``master`` (``session_conf``, then ``conf`` over it). The JVM's
     own output goes to ``driver_log()``, not to the terminal. Raises
-    ``SparkUnavailableError`` without Java 17+."""
+    ``SparkUnavailableError`` without Java 17+.
+
+    However fairban was started (a systemd unit or a pipx install has no virtual
+    environment on PATH), the Python workers run the interpreter ``spark.pyspark.python``
+    names: on a local master this one (``sys.executable``), which imports this fairban.
+    ``ship_package`` (default: on a cluster master) also sends this fairban to the
+    executors as a zip (``addPyFile``), ahead of any other on their path, so they run the
+    driver's code; its dependencies must be in the executors' Python (docs/scale.md)."""
     java_version()
     settings = session_conf(master, log_level=log_level, driver_memory=driver_memory) | dict(
         conf or {}
@@ -225,14 +238,56 @@ def spark_session(
     spark_conf = SparkConf(loadDefaults=False)
     for key, value in settings.items():
         spark_conf.set(key, value)
-    with driver_log().open("ab") as sink:
+    with _spark_home(), driver_log().open("ab") as sink:
         # pyspark.java_gateway has no annotations
         gateway = launch_gateway(  # type: ignore[no-untyped-call]
             spark_conf, popen_kwargs={"stdout": sink, "stderr": sink}
         )
     context = SparkContext(conf=spark_conf, gateway=gateway)
+    # Spark honours spark.pyspark.python only under spark-submit; started from Python,
+    # pyspark takes PYSPARK_PYTHON or "python3" from PATH. The conf as the JVM merged it
+    # (fairban's, then spark-defaults.conf) decides, as Spark's documentation says.
+    python = context.getConf().get("spark.pyspark.python")
+    if python:
+        context.pythonExec = python
     context.setLogLevel(log_level.upper())
+    if ship_package if ship_package is not None else local_cores(master) is None:
+        context.addPyFile(str(package_zip()))
     return SparkSession(context)
+
+
+@contextlib.contextmanager
+def _spark_home() -> Iterator[None]:
+    """``SPARK_HOME`` while pyspark starts the JVM, then restored: without it the
+    launcher script runs ``python3`` from PATH to find pyspark's own folder."""
+    if "SPARK_HOME" in os.environ:
+        yield
+        return
+    import pyspark
+
+    os.environ["SPARK_HOME"] = str(Path(pyspark.__file__).parent)  # bin/ and jars/ are here
+    try:
+        yield
+    finally:
+        os.environ.pop("SPARK_HOME", None)
+
+
+def package_zip() -> Path:
+    """This fairban as a zip for ``addPyFile`` (sources and package data, no caches),
+    written once per process next to the driver log and removed when it exits."""
+    import fairban
+
+    root = Path(fairban.__file__).parent
+    target = driver_log().with_name(f"fairban-{os.getpid()}.zip")
+    if not target.exists():
+        partial = target.with_suffix(".partial")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(root.rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts:
+                    archive.write(path, Path("fairban") / path.relative_to(root))
+        partial.replace(target)
+        atexit.register(target.unlink, missing_ok=True)
+    return target
 
 
 def driver_log() -> Path:
@@ -319,22 +374,36 @@ def _quote(name: str) -> str:
 
 
 class _PlaceIpOnly:
-    """``mapInArrow``: fill lat, lon and accuracy_m of rows that lack them from their
-    ``ip``, as DuckDB's view does (``CASE WHEN lat IS NULL AND ip IS NOT NULL THEN
-    fairban_ip_lat(ip) ELSE lat END``, one column at a time)."""
+    """``mapInArrow`` over IP-only rows (source 'ip', an address, no lat and no lon):
+    lat and lon from their ``ip``, accuracy_m the wider of the placement's and the
+    given one; NULL lat and lon where the address cannot be placed. The rule of the
+    streaming validator and of DuckDB's view (``duckdb._placed_sql``)."""
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        import pyarrow.compute as pc
+        import numpy as np
 
         from fairban.geo.iplocate import IpLocator
 
         for batch in batches:
-            placed = IpLocator.default().place(batch.column("ip").to_pylist())
+            lat, lon, accuracy = IpLocator.default().place(batch.column("ip").to_pylist())
+            given = batch.column("accuracy_m").to_numpy(zero_copy_only=False)
+            placed = {"lat": lat, "lon": lon, "accuracy_m": np.fmax(accuracy, given)}
             columns = list(batch.columns)
-            for name, values in zip(("lat", "lon", "accuracy_m"), placed, strict=True):
-                i = batch.schema.get_field_index(name)
-                columns[i] = pc.coalesce(batch.column(i), pa.array(values, pa.float64()))
+            for name, values in placed.items():
+                # NaN (not placed, and no accuracy given) becomes NULL
+                columns[batch.schema.get_field_index(name)] = pa.array(values, from_pandas=True)
             yield pa.RecordBatch.from_arrays(columns, schema=batch.schema)
+
+
+class _WhyUnplaced:
+    """``mapInArrow``: why each address of a batch of unplaced IP-only rows is not placed."""
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from fairban.geo.iplocate import IpLocator
+
+        for batch in batches:
+            why = IpLocator.default().why_unplaced(batch.column("ip").to_pylist())
+            yield pa.record_batch({"why": pa.array([str(w) for w in why], pa.string())})
 
 
 class _EachBatch:
@@ -475,34 +544,46 @@ class SparkBackend:
             return table
         # IP-only rows go to Python alone (a Python UDF in the view would see every row),
         # and only when there are any: Parquet's null counts answer that from the footers
-        needs = "(lat IS NULL OR lon IS NULL OR accuracy_m IS NULL) AND ip IS NOT NULL"
+        # the IP-only rows before placement; never NULL, so the two parts hold every row
+        needs = f"COALESCE({to_spark_sql(_UNPLACED)}, FALSE)"
         if table.where(needs).isEmpty():
             return table
         placed = table.where(needs).mapInArrow(_PlaceIpOnly(), table.schema)
         return table.where(f"NOT ({needs})").unionByName(placed)
 
     # -- a fast check of the contract --------------------------------------------------
-    def contract_holds(self) -> bool:
-        """As DuckDBBackend.contract_holds: one aggregate scan per table proves the
-        contract, or False ("not proven": the row-precise validator runs)."""
+    def check_table(self, name: str) -> TableCheck:
+        """As ``DuckDBBackend.check_table``: one aggregate scan proves the table, or
+        "not proven" (the row-precise validator then runs on it). Unplaced IP-only
+        observations are counted in the scan and, when there are any, by why in a
+        second pass over those rows alone."""
+        if name not in self._physical:
+            return TableCheck(proven=True)
+        spec = TABLES[name]
+        fmt, types = self._physical[name]
+        if fmt == "csv" or not all(
+            _physical_ok(spec.column(col).type, types[col]) for col in spec.names if col in types
+        ):
+            return NOT_PROVEN
         failures: tuple[type[BaseException], ...] = (*self.errors, sqlglot.errors.SqlglotError)
+        unplaced = name == "observations" and "ip" in types
+        extra = [f"count(*) FILTER (WHERE {_UNPLACED})"] if unplaced else []
         try:
-            for name, spec in TABLES.items():
-                if name not in self._physical:
-                    continue
-                fmt, types = self._physical[name]
-                if fmt == "csv" or not all(
-                    _physical_ok(spec.column(col).type, types[col])
-                    for col in spec.names
-                    if col in types
-                ):
-                    return False
-                row = self.spark.sql(to_spark_sql(_violations_sql(spec))).first()
-                if row is None or any(int(v or 0) for v in row):
-                    return False
+            row = self.spark.sql(to_spark_sql(_violations_sql(spec, extra))).first()
+            if row is None or any(int(v or 0) for v in row[: len(row) - len(extra)]):
+                return NOT_PROVEN
+            if not unplaced or not row[-1]:
+                return TableCheck(proven=True)
+            rows = self.spark.sql(to_spark_sql(f"SELECT ip FROM observations WHERE {_UNPLACED}"))
+            why = rows.mapInArrow(_WhyUnplaced(), "why string").groupBy("why").count()
+            counts = {str(r["why"]): int(r["count"]) for r in why.collect()}
         except failures:
-            return False
-        return True
+            return NOT_PROVEN
+        from fairban.geo.iplocate import Unplaced
+
+        if str(Unplaced.NOT_AN_ADDRESS) in counts:
+            return NOT_PROVEN
+        return TableCheck(proven=True, ip_unplaced=counts)
 
     def open_files(self, name: str, paths: Sequence[Path], schema: pa.Schema) -> None:
         """The view ``name`` over Parquet files (an evidence store's day files)."""
@@ -597,6 +678,7 @@ __all__ = [
     "SparkUnavailableError",
     "driver_log",
     "java_version",
+    "package_zip",
     "prune_days",
     "spark_session",
     "to_spark_sql",
