@@ -24,8 +24,7 @@ from fairban.cases.decisions import (
 from fairban.contract import Directive, load_directive
 from fairban.directives.content import directive_content
 from fairban.errors import InputError
-
-from .conftest import D, make_directive, write_decisions, write_directive
+from tests.support.cases import D, make_directive, write_decisions, write_directive
 
 # --- stage ------------------------------------------------------------------------------
 

@@ -7,7 +7,10 @@ both accounts of P3 (Mr Duan of Ruili, on the border) are suspended on presence
 alone, beside fairban's own measures (F1, the Laukkai operator, and the rest). On
 appeal, the re-check with fairban's engine frees the innocent and keeps F1.
 
-Loaded by path (``tests`` is no package): functional and e2e tests share it.
+Functional, e2e and unit tests share it; the fixtures ``appeal_world`` (the world, once
+per session), ``portal`` and ``console`` (the HTTP app on a case store of the test's
+own, SQLite and, with FAIRBAN_TEST_POSTGRES_URL, PostgreSQL) are registered for the
+whole suite by tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from fairban.appeals.codes import set_contact
@@ -269,3 +273,19 @@ def run_rechecks(portal: Any) -> int:
         return run_pending(session_factory(engine), cache, portal.settings)
     finally:
         engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def appeal_world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    return build_world(tmp_path_factory.mktemp("appeal-world"))
+
+
+@pytest.fixture
+def portal(new_db_url: str, tmp_path: Path, appeal_world: World) -> Iterator[Portal]:
+    yield from make_portal(new_db_url, tmp_path, appeal_world)
+
+
+@pytest.fixture
+def console(new_db_url: str, tmp_path: Path, appeal_world: World) -> Iterator[Portal]:
+    """A portal whose circuit breaker trips after 3 decided appeals."""
+    yield from make_portal(new_db_url, tmp_path, appeal_world, breaker_min_decided=3)
