@@ -21,10 +21,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from fastapi.testclient import TestClient
 
 from fairban.appeals.codes import set_contact
 from fairban.cases import enforce as enforcement
@@ -36,8 +35,10 @@ from fairban.contract import Directive, load_directive
 from fairban.db import make_engine, session_factory, upgrade
 from fairban.platforms.models import Platform
 from fairban.targeting import target
-from fairban.web.app import create_app
 from fairban.world import WorldConfig, simulate_world
+
+if TYPE_CHECKING:  # the web app is imported when a portal is made, not with the plugin
+    from fastapi.testclient import TestClient
 
 P4 = "qq:p4_chongqing_photos"
 P3 = ("wechat:wxid_p3_duan_ruili", "wechat:wxid_p3_duan_shop")
@@ -240,6 +241,10 @@ def api_sign_in(portal: Any, account: str) -> dict[str, str]:
 def make_portal(
     new_db_url: str, tmp_path: Path, appeal_world: Any, **extra: Any
 ) -> Iterator[Portal]:
+    from fastapi.testclient import TestClient
+
+    from fairban.web.app import create_app
+
     home = tmp_path / "home"
     settings = settings_for(home, new_db_url, appeal_world, **extra)
     seeded = seed(new_db_url, appeal_world, settings)
