@@ -5,5 +5,6 @@ pytest_plugins = [
     "tests.support.db",
     "tests.support.cases",
     "tests.support.appeal_world",
+    "tests.support.appeals",
     "tests.support.platforms",
 ]

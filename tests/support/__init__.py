@@ -11,6 +11,9 @@ through ``pytest_plugins``.
   ``make_directive``, ``D``, ``Decide`` (fixtures ``directive``, ``decide``)
 - ``appeal_world``: a small simulated world of 2019 and the HTTP app seeded from it
   (fixtures ``appeal_world``, ``portal``, ``console``)
+- ``appeals``: the test directive enforced on a few people, appeals filed and queued
+  through the real flows, console users (fixtures ``enforced``, ``blobs``,
+  ``world_cases``, ``world_recheck``)
 - ``platforms``: the reference platform as a real subprocess, the command line and the
   outbox (fixtures ``sims``, ``shared_sim``, ``sim``)
 - ``preview_decisions``: a decisions table made from a world's truth, for the preview
