@@ -51,14 +51,15 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 PDF = b"%PDF-1.7\n" + b"1" * 64
 
 #: F1 has three accounts (two suspended, one restricted); the mule one restricted
-#: account; a suspension of low risk (0.6: no four eyes to lift it); an account of no
-#: known person; a monitored one (no case a person sees)
+#: account; "low" a suspension of low risk (0.6: no four eyes to lift it) and a
+#: restriction; an account of no known person; a monitored one (no case a person sees)
 PEOPLE: list[D | dict[str, Any]] = [
     D("wechat:f1", "suspend", "p-f1"),
     D("qq:f1", "suspend", "p-f1"),
     D("alipay:f1", "restrict", "p-f1"),
     D("alipay:mule", "restrict", "p-mule"),
     {**D("wechat:low", "suspend", "p-low").record(), "risk": 0.6},
+    D("qq:low", "restrict", "p-low"),
     D("wechat:solo", "suspend"),
     D("wechat:link", "monitor", "p-link"),
 ]
