@@ -11,7 +11,6 @@ Screenshots of each page go to tmp_path and .artifacts/.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import socket
@@ -27,6 +26,7 @@ import httpx
 import pytest
 
 from fairban.platforms.client import PlatformClient
+from tests.support.appeal_world import F1, P4, build_world, last_code, seed, settings_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -49,23 +49,6 @@ PASSWORD = "correct horse battery"
 needs_chromium = pytest.mark.skipif(
     not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install chromium)"
 )
-
-
-def _world_module() -> Any:
-    name = "fairban_tests_appeal_world"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = ROOT / "tests" / "functional" / "appeal_world.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-aw = _world_module()
 
 
 def _free_port() -> int:
@@ -135,7 +118,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Any]]:
     root = tmp_path_factory.mktemp("e2e-appeal")
-    world = aw.build_world(root)
+    world = build_world(root)
     s = Stack(root, world)
     for name, port in s.sims.items():
         s.start(
@@ -149,8 +132,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Any
             log=f"sim-{name}",
         )
     hooks = {name: f"http://127.0.0.1:{port}/webhook" for name, port in s.sims.items()}
-    settings = aw.settings_for(s.home, s.url, world, secret_key="e2e-secret-key", public_url=s.base)
-    seeded = aw.seed(s.url, world, settings, platforms=hooks)
+    settings = settings_for(s.home, s.url, world, secret_key="e2e-secret-key", public_url=s.base)
+    seeded = seed(s.url, world, settings, platforms=hooks)
     _add_users(s.url)
     try:
         for name, port in s.sims.items():
@@ -202,8 +185,8 @@ def test_p4_appeals_in_a_browser_and_is_lifted_everywhere(
 
     s, seeded = stack
     # the measure reached the platform first (the worker delivers the outbox)
-    _wait(lambda: _state_at_platform(s, "qq", aw.P4) == "suspend", "P4 suspended at qq")
-    link = f"{s.base}/c/{seeded.numbers[aw.P4]}?t={seeded.tokens[aw.P4]}"
+    _wait(lambda: _state_at_platform(s, "qq", P4) == "suspend", "P4 suspended at qq")
+    link = f"{s.base}/c/{seeded.numbers[P4]}?t={seeded.tokens[P4]}"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
@@ -212,7 +195,7 @@ def test_p4_appeals_in_a_browser_and_is_lifted_everywhere(
             expect(page.get_by_role("heading", name="验证您的手机")).to_be_visible()
             _shoot(page, tmp_path, "portal-verify")
             page.get_by_role("button", name="发送验证码").click()
-            page.get_by_label("短信中的验证码").fill(aw.last_code(s.home, seeded.numbers[aw.P4]))
+            page.get_by_label("短信中的验证码").fill(last_code(s.home, seeded.numbers[P4]))
             page.get_by_role("button", name="验证", exact=True).click()
             expect(page.get_by_role("heading", name="您的案件")).to_be_visible()
             expect(page.locator("#measure")).to_be_visible()  # the notice's long form
@@ -244,7 +227,7 @@ def test_p4_appeals_in_a_browser_and_is_lifted_everywhere(
             assert overflow <= 0
         finally:
             browser.close()
-    _wait(lambda: _state_at_platform(s, "qq", aw.P4) == "none", "P4 active again at qq")
+    _wait(lambda: _state_at_platform(s, "qq", P4) == "none", "P4 active again at qq")
 
 
 @needs_chromium
@@ -255,13 +238,13 @@ def test_a_reviewer_and_a_senior_lift_a_queued_appeal(
 
     s, seeded = stack
     api = httpx.Client(base_url=s.base)
-    number = seeded.numbers[aw.F1]
+    number = seeded.numbers[F1]
     session = api.post(
-        "/api/v1/access/link", json={"case_number": number, "token": seeded.tokens[aw.F1]}
+        "/api/v1/access/link", json={"case_number": number, "token": seeded.tokens[F1]}
     ).json()["session"]
     auth = {"Authorization": f"Bearer {session}"}
     assert api.post("/api/v1/access/code", headers=auth).status_code == 202
-    code = aw.last_code(s.home, number)
+    code = last_code(s.home, number)
     assert api.post("/api/v1/access/verify", json={"code": code}, headers=auth).is_success
     r = api.post(
         "/api/v1/case/appeals",
@@ -313,4 +296,4 @@ def test_a_reviewer_and_a_senior_lift_a_queued_appeal(
         finally:
             browser.close()
     assert api.get("/api/v1/case/appeal", headers=auth).json()["state"] == "granted"
-    _wait(lambda: _state_at_platform(s, "wechat", aw.F1) == "none", "F1 lifted at wechat")
+    _wait(lambda: _state_at_platform(s, "wechat", F1) == "none", "F1 lifted at wechat")

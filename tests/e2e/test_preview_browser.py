@@ -4,16 +4,15 @@ width, and leaves full-page screenshots in tmp_path and in .artifacts/."""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 from fairban.contract import load_directive
 from fairban.preview import write_report
 from fairban.world import WorldConfig, simulate_world
+from tests.support.preview_decisions import fixture_decisions
 
 pytestmark = pytest.mark.e2e
 
@@ -44,17 +43,6 @@ needs_chromium = pytest.mark.skipif(
 )
 
 
-def _fixture_decisions(world: Path) -> pa.Table:
-    path = ROOT / "tests" / "fixtures" / "preview_decisions.py"
-    spec = importlib.util.spec_from_file_location("fixtures_preview_decisions", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    table: pa.Table = module.fixture_decisions(world)
-    return table
-
-
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("browser")
@@ -64,7 +52,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_report(
         load_directive(world / "directive.yaml"),
         world / "evidence",
-        _fixture_decisions(world),
+        fixture_decisions(world),
         out,
         truth=world / "truth.csv",
     )

@@ -11,13 +11,14 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
+from tests.support.appeal_world import P4, api_sign_in
+
 pytestmark = pytest.mark.slow
-aw = __import__("sys").modules["fairban_tests_appeal_world"]
 
 
 @pytest.fixture
 def api(portal: Any) -> Any:
-    auth = aw.api_sign_in(portal, aw.P4)
+    auth = api_sign_in(portal, P4)
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", portal.client.app)
     schema.fairban_auth = auth  # type: ignore[attr-defined]
     return schema

@@ -14,8 +14,7 @@ from fairban.appeals.models import AccountContact, Appeal, AppealState
 from fairban.cli import app
 from fairban.review.models import ConsoleUser, Role
 from fairban.review.users import authenticate
-
-aw = __import__("sys").modules["fairban_tests_appeal_world"]
+from tests.support.appeal_world import P4, file_appeal_form
 
 
 @pytest.fixture
@@ -49,9 +48,9 @@ def test_contacts_load_and_recheck_from_the_command_line(env: Any, tmp_path: Pat
     result = CliRunner().invoke(app, ["contacts", "load", str(csv)])
     assert result.exit_code == 0, result.output
     with env.session() as s:
-        assert s.get(AccountContact, aw.P4).phone == "+8613800001111"
-    env.sign_in(aw.P4)
-    aw.file_appeal_form(env, ["never_been_there"])
+        assert s.get(AccountContact, P4).phone == "+8613800001111"
+    env.sign_in(P4)
+    file_appeal_form(env, ["never_been_there"])
     result = CliRunner().invoke(
         app, ["appeals", "recheck", "--data", str(env.settings.evidence_dir)]
     )

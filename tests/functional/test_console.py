@@ -15,8 +15,8 @@ from fairban.cases.transitions import CaseState
 from fairban.directives.models import DirectiveRecord
 from fairban.review.models import Role
 from fairban.review.users import add_user
+from tests.support.appeal_world import F1, P3, P4, csrf_of, file_appeal_form, run_rechecks
 
-aw = __import__("sys").modules["fairban_tests_appeal_world"]
 PASSWORD = "correct horse battery"
 
 
@@ -37,7 +37,7 @@ def _login(client: TestClient, name: str, password: str = PASSWORD) -> Any:
     page = client.get("/console/login")
     return client.post(
         "/console/login",
-        data={"name": name, "password": password, "csrf": aw.csrf_of(page.text)},
+        data={"name": name, "password": password, "csrf": csrf_of(page.text)},
         follow_redirects=False,
     )
 
@@ -45,8 +45,8 @@ def _login(client: TestClient, name: str, password: str = PASSWORD) -> Any:
 def _queued(portal: Any, account: str) -> int:
     """File an appeal for ``account`` and run its re-check: it lands in the queue."""
     portal.sign_in(account)
-    aw.file_appeal_form(portal, ["never_been_there"])
-    aw.run_rechecks(portal)
+    file_appeal_form(portal, ["never_been_there"])
+    run_rechecks(portal)
     portal.client.cookies.clear()
     with portal.session() as s:
         appeal = s.scalars(select(Appeal).order_by(Appeal.id.desc())).first()
@@ -76,15 +76,15 @@ def test_sign_in_roles_and_csrf(console: Any) -> None:
 
 def test_reviewer_works_a_queued_appeal_and_a_senior_approves_the_lift(console: Any) -> None:
     _users(console)
-    appeal_id = _queued(console, aw.F1)
+    appeal_id = _queued(console, F1)
     rita = TestClient(console.client.app)
     _login(rita, "rita")
     queue = rita.get("/console/queue")
-    assert console.seeded.numbers[aw.F1] in queue.text
+    assert console.seeded.numbers[F1] in queue.text
     page = rita.get(f"/console/appeals/{appeal_id}")
     assert "<svg" in page.text  # the map of observations against the areas
     assert "Interactions" in page.text
-    csrf = aw.csrf_of(page.text)
+    csrf = csrf_of(page.text)
     assert (
         rita.post(
             f"/console/appeals/{appeal_id}/claim", data={"csrf": csrf}, follow_redirects=False
@@ -114,7 +114,7 @@ def test_reviewer_works_a_queued_appeal_and_a_senior_approves_the_lift(console: 
     )
     assert r.status_code == 303
     with console.session() as s:
-        case = s.scalars(select(Case).where(Case.account_id == aw.F1)).one()
+        case = s.scalars(select(Case).where(Case.account_id == F1)).one()
         assert case.state == CaseState.APPEALED  # not lifted yet
     # the proposer cannot approve their own proposal, nor can a reviewer
     proposals = rita.get("/console/proposals")
@@ -125,7 +125,7 @@ def test_reviewer_works_a_queued_appeal_and_a_senior_approves_the_lift(console: 
         proposal = s.scalars(select(ReviewProposal)).one()
     r = rita.post(f"/console/proposals/{proposal.id}/approve", data={"csrf": csrf})
     assert "senior" in r.text
-    sam_csrf = aw.csrf_of(sam.get(f"/console/appeals/{appeal_id}").text)
+    sam_csrf = csrf_of(sam.get(f"/console/appeals/{appeal_id}").text)
     r = sam.post(
         f"/console/proposals/{proposal.id}/approve",
         data={"csrf": sam_csrf, "note": "receipt checked"},
@@ -133,7 +133,7 @@ def test_reviewer_works_a_queued_appeal_and_a_senior_approves_the_lift(console: 
     )
     assert r.status_code == 303
     with console.session() as s:
-        case = s.scalars(select(Case).where(Case.account_id == aw.F1)).one()
+        case = s.scalars(select(Case).where(Case.account_id == F1)).one()
         assert case.state == CaseState.LIFTED
         assert case.judged_by is not None
         appeal = s.get(Appeal, appeal_id)
@@ -143,10 +143,10 @@ def test_reviewer_works_a_queued_appeal_and_a_senior_approves_the_lift(console: 
 
 def test_upholding_a_suspension_needs_a_senior_and_a_downgrade_does_not(console: Any) -> None:
     _users(console)
-    appeal_id = _queued(console, aw.F1)
+    appeal_id = _queued(console, F1)
     rita = TestClient(console.client.app)
     _login(rita, "rita")
-    csrf = aw.csrf_of(rita.get(f"/console/appeals/{appeal_id}").text)
+    csrf = csrf_of(rita.get(f"/console/appeals/{appeal_id}").text)
     rita.post(f"/console/appeals/{appeal_id}/claim", data={"csrf": csrf})
     rita.post(
         f"/console/appeals/{appeal_id}/decide",
@@ -160,7 +160,7 @@ def test_upholding_a_suspension_needs_a_senior_and_a_downgrade_does_not(console:
 
     with console.session() as s:
         proposal = s.scalars(select(ReviewProposal)).one()
-    sue_csrf = aw.csrf_of(sue.get("/console/proposals").text)
+    sue_csrf = csrf_of(sue.get("/console/proposals").text)
     sue.post(
         f"/console/proposals/{proposal.id}/reject",
         data={"csrf": sue_csrf, "note": "Look at the phone receipts first."},
@@ -191,17 +191,17 @@ def test_operator_stats_breaker_alert_and_auditor_log(console: Any) -> None:
     _users(console)
     # two appeals granted by the re-check, then a downgrade: 2 of 3 decided were granted,
     # above the threshold of 50 % with the minimum of 3 decided: the breaker trips
-    for account in (aw.P4, aw.P3[0]):
+    for account in (P4, P3[0]):
         console.sign_in(account)
-        aw.file_appeal_form(console, ["never_been_there"])
+        file_appeal_form(console, ["never_been_there"])
         console.client.cookies.clear()
-    aw.run_rechecks(console)
+    run_rechecks(console)
     with console.session() as s:
         assert s.scalars(select(Alert)).all() == []  # 2 decided: below the minimum
-    appeal_id = _queued(console, aw.F1)
+    appeal_id = _queued(console, F1)
     rita = TestClient(console.client.app)
     _login(rita, "rita")
-    csrf = aw.csrf_of(rita.get(f"/console/appeals/{appeal_id}").text)
+    csrf = csrf_of(rita.get(f"/console/appeals/{appeal_id}").text)
     rita.post(f"/console/appeals/{appeal_id}/claim", data={"csrf": csrf})
     rita.post(
         f"/console/appeals/{appeal_id}/decide",

@@ -18,63 +18,72 @@ from fairban.cases.models import Case
 from fairban.cases.transitions import CaseState
 from fairban.platforms.models import OutboxMessage
 from fairban.platforms.webhooks import MessageKind
+from tests.support.appeal_world import (
+    F1,
+    P3,
+    P4,
+    api_sign_in,
+    csrf_of,
+    file_appeal_form,
+    make_portal,
+    run_rechecks,
+)
 
-aw = __import__("sys").modules["fairban_tests_appeal_world"]
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
 def test_p4_appeals_and_is_lifted_by_the_recheck(portal: Any) -> None:
-    portal.sign_in(aw.P4)
+    portal.sign_in(P4)
     page = portal.client.get("/case")
     assert "FB-" in page.text
     assert "暂停使用" in page.text  # Chinese by default: the measure in force
     assert 'id="measure"' in page.text  # the notice's long form, with its sections
     files = [("files", ("ticket.png", PNG, "image/png"))]
-    r, _data = aw.file_appeal_form(
+    r, _data = file_appeal_form(
         portal, ["never_been_there"], statement="我从没去过云南。", files=files
     )
     assert r.status_code == 303
     assert r.headers["location"] == "/case/status"
     status = portal.client.get("/case/status")
     assert 'data-state="received"' in status.text
-    assert aw.run_rechecks(portal) == 1
+    assert run_rechecks(portal) == 1
     status = portal.client.get("/case/status", params={"lang": "en"})
     assert 'data-state="granted"' in status.text
     assert "lifted on every platform" in status.text
     with portal.session() as s:
-        case = s.scalars(select(Case).where(Case.account_id == aw.P4)).one()
+        case = s.scalars(select(Case).where(Case.account_id == P4)).one()
         assert case.state == CaseState.LIFTED
         appeal = s.scalars(select(Appeal).where(Appeal.case_id == case.id)).one()
         assert appeal.state == AppealState.GRANTED
-        assert json.loads(appeal.recheck or "{}")["accounts"][aw.P4]["measure"] == "none"
+        assert json.loads(appeal.recheck or "{}")["accounts"][P4]["measure"] == "none"
         upload = s.scalars(select(AppealUpload)).one()
         assert upload.media_type == "image/png"
         assert (portal.home / "blobs" / upload.sha256[:2] / upload.sha256).read_bytes() == PNG
         lifts = s.scalars(
             select(OutboxMessage).where(
-                OutboxMessage.account_id == aw.P4, OutboxMessage.kind == MessageKind.LIFT
+                OutboxMessage.account_id == P4, OutboxMessage.kind == MessageKind.LIFT
             )
         ).all()
         assert len(lifts) == 1
 
 
 def test_p3_appeal_lifts_both_of_his_accounts(portal: Any) -> None:
-    portal.sign_in(aw.P3[0])
-    r, _ = aw.file_appeal_form(portal, ["live_near_border"])
+    portal.sign_in(P3[0])
+    r, _ = file_appeal_form(portal, ["live_near_border"])
     assert r.status_code == 303
-    assert aw.run_rechecks(portal) == 1
+    assert run_rechecks(portal) == 1
     with portal.session() as s:
         states = {
-            c.account_id: c.state for c in s.scalars(select(Case).where(Case.account_id.in_(aw.P3)))
+            c.account_id: c.state for c in s.scalars(select(Case).where(Case.account_id.in_(P3)))
         }
-        assert states == dict.fromkeys(aw.P3, CaseState.LIFTED)
+        assert states == dict.fromkeys(P3, CaseState.LIFTED)
 
 
 def test_f1_appeal_goes_to_a_person_with_hints(portal: Any) -> None:
-    portal.sign_in(aw.F1)
-    r, _ = aw.file_appeal_form(portal, ["never_been_there"])
+    portal.sign_in(F1)
+    r, _ = file_appeal_form(portal, ["never_been_there"])
     assert r.status_code == 303
-    assert aw.run_rechecks(portal) == 1
+    assert run_rechecks(portal) == 1
     status = portal.client.get("/case/status", params={"lang": "en"})
     assert 'data-state="queued"' in status.text
     assert "A reviewer decides by" in status.text
@@ -87,8 +96,8 @@ def test_f1_appeal_goes_to_a_person_with_hints(portal: Any) -> None:
 
 
 def test_double_submit_stores_one_appeal(portal: Any) -> None:
-    portal.sign_in(aw.P4)
-    r1, data = aw.file_appeal_form(portal, ["other"])
+    portal.sign_in(P4)
+    r1, data = file_appeal_form(portal, ["other"])
     r2 = portal.client.post("/case/appeal", data=data, follow_redirects=False)
     assert r1.status_code == r2.status_code == 303
     with portal.session() as s:
@@ -96,15 +105,15 @@ def test_double_submit_stores_one_appeal(portal: Any) -> None:
 
 
 def test_bad_uploads_are_refused_with_a_message_and_nothing_stored(portal: Any) -> None:
-    portal.sign_in(aw.P4)
+    portal.sign_in(P4)
     fake = [("files", ("photo.png", b"MZ\x90\x00 not an image", "image/png"))]
-    r, _ = aw.file_appeal_form(portal, ["other"], files=fake)
+    r, _ = file_appeal_form(portal, ["other"], files=fake)
     assert r.status_code == 400
     assert "不是照片或PDF" in r.text
     big = [("files", ("big.pdf", b"%PDF-1.4" + b"0" * (5 * 1024 * 1024), "application/pdf"))]
-    r, _ = aw.file_appeal_form(portal, ["other"], files=big)
+    r, _ = file_appeal_form(portal, ["other"], files=big)
     assert r.status_code == 400
-    r, _ = aw.file_appeal_form(portal, [])
+    r, _ = file_appeal_form(portal, [])
     assert r.status_code == 400
     with portal.session() as s:
         assert s.scalars(select(Appeal)).all() == []
@@ -113,15 +122,15 @@ def test_bad_uploads_are_refused_with_a_message_and_nothing_stored(portal: Any) 
 
 
 def test_data_export_without_a_platform_says_try_later(portal: Any) -> None:
-    portal.sign_in(aw.P4)
+    portal.sign_in(P4)
     page = portal.client.get("/case")
-    r = portal.client.post("/case/export", data={"csrf": aw.csrf_of(page.text)})
+    r = portal.client.post("/case/export", data={"csrf": csrf_of(page.text)})
     assert r.status_code == 200
     assert "暂时无法连接平台" in r.text
 
 
 def test_a_broken_form_gets_a_page_not_json(portal: Any) -> None:
-    portal.sign_in(aw.P4)
+    portal.sign_in(P4)
     r = portal.client.post("/case/appeal", data={"statement": "x" * 30_000, "csrf": "x"})
     assert r.status_code == 400
     assert r.headers["content-type"].startswith("text/html")
@@ -138,7 +147,7 @@ def test_two_appeals_at_the_same_instant_store_one(portal: Any) -> None:
     from fairban.appeals.filing import submit_appeal
 
     with portal.session() as s:
-        case_id = s.scalars(select(Case.id).where(Case.account_id == aw.P4)).one()
+        case_id = s.scalars(select(Case.id).where(Case.account_id == P4)).one()
     barrier = threading.Barrier(2)
     results: list[tuple[int, bool]] = []
 
@@ -176,9 +185,9 @@ def test_two_appeals_at_the_same_instant_store_one(portal: Any) -> None:
 def test_a_retry_after_the_case_moved_on_returns_the_first_appeal(portal: Any) -> None:
     """Once the re-check has taken the appeal in (the case is no longer appealable), a
     retry of the same form still gets its appeal, not a refusal."""
-    portal.sign_in(aw.F1)
-    r1, data = aw.file_appeal_form(portal, ["other"])
-    assert aw.run_rechecks(portal) == 1
+    portal.sign_in(F1)
+    r1, data = file_appeal_form(portal, ["other"])
+    assert run_rechecks(portal) == 1
     r2 = portal.client.post("/case/appeal", data=data, follow_redirects=False)
     assert r1.status_code == r2.status_code == 303
     with portal.session() as s:
@@ -192,7 +201,7 @@ def test_the_purge_deletes_what_can_no_longer_be_used(portal: Any) -> None:
     from fairban.appeals.sessions import purge
     from fairban.ratelimits import RateBucket
 
-    portal.sign_in(aw.P4)  # a session, a code (used), rate-limit windows
+    portal.sign_in(P4)  # a session, a code (used), rate-limit windows
     now = datetime.now(UTC)
     with portal.session() as s:
         deleted = purge(s, now, rate_window_s=3600)
@@ -224,7 +233,7 @@ def test_an_appeal_after_the_database_dropped_its_connections_files_once(portal:
     from fairban.web.api.intake import APPLICATION_NAME as INTAKE_APPLICATION_NAME
 
     c = portal.client
-    auth = aw.api_sign_in(portal, aw.P4)
+    auth = api_sign_in(portal, P4)
     body = {"grounds": ["other"], "submit_key": "after-a-restart-1"}
     # a first filing puts a connection in the intake's pool ...
     assert c.get("/api/v1/case", headers=auth).status_code == 200
@@ -260,10 +269,10 @@ def test_the_intake_answers_as_the_route_does(
 
     from fairban.web.api.intake import APPLICATION_NAME
 
-    portal_of = contextmanager(aw.make_portal)
+    portal_of = contextmanager(make_portal)
     with portal_of(new_db_url, tmp_path, appeal_world, fast_intake=fast) as portal:
         c = portal.client
-        auth = aw.api_sign_in(portal, aw.P4)
+        auth = api_sign_in(portal, P4)
         url = "/api/v1/case/appeals"
 
         def post(key: str, headers: dict[str, str] = auth, **extra: Any) -> Any:
@@ -286,7 +295,7 @@ def test_the_intake_answers_as_the_route_does(
         assert first.status_code == 201
         got = first.json()
         assert (got["state"], got["grounds"], got["decided_at"]) == ("received", ["other"], None)
-        assert got["case_number"] == portal.seeded.numbers[aw.P4]
+        assert got["case_number"] == portal.seeded.numbers[P4]
         assert got["expected_decision"] > got["filed_at"]
         # the same key, then another form of the same case: the first appeal, stored once
         again = [post("first-key-1"), post("second-key-1")]

@@ -11,8 +11,7 @@ from typing import Any
 
 from fairban.appeals.recheck import DecisionCache
 from fairban.directives.content import directive_content, directive_from_content
-
-aw = __import__("sys").modules["fairban_tests_appeal_world"]
+from tests.support.appeal_world import F1, P4
 
 
 def test_decisions_are_computed_once_and_shared(appeal_world: Any, tmp_path: Path) -> None:
@@ -26,8 +25,8 @@ def test_decisions_are_computed_once_and_shared(appeal_world: Any, tmp_path: Pat
     first = cache.decisions(directive, key)
     assert cache.decisions(directive, key) is first
     assert cache.runs == 1
-    assert first[aw.F1].holds  # the Laukkai operator is still suspended
-    assert aw.P4 not in first  # P4 is not even linked to the areas: measure none
+    assert first[F1].holds  # the Laukkai operator is still suspended
+    assert P4 not in first  # P4 is not even linked to the areas: measure none
 
     other_worker = DecisionCache(evidence, tmp_path / "recheck")
     assert other_worker.decisions(directive, key) == first

@@ -10,20 +10,20 @@ from typing import Any
 
 import pytest
 
-aw = __import__("sys").modules["fairban_tests_appeal_world"]
+from tests.support.appeal_world import F1, P3, P4, csrf_of
 
 
 def test_wrong_or_other_tokens_open_nothing(portal: Any) -> None:
     c, seeded = portal.client, portal.seeded
-    p4, f1 = seeded.numbers[aw.P4], seeded.numbers[aw.F1]
+    p4, f1 = seeded.numbers[P4], seeded.numbers[F1]
     # one character changed (a token that already ended in "x" was once left as it was)
-    tampered = seeded.tokens[aw.P4][:-1] + ("y" if seeded.tokens[aw.P4].endswith("x") else "x")
+    tampered = seeded.tokens[P4][:-1] + ("y" if seeded.tokens[P4].endswith("x") else "x")
     for number, token in (
-        (p4, seeded.tokens[aw.F1]),  # someone else's token
-        (f1, seeded.tokens[aw.P4]),
+        (p4, seeded.tokens[F1]),  # someone else's token
+        (f1, seeded.tokens[P4]),
         (p4, ""),
         (p4, tampered),
-        ("FB-2019-999999", seeded.tokens[aw.P4]),
+        ("FB-2019-999999", seeded.tokens[P4]),
         ("x" * 500, "y"),
     ):
         r = c.get(f"/c/{number}", params={"t": token}, follow_redirects=False)
@@ -33,11 +33,11 @@ def test_wrong_or_other_tokens_open_nothing(portal: Any) -> None:
 
 
 def test_a_verified_session_sees_its_own_case_only(portal: Any) -> None:
-    portal.sign_in(aw.P4)
+    portal.sign_in(P4)
     c = portal.client
     page = c.get("/case")
-    assert portal.seeded.numbers[aw.P4] in page.text
-    assert portal.seeded.numbers[aw.F1] not in page.text
+    assert portal.seeded.numbers[P4] in page.text
+    assert portal.seeded.numbers[F1] not in page.text
     # the API with the same kind of session: the session's case, never another
     r = c.get("/api/v1/case")
     assert r.status_code == 401  # the cookie is not a bearer token
@@ -47,10 +47,10 @@ def test_a_verified_session_sees_its_own_case_only(portal: Any) -> None:
 
 def test_phone_route_reveals_nothing_and_wrong_phone_never_verifies(portal: Any) -> None:
     c, seeded = portal.client, portal.seeded
-    number = seeded.numbers[aw.P4]
+    number = seeded.numbers[P4]
     r_ok = c.post(
         "/start",
-        data={"case_number": number, "phone": seeded.phones[aw.P4]},
+        data={"case_number": number, "phone": seeded.phones[P4]},
         follow_redirects=False,
     )
     c.cookies.clear()
@@ -67,10 +67,10 @@ def test_phone_route_reveals_nothing_and_wrong_phone_never_verifies(portal: Any)
 
 def test_wrong_codes_lock_and_a_used_code_cannot_be_replayed(portal: Any) -> None:
     c, seeded = portal.client, portal.seeded
-    c.get(f"/c/{seeded.numbers[aw.P4]}", params={"t": seeded.tokens[aw.P4]})
-    csrf = aw.csrf_of(c.get("/verify").text)
+    c.get(f"/c/{seeded.numbers[P4]}", params={"t": seeded.tokens[P4]})
+    csrf = csrf_of(c.get("/verify").text)
     c.post("/verify/send", data={"csrf": csrf})
-    right = portal.code(aw.P4)
+    right = portal.code(P4)
     wrong = f"{(int(right) + 1) % 1_000_000:06d}"
     for _ in range(portal.settings.otp_max_tries - 1):
         r = c.post("/verify", data={"csrf": csrf, "code": wrong})
@@ -83,22 +83,22 @@ def test_wrong_codes_lock_and_a_used_code_cannot_be_replayed(portal: Any) -> Non
     assert r.status_code == 400
     # a new code works once; replaying it does not
     c.post("/verify/send", data={"csrf": csrf})
-    fresh = portal.code(aw.P4)
+    fresh = portal.code(P4)
     assert (
         c.post("/verify", data={"csrf": csrf, "code": fresh}, follow_redirects=False).status_code
         == 303
     )
     c2 = portal.client.__class__(portal.client.app)
-    c2.get(f"/c/{seeded.numbers[aw.P4]}", params={"t": seeded.tokens[aw.P4]})
-    csrf2 = aw.csrf_of(c2.get("/verify").text)
+    c2.get(f"/c/{seeded.numbers[P4]}", params={"t": seeded.tokens[P4]})
+    csrf2 = csrf_of(c2.get("/verify").text)
     r = c2.post("/verify", data={"csrf": csrf2, "code": fresh})
     assert r.status_code == 400
 
 
 def test_code_requests_are_rate_limited(portal: Any) -> None:
     c, seeded = portal.client, portal.seeded
-    c.get(f"/c/{seeded.numbers[aw.P4]}", params={"t": seeded.tokens[aw.P4]})
-    csrf = aw.csrf_of(c.get("/verify").text)
+    c.get(f"/c/{seeded.numbers[P4]}", params={"t": seeded.tokens[P4]})
+    csrf = csrf_of(c.get("/verify").text)
     codes = [
         c.post("/verify/send", data={"csrf": csrf}, follow_redirects=False).status_code
         for _ in range(portal.settings.otp_requests_per_window + 2)
@@ -108,7 +108,7 @@ def test_code_requests_are_rate_limited(portal: Any) -> None:
 
 
 def test_forms_without_the_session_csrf_are_refused(portal: Any) -> None:
-    portal.sign_in(aw.P4)
+    portal.sign_in(P4)
     r = portal.client.post(
         "/case/appeal", data={"csrf": "forged", "submit_key": "k" * 20, "grounds": ["other"]}
     )
@@ -135,16 +135,16 @@ def log_lines(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 def test_the_log_holds_no_token_phone_or_case_number(portal: Any, log_lines: Any) -> None:
     seeded = portal.seeded
     portal.client.post(
-        "/start", data={"case_number": seeded.numbers[aw.P3[0]], "phone": seeded.phones[aw.P3[0]]}
+        "/start", data={"case_number": seeded.numbers[P3[0]], "phone": seeded.phones[P3[0]]}
     )
-    portal.sign_in(aw.P4)
+    portal.sign_in(P4)
     text = "\n".join(r.getMessage() for r in log_lines.records if r.name == "fairban.web")
     assert "/c/{number}" in text  # the route template is logged
     for secret in (
-        seeded.tokens[aw.P4],
-        seeded.numbers[aw.P4],
-        seeded.phones[aw.P3[0]],
-        seeded.numbers[aw.P3[0]],
+        seeded.tokens[P4],
+        seeded.numbers[P4],
+        seeded.phones[P3[0]],
+        seeded.numbers[P3[0]],
     ):
         assert secret not in text
 
@@ -176,6 +176,6 @@ def test_nul_characters_are_refused_not_a_server_error(portal: Any) -> None:
     page = c.get("/console/login")
     r = c.post(
         "/console/login",
-        data={"name": "a\x00b", "password": "p" * 12, "csrf": aw.csrf_of(page.text)},
+        data={"name": "a\x00b", "password": "p" * 12, "csrf": csrf_of(page.text)},
     )
     assert r.status_code == 401

@@ -38,8 +38,7 @@ from fairban.errors import InputError, NotFoundError
 from fairban.measures import Measure
 from fairban.platforms.models import OutboxMessage
 from fairban.platforms.webhooks import MessageKind
-
-from .conftest import NOW, D, Decide, case_of, make_directive, row_counts
+from tests.support.cases import NOW, D, Decide, case_of, make_directive, row_counts
 
 ACTOR = "operator:test"
 REVIEWER = "reviewer:wang"

@@ -20,8 +20,15 @@ from sqlalchemy import Engine, func, select
 from fairban.db import session_factory
 from fairban.platforms.models import DeliveryAttempt, OutboxState
 from fairban.platforms.webhooks import MessageKind
+from tests.support.platforms import (
+    add_messages,
+    cli_env,
+    in_order_per_account,
+    messages,
+    register,
+    states,
+)
 
-support = sys.modules["fairban_tests_platform_support"]
 APPLY, LIFT = MessageKind.APPLY, MessageKind.LIFT
 
 
@@ -31,7 +38,7 @@ def start_worker(url: str, home: Path, *options: str) -> subprocess.Popen[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        env=support.cli_env(home, url),
+        env=cli_env(home, url),
     )
 
 
@@ -47,7 +54,7 @@ def wait_for(
 
 
 def delivered(engine: Engine) -> int:
-    return int(support.states(engine)[OutboxState.DELIVERED])
+    return int(states(engine)[OutboxState.DELIVERED])
 
 
 def plan(accounts: list[str]) -> list[tuple[str, MessageKind, str]]:
@@ -59,9 +66,9 @@ def plan(accounts: list[str]) -> list[tuple[str, MessageKind, str]]:
 def test_a_worker_killed_twice_loses_nothing(
     new_engine: Engine, new_db_url: str, sim: Any, tmp_path: Path
 ) -> None:
-    support.register(new_engine, "wechat", sim.webhook)
+    register(new_engine, "wechat", sim.webhook)
     accounts = [f"wxid_{uuid4().hex[:6]}_{i}" for i in range(700)]
-    support.add_messages(new_engine, "wechat", plan(accounts))  # 2,100 messages
+    add_messages(new_engine, "wechat", plan(accounts))  # 2,100 messages
     total = 2100
     options = ("--lease", "3", "--timeout", "2", "--batch", "100", "--concurrency", "8")
     worker: subprocess.Popen[str] | None = None
@@ -84,8 +91,8 @@ def test_a_worker_killed_twice_loses_nothing(
         if worker is not None and worker.poll() is None:
             worker.kill()
 
-    support.in_order_per_account(sim, new_engine)  # each applied once, in order
-    sent = support.messages(new_engine)
+    in_order_per_account(sim, new_engine)  # each applied once, in order
+    sent = messages(new_engine)
     assert {m.state for m in sent} == {OutboxState.DELIVERED}
     keys = {m.idempotency_key for m in sent}
     applied = sim.deliveries(keys)
@@ -107,16 +114,16 @@ def test_a_platform_down_for_a_while_gets_everything_after(
     new_engine: Engine, new_db_url: str, sims: Any, tmp_path: Path
 ) -> None:
     sim = sims("alipay")  # its own process: this test kills it
-    support.register(new_engine, "alipay", sim.webhook)
+    register(new_engine, "alipay", sim.webhook)
     accounts = [f"2088{uuid4().hex[:6]}{i:03d}" for i in range(100)]
-    support.add_messages(new_engine, "alipay", plan(accounts)[:200])
+    add_messages(new_engine, "alipay", plan(accounts)[:200])
     # retries every half second at most, and enough of them to outlast the outage
     options = ("--backoff-base", "0.05", "--backoff-cap", "0.5", "--max-attempts", "10000")
     worker = start_worker(new_db_url, tmp_path, *options)
     try:
         wait_for(lambda: delivered(new_engine) >= 50, worker)
         sim.stop(signal.SIGKILL)  # down, abruptly
-        support.add_messages(new_engine, "alipay", plan(accounts)[200:])  # while it is down
+        add_messages(new_engine, "alipay", plan(accounts)[200:])  # while it is down
 
         def refused() -> bool:
             with session_factory(new_engine, read_only=True)() as session:
@@ -126,7 +133,7 @@ def test_a_platform_down_for_a_while_gets_everything_after(
 
         wait_for(refused, worker)
         assert delivered(new_engine) < 300
-        assert support.states(new_engine)[OutboxState.DEAD] == 0
+        assert states(new_engine)[OutboxState.DEAD] == 0
 
         sim.start()  # back, on the same port, with the same table
         wait_for(lambda: delivered(new_engine) == 300, worker)
@@ -136,7 +143,7 @@ def test_a_platform_down_for_a_while_gets_everything_after(
         if worker.poll() is None:
             worker.kill()
 
-    support.in_order_per_account(sim, new_engine)
+    in_order_per_account(sim, new_engine)
     assert sim.stats()["applied"] == 300
     with sim.client() as client:
         assert {client.account(a)["state"] for a in accounts[:20]} == {"none"}

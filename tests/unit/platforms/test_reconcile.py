@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,8 @@ from fairban.platforms.registry import get_platform
 from fairban.platforms.signing import webhook_headers
 from fairban.platforms.webhooks import MessageKind
 from fairban.platforms.worker import DeliveryWorker
+from tests.support.platforms import FAST, add_messages, contract_body, fairban, register
 
-support = sys.modules["fairban_tests_platform_support"]
 APPLY, LIFT = MessageKind.APPLY, MessageKind.LIFT
 
 
@@ -42,7 +41,7 @@ def behind_fairbans_back(sim: Any, account: str, measure: str) -> None:
             "account_id": account,
             "created_at": "2019-10-15T04:00:00Z",
         }
-        | support.contract_body(APPLY, measure, f"C-{account}", "d-other")
+        | contract_body(APPLY, measure, f"C-{account}", "d-other")
     ).encode()
     answer = httpx.post(sim.webhook, content=body, headers=webhook_headers(sim.secret, body, key))
     assert answer.status_code == 200
@@ -52,9 +51,9 @@ def test_every_kind_of_difference(
     new_engine: Engine, new_db_url: str, sims: Any, tmp_path: Path
 ) -> None:
     sim = sims("wechat")  # a platform of this test's own: reconcile reads all of it
-    support.register(new_engine, "wechat", sim.webhook)
+    register(new_engine, "wechat", sim.webhook)
     a, b, c, d, e = (f"wxid_{n}" for n in "abcde")
-    support.add_messages(
+    add_messages(
         new_engine,
         "wechat",
         [
@@ -65,7 +64,7 @@ def test_every_kind_of_difference(
             (d, APPLY, "restrict"),
         ],
     )
-    DeliveryWorker(new_engine, support.FAST).run(once=True)
+    DeliveryWorker(new_engine, FAST).run(once=True)
     with session_factory(new_engine, read_only=True)() as session:
         assert reconcile(session, get_platform(session, "wechat")).ok
 
@@ -74,7 +73,7 @@ def test_every_kind_of_difference(
     behind_fairbans_back(sim, c, "restrict")  # still on after fairban lifted it
     behind_fairbans_back(sim, d, "suspend")  # another measure than fairban's
     behind_fairbans_back(sim, e, "suspend")  # an account fairban never sent
-    support.add_messages(new_engine, "wechat", [(b, LIFT, "")])  # not delivered yet
+    add_messages(new_engine, "wechat", [(b, LIFT, "")])  # not delivered yet
 
     with session_factory(new_engine, read_only=True)() as session:
         report = reconcile(session, get_platform(session, "wechat"))
@@ -87,7 +86,7 @@ def test_every_kind_of_difference(
     ]
     assert (report.measures_in_force, report.accounts_platform, report.pending) == (3, 4, 1)
 
-    done = support.fairban("reconcile", home=tmp_path, url=new_db_url)
+    done = fairban("reconcile", home=tmp_path, url=new_db_url)
     assert done.returncode == 1, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == (
@@ -104,7 +103,7 @@ def test_every_kind_of_difference(
 
 
 def test_an_unreachable_platform(new_engine: Engine) -> None:
-    support.register(new_engine, "qq", "http://127.0.0.1:9/webhook")
+    register(new_engine, "qq", "http://127.0.0.1:9/webhook")
     with (
         session_factory(new_engine, read_only=True)() as session,
         pytest.raises(PlatformUnavailableError, match=r"platform qq at http://127\.0\.0\.1:9/"),

@@ -4,7 +4,6 @@ restart, the reads fairban and the portal use, and misbehaving on request."""
 from __future__ import annotations
 
 import json
-import sys
 import time
 from typing import Any
 from uuid import uuid4
@@ -14,16 +13,14 @@ import pytest
 
 from fairban.platforms.signing import sign
 from fairban.platforms.webhooks import MessageKind
-
-support = sys.modules["fairban_tests_platform_support"]
-Sim = support.Sim
+from tests.support.platforms import contract_body
 
 
 def webhook(
     sim: Any, account: str, kind: str = "measure.apply", **fields: Any
 ) -> tuple[str, bytes]:
     """A signed-to-be webhook for ``account``: the contract's envelope and body
-    (``support.contract_body``), with ``fields`` changed."""
+    (``contract_body``), with ``fields`` changed."""
     key = uuid4().hex
     message_kind = MessageKind(kind) if kind in tuple(MessageKind) else MessageKind.APPLY
     measure = fields.get("measure", "suspend")
@@ -36,7 +33,7 @@ def webhook(
             "account_id": account,
             "created_at": "2019-10-15T04:00:00Z",
         }
-        | support.contract_body(message_kind, measure, f"C-{account}", "d-test")
+        | contract_body(message_kind, measure, f"C-{account}", "d-test")
         | fields
     )
     return key, json.dumps(doc, ensure_ascii=False).encode()

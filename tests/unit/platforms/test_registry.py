@@ -3,7 +3,6 @@ every change is in the audit log without the secret."""
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,8 +23,7 @@ from fairban.platforms.registry import (
     set_enabled,
 )
 from fairban.platforms.webhooks import MessageKind
-
-support = sys.modules["fairban_tests_platform_support"]
+from tests.support.platforms import fairban
 
 
 def entries(session: Session) -> list[AuditEntry]:
@@ -116,7 +114,7 @@ def test_read_endpoints_are_relative_to_the_webhook() -> None:
 def test_the_commands(tmp_path: Path) -> None:
     # the embedded database (the commands are the same on PostgreSQL: the functions
     # above run on both)
-    run = support.fairban
+    run = fairban
     new_db_url = None
     upgrade(make_engine(f"sqlite:///{tmp_path / 'fairban.db'}"))
     done = run(

@@ -38,8 +38,19 @@ from fairban.platforms.worker import (
     claim,
     record,
 )
+from tests.support.platforms import (
+    FAST,
+    add_messages,
+    all_delivered,
+    cli_env,
+    deliver_until,
+    fairban,
+    in_order_per_account,
+    messages,
+    register,
+    states,
+)
 
-support = sys.modules["fairban_tests_platform_support"]
 APPLY, LIFT = MessageKind.APPLY, MessageKind.LIFT
 
 
@@ -55,16 +66,16 @@ def audit(engine: Engine, action: str) -> list[AuditEntry]:
 
 
 def test_delivers_and_records_every_acknowledgement(new_engine: Engine, sim: Any) -> None:
-    support.register(new_engine, "wechat", sim.webhook)
+    register(new_engine, "wechat", sim.webhook)
     names = accounts(20)
     plan = [(a, APPLY, "restrict") for a in names] + [(a, APPLY, "suspend") for a in names]
     plan += [(a, LIFT, "") for a in names[:10]]
-    ids = support.add_messages(new_engine, "wechat", plan)
+    ids = add_messages(new_engine, "wechat", plan)
 
-    stats = DeliveryWorker(new_engine, support.FAST).run(once=True)
+    stats = DeliveryWorker(new_engine, FAST).run(once=True)
     assert (stats.delivered, stats.failed_tries, stats.dead) == (50, 0, 0)
 
-    sent = support.messages(new_engine)
+    sent = messages(new_engine)
     assert [m.id for m in sent] == ids
     for m in sent:
         assert m.state == OutboxState.DELIVERED
@@ -74,7 +85,7 @@ def test_delivers_and_records_every_acknowledgement(new_engine: Engine, sim: Any
         assert m.ack is not None
         ack = json.loads(m.ack)
         assert (ack["id"], ack["applied"], ack["duplicate"]) == (m.idempotency_key, True, False)
-    support.in_order_per_account(sim, new_engine)
+    in_order_per_account(sim, new_engine)
     acknowledged = [
         i
         for e in audit(new_engine, "platform:delivery:ack")
@@ -101,18 +112,18 @@ def test_delivers_and_records_every_acknowledgement(new_engine: Engine, sim: Any
 def test_order_per_account_holds_through_failures_and_lost_acks(
     new_engine: Engine, sim: Any
 ) -> None:
-    support.register(new_engine, "wechat", sim.webhook)
+    register(new_engine, "wechat", sim.webhook)
     sim.control(fail_rate=0.4, lose_ack_rate=0.3)
     names = accounts(25)
     plan = []
     for step in ((APPLY, "restrict"), (APPLY, "suspend"), (LIFT, ""), (APPLY, "restrict")):
         plan += [(a, *step) for a in names]
-    support.add_messages(new_engine, "wechat", plan)
+    add_messages(new_engine, "wechat", plan)
 
-    support.deliver_until(new_engine, support.all_delivered(new_engine))
+    deliver_until(new_engine, all_delivered(new_engine))
 
-    support.in_order_per_account(sim, new_engine)
-    sent = support.messages(new_engine)
+    in_order_per_account(sim, new_engine)
+    sent = messages(new_engine)
     assert max(m.attempts for m in sent) > 1  # it did fail on the way
     keys = {m.idempotency_key for m in sent}
     assert sum(r[4] for r in sim.deliveries(keys)) > 0  # lost acks were sent again...
@@ -122,10 +133,10 @@ def test_order_per_account_holds_through_failures_and_lost_acks(
 
 
 def test_two_workers_share_the_outbox_without_sending_twice(new_engine: Engine, sim: Any) -> None:
-    support.register(new_engine, "wechat", sim.webhook)
+    register(new_engine, "wechat", sim.webhook)
     names = accounts(150)
-    support.add_messages(new_engine, "wechat", [(a, APPLY, "suspend") for a in names] * 2)
-    config = WorkerConfig(**(support.FAST.__dict__ | {"batch": 20}))
+    add_messages(new_engine, "wechat", [(a, APPLY, "suspend") for a in names] * 2)
+    config = WorkerConfig(**(FAST.__dict__ | {"batch": 20}))
     workers = [DeliveryWorker(new_engine, config) for _ in range(2)]
     threads = [threading.Thread(target=w.run, kwargs={"once": True}) for w in workers]
     for t in threads:
@@ -133,14 +144,14 @@ def test_two_workers_share_the_outbox_without_sending_twice(new_engine: Engine, 
     for t in threads:
         t.join(timeout=60)
     # a message the first worker found nothing to do about may be left: finish it
-    DeliveryWorker(new_engine, support.FAST).run(once=True)
-    sent = support.messages(new_engine)
+    DeliveryWorker(new_engine, FAST).run(once=True)
+    sent = messages(new_engine)
     assert {m.state for m in sent} == {OutboxState.DELIVERED}
     assert {m.attempts for m in sent} == {1}  # nobody claimed a message twice
     keys = {m.idempotency_key for m in sent}
     assert sum(r[4] for r in sim.deliveries(keys)) == 0
     assert sum(w.stats.delivered for w in workers) > 0
-    support.in_order_per_account(sim, new_engine)
+    in_order_per_account(sim, new_engine)
 
 
 def test_backoff_grows_with_full_jitter(session: Session) -> None:
@@ -206,19 +217,19 @@ def test_an_acknowledgement_must_name_the_message() -> None:
 def test_dead_letters_block_their_account_until_retried(
     new_engine: Engine, new_db_url: str, sim: Any, tmp_path: Path
 ) -> None:
-    support.register(new_engine, "wechat", sim.webhook)
+    register(new_engine, "wechat", sim.webhook)
     sim.control(fail=True)
     a, b = accounts(2)
-    ids = support.add_messages(
+    ids = add_messages(
         new_engine, "wechat", [(a, APPLY, "suspend"), (a, LIFT, ""), (b, APPLY, "restrict")]
     )
-    config = WorkerConfig(**(support.FAST.__dict__ | {"max_attempts": 3}))
+    config = WorkerConfig(**(FAST.__dict__ | {"max_attempts": 3}))
 
     def two_dead() -> bool:
-        return support.states(new_engine)[OutboxState.DEAD] == 2
+        return states(new_engine)[OutboxState.DEAD] == 2
 
-    support.deliver_until(new_engine, two_dead, config)
-    apply_a, lift_a, apply_b = support.messages(new_engine)
+    deliver_until(new_engine, two_dead, config)
+    apply_a, lift_a, apply_b = messages(new_engine)
     assert (apply_a.state, apply_a.attempts) == (OutboxState.DEAD, 3)
     assert (apply_b.state, apply_b.attempts) == (OutboxState.DEAD, 3)
     assert (lift_a.state, lift_a.attempts) == (OutboxState.PENDING, 0)  # never overtook
@@ -234,7 +245,7 @@ def test_dead_letters_block_their_account_until_retried(
     dead = audit(new_engine, "platform:delivery:dead")
     assert sorted(e.subject for e in dead) == [f"outbox:{ids[0]}", f"outbox:{ids[2]}"]
 
-    run = support.fairban
+    run = fairban
     listed = run("outbox", "list", "--state", "dead", home=tmp_path, url=new_db_url)
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.startswith("outbox: 1 pending, 0 delivered, 2 dead\n")
@@ -249,16 +260,16 @@ def test_dead_letters_block_their_account_until_retried(
     (entry,) = audit(new_engine, "platform:outbox:retry")
     assert json.loads(entry.payload) == {"revived": [ids[0], ids[2]], "hurried": []}
 
-    stats = DeliveryWorker(new_engine, support.FAST).run(once=True)
+    stats = DeliveryWorker(new_engine, FAST).run(once=True)
     assert stats.delivered == 3
-    support.in_order_per_account(sim, new_engine)
+    in_order_per_account(sim, new_engine)
     with session_factory(new_engine)() as session, pytest.raises(PlatformError) as caught:
         retry_messages(session, [ids[0], 12345], actor="operator:test")
     assert str(caught.value) == "no outbox message #12345: see `fairban outbox list`"
 
 
 def test_a_paused_directive_holds_its_messages_until_resumed(new_engine: Engine, sim: Any) -> None:
-    support.register(new_engine, "wechat", sim.webhook)
+    register(new_engine, "wechat", sim.webhook)
     with session_factory(new_engine)() as session, session.begin():
         for name, paused in (("mm-2019", True), ("mm-2020", False)):
             session.add(
@@ -273,17 +284,13 @@ def test_a_paused_directive_holds_its_messages_until_resumed(new_engine: Engine,
                 )
             )
     x, y = accounts(2)
-    held = support.add_messages(
-        new_engine, "wechat", [(x, APPLY, "suspend")], directive_id="mm-2019"
-    )
-    behind = support.add_messages(new_engine, "wechat", [(x, LIFT, "")], directive_id="mm-2020")
-    free = support.add_messages(
-        new_engine, "wechat", [(y, APPLY, "suspend")], directive_id="mm-2020"
-    )
+    held = add_messages(new_engine, "wechat", [(x, APPLY, "suspend")], directive_id="mm-2019")
+    behind = add_messages(new_engine, "wechat", [(x, LIFT, "")], directive_id="mm-2020")
+    free = add_messages(new_engine, "wechat", [(y, APPLY, "suspend")], directive_id="mm-2020")
 
-    assert DeliveryWorker(new_engine, support.FAST).run(once=True).delivered == 1
-    states = {m.id: m.state for m in support.messages(new_engine)}
-    assert states == {
+    assert DeliveryWorker(new_engine, FAST).run(once=True).delivered == 1
+    by_id = {m.id: m.state for m in messages(new_engine)}
+    assert by_id == {
         held[0]: OutboxState.PENDING,
         behind[0]: OutboxState.PENDING,
         free[0]: OutboxState.DELIVERED,
@@ -294,17 +301,17 @@ def test_a_paused_directive_holds_its_messages_until_resumed(new_engine: Engine,
             "held: directive mm-2019 is paused",
             f"waits for #{held[0]} (pending), same account",
         ]
-    assert support.messages(new_engine, held)[0].attempts == 0  # not even tried
+    assert messages(new_engine, held)[0].attempts == 0  # not even tried
 
     with session_factory(new_engine)() as session, session.begin():
         session.execute(update(DirectiveRecord).values(paused=False))
-    assert DeliveryWorker(new_engine, support.FAST).run(once=True).delivered == 2
-    support.in_order_per_account(sim, new_engine)
+    assert DeliveryWorker(new_engine, FAST).run(once=True).delivered == 2
+    in_order_per_account(sim, new_engine)
 
 
 def test_a_pause_never_holds_a_lift(new_engine: Engine, sim: Any) -> None:
     """The kill switch stops new measures; lifting stays instant (principle 7)."""
-    support.register(new_engine, "wechat", sim.webhook)
+    register(new_engine, "wechat", sim.webhook)
     with session_factory(new_engine)() as session, session.begin():
         session.add(
             DirectiveRecord(
@@ -318,30 +325,28 @@ def test_a_pause_never_holds_a_lift(new_engine: Engine, sim: Any) -> None:
             )
         )
     x, y = accounts(2)
-    support.add_messages(new_engine, "wechat", [(x, APPLY, "suspend")], directive_id="mm-2019")
-    assert DeliveryWorker(new_engine, support.FAST).run(once=True).delivered == 1
+    add_messages(new_engine, "wechat", [(x, APPLY, "suspend")], directive_id="mm-2019")
+    assert DeliveryWorker(new_engine, FAST).run(once=True).delivered == 1
 
     with session_factory(new_engine)() as session, session.begin():
         session.execute(update(DirectiveRecord).values(paused=True))
-    lift = support.add_messages(new_engine, "wechat", [(x, LIFT, "")], directive_id="mm-2019")
-    new = support.add_messages(
-        new_engine, "wechat", [(y, APPLY, "suspend")], directive_id="mm-2019"
-    )
-    assert DeliveryWorker(new_engine, support.FAST).run(once=True).delivered == 1
-    states = {m.id: m.state for m in support.messages(new_engine)}
-    assert states[lift[0]] == OutboxState.DELIVERED
-    assert states[new[0]] == OutboxState.PENDING
+    lift = add_messages(new_engine, "wechat", [(x, LIFT, "")], directive_id="mm-2019")
+    new = add_messages(new_engine, "wechat", [(y, APPLY, "suspend")], directive_id="mm-2019")
+    assert DeliveryWorker(new_engine, FAST).run(once=True).delivered == 1
+    by_id = {m.id: m.state for m in messages(new_engine)}
+    assert by_id[lift[0]] == OutboxState.DELIVERED
+    assert by_id[new[0]] == OutboxState.PENDING
 
 
 def test_a_disabled_platform_keeps_its_messages(new_engine: Engine, sim: Any) -> None:
-    support.register(new_engine, "wechat", sim.webhook)
-    support.add_messages(new_engine, "wechat", [(a, APPLY, "restrict") for a in accounts(3)])
+    register(new_engine, "wechat", sim.webhook)
+    add_messages(new_engine, "wechat", [(a, APPLY, "restrict") for a in accounts(3)])
     with session_factory(new_engine)() as session, session.begin():
         set_enabled(session, "wechat", False, actor="operator:test")
-    assert DeliveryWorker(new_engine, support.FAST).run(once=True).delivered == 0
+    assert DeliveryWorker(new_engine, FAST).run(once=True).delivered == 0
     with session_factory(new_engine)() as session, session.begin():
         set_enabled(session, "wechat", True, actor="operator:test")
-    assert DeliveryWorker(new_engine, support.FAST).run(once=True).delivered == 3
+    assert DeliveryWorker(new_engine, FAST).run(once=True).delivered == 3
 
 
 def test_garbage_bad_urls_and_unknown_platforms_are_recorded_failures(
@@ -349,10 +354,10 @@ def test_garbage_bad_urls_and_unknown_platforms_are_recorded_failures(
 ) -> None:
     junk = sims("qq")
     junk.control(garbage=True)
-    support.register(new_engine, "wechat", sim.webhook)
-    support.register(new_engine, "qq", junk.webhook)
-    support.register(new_engine, "alipay", sim.webhook, secret="not-the-sim-secret-0123")
-    support.register(new_engine, "pos", "http://127.0.0.1:9/webhook")  # nothing listens
+    register(new_engine, "wechat", sim.webhook)
+    register(new_engine, "qq", junk.webhook)
+    register(new_engine, "alipay", sim.webhook, secret="not-the-sim-secret-0123")
+    register(new_engine, "pos", "http://127.0.0.1:9/webhook")  # nothing listens
     with session_factory(new_engine)() as session, session.begin():
         # a URL the registry refuses, as if written to the database by other means
         now = datetime.now(UTC)
@@ -369,16 +374,16 @@ def test_garbage_bad_urls_and_unknown_platforms_are_recorded_failures(
     names = accounts(5)
     targets = ["qq", "alipay", "pos", "ftp", "nosuch"]
     for name in targets:
-        support.add_messages(new_engine, name, [(a, APPLY, "suspend") for a in names])
-    good = support.add_messages(new_engine, "wechat", [(a, APPLY, "suspend") for a in names])
-    config = WorkerConfig(**(support.FAST.__dict__ | {"max_attempts": 2}))
+        add_messages(new_engine, name, [(a, APPLY, "suspend") for a in names])
+    good = add_messages(new_engine, "wechat", [(a, APPLY, "suspend") for a in names])
+    config = WorkerConfig(**(FAST.__dict__ | {"max_attempts": 2}))
 
     def settled() -> bool:
-        return support.states(new_engine)[OutboxState.DEAD] == 5 * len(targets)
+        return states(new_engine)[OutboxState.DEAD] == 5 * len(targets)
 
-    worker = support.deliver_until(new_engine, settled, config)
+    worker = deliver_until(new_engine, settled, config)
     assert worker.stats.delivered == 5
-    errors = {m.platform: m.last_error for m in support.messages(new_engine) if m.last_error}
+    errors = {m.platform: m.last_error for m in messages(new_engine) if m.last_error}
     assert errors["qq"] == (
         "2xx answer is not an acknowledgement (not JSON): '<html><body>OK!</body></html>'"
     )
@@ -388,7 +393,7 @@ def test_garbage_bad_urls_and_unknown_platforms_are_recorded_failures(
     assert errors["nosuch"] == (
         "unknown platform 'nosuch': register it with `fairban platform add`"
     )
-    assert {m.state for m in support.messages(new_engine, good)} == {OutboxState.DELIVERED}
+    assert {m.state for m in messages(new_engine, good)} == {OutboxState.DELIVERED}
     assert junk.deliveries() == []
 
 
@@ -397,19 +402,19 @@ def test_the_worker_command_stops_gracefully(
     new_engine: Engine, new_db_url: str, sim: Any, tmp_path: Path
 ) -> None:
     # slow answers, then SIGTERM: what is in flight is finished and recorded
-    support.register(new_engine, "wechat", sim.webhook)
+    register(new_engine, "wechat", sim.webhook)
     sim.control(delay_ms=300)
-    support.add_messages(new_engine, "wechat", [(a, APPLY, "suspend") for a in accounts(70)])
+    add_messages(new_engine, "wechat", [(a, APPLY, "suspend") for a in accounts(70)])
     worker = subprocess.Popen(
         [sys.executable, "-m", "fairban.cli", "worker", "--concurrency", "4", "--batch", "8"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=support.cli_env(tmp_path, new_db_url),
+        env=cli_env(tmp_path, new_db_url),
     )
     try:
         deadline = time.monotonic() + 60
-        while support.states(new_engine)[OutboxState.DELIVERED] < 4:
+        while states(new_engine)[OutboxState.DELIVERED] < 4:
             assert time.monotonic() < deadline, "the worker delivers nothing"
             assert worker.poll() is None, worker.communicate()
             time.sleep(0.05)
@@ -419,13 +424,13 @@ def test_the_worker_command_stops_gracefully(
         if worker.poll() is None:
             worker.kill()
     assert worker.returncode == 0, err
-    delivered = support.states(new_engine)[OutboxState.DELIVERED]
+    delivered = states(new_engine)[OutboxState.DELIVERED]
     assert out.startswith(f"delivered {delivered} messages in ")
     assert out.rstrip().endswith(f"0 failed tries; 0 dead letters; {70 - delivered} pending")
     # nothing stays leased: each message is delivered or was never tried
-    for m in support.messages(new_engine):
+    for m in messages(new_engine):
         assert m.state == OutboxState.DELIVERED or m.attempts == 0, m.id
-    assert support.states(new_engine)[OutboxState.PENDING] > 0  # it did stop early
+    assert states(new_engine)[OutboxState.PENDING] > 0  # it did stop early
 
 
 def test_a_claim_walks_past_messages_that_must_wait(session: Session) -> None:

@@ -1,13 +1,11 @@
 """A small simulated world, a fixture decisions table for it (see
-tests/fixtures/preview_decisions.py: made from the truth, standing in for the engine)
+tests/support/preview_decisions.py: made from the truth, standing in for the engine)
 and the report written from them, once per session."""
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 
 import pyarrow as pa
 import pytest
@@ -15,18 +13,7 @@ import pytest
 from fairban.contract import Directive, load_directive
 from fairban.preview import ReportSummary, write_report
 from fairban.world import WorldConfig, simulate_world
-
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
-
-
-def load_fixture(name: str) -> ModuleType:
-    """A module of tests/fixtures, by path (pytest runs with --import-mode=importlib)."""
-    spec = importlib.util.spec_from_file_location(f"fixtures_{name}", FIXTURES / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.support.preview_decisions import fixture_decisions
 
 
 @dataclass(frozen=True)
@@ -51,7 +38,7 @@ def preview_case(tmp_path_factory: pytest.TempPathFactory) -> PreviewCase:
     # 30 days keep the world small; every role and persona is still there
     simulate_world(WorldConfig(accounts=600, seed=5, days=30), world)
     directive = load_directive(world / "directive.yaml")
-    decisions = load_fixture("preview_decisions").fixture_decisions(world)
+    decisions = fixture_decisions(world)
     report = root / "report"
     summary = write_report(
         directive, world / "evidence", decisions, report, truth=world / "truth.csv"

@@ -1,6 +1,9 @@
-"""Directives and decisions for the case tests: real YAML files read by
+"""Directives and decisions for the tests that need cases: real YAML files read by
 ``load_directive`` and real decisions.csv files read by ``read_decisions``, with reasons
-in the shape ``fairban target`` writes (code, text, weight, data)."""
+in the shape ``fairban target`` writes (code, text, weight, data).
+
+The fixtures ``directive`` and ``decide`` are registered for the whole suite by
+tests/conftest.py; the helpers are imported (``from tests.support.cases import D``)."""
 
 from __future__ import annotations
 

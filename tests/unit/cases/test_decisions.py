@@ -1,5 +1,6 @@
 """What enforce reads, before any database: the stage, the decisions (every mistake a
-person can make, as one line naming file and row) and the directive's canonical content."""
+person can make, as one line naming file and row) and the directive's ``measure_days``.
+The directive's canonical content is tested in tests/unit/directives/test_content.py."""
 
 from __future__ import annotations
 
@@ -22,10 +23,8 @@ from fairban.cases.decisions import (
     stage_limit,
 )
 from fairban.contract import Directive, load_directive
-from fairban.directives.content import directive_content
 from fairban.errors import InputError
-
-from .conftest import D, make_directive, write_decisions, write_directive
+from tests.support.cases import D, make_directive, write_decisions, write_directive
 
 # --- stage ------------------------------------------------------------------------------
 
@@ -255,20 +254,6 @@ def test_accounts_the_evidence_lacks_or_places_elsewhere(tmp_path: Path, spec: D
 
 
 # --- the directive -----------------------------------------------------------------------
-
-
-def test_the_content_hash_changes_with_the_areas_and_nothing_else(tmp_path: Path) -> None:
-    one = directive_content(make_directive(tmp_path / "a"))
-    again = directive_content(make_directive(tmp_path / "b"))
-    shrunk = directive_content(make_directive(tmp_path / "c", areas=("Laukkai",)))
-    expiring = directive_content(make_directive(tmp_path / "d", measure_days=90))
-    assert one == again  # another file, the same content
-    assert len({one[1], shrunk[1], expiring[1]}) == 3
-    doc = json.loads(one[0])
-    assert [a["name"] for a in doc["areas"]] == ["Laukkai", "Mong La"]
-    assert doc["issued_at"] == "2019-10-13T16:00:00+00:00"
-    assert "measure_days" not in doc
-    assert json.loads(expiring[0])["measure_days"] == 90
 
 
 def test_measure_days_is_a_directive_key(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Phones, rate limits and one-time codes on a real database (SQLite and PostgreSQL)."""
+"""The fixed-window rate limit every public form shares, on a real database (SQLite and
+PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from fairban.appeals.codes import mask_phone, normalize_phone
 from fairban.ratelimits import allow
-
-
-def test_phones_compare_whatever_the_spelling() -> None:
-    assert (
-        normalize_phone("138 0013 8000") == normalize_phone("+86 13800138000") == "+8613800138000"
-    )
-    assert mask_phone("+8613800138000") == "•••• 8000"
-    assert normalize_phone("") == ""
 
 
 def test_rate_limit_counts_per_key_and_window(session: Session) -> None:

@@ -1,6 +1,10 @@
-"""Helpers of the platform tests (loaded by conftest.py as
-``fairban_tests_platform_support``; test modules take it from ``sys.modules``): the
-reference platform as a real subprocess, the command line, messages and workers."""
+"""Real processes for the platform tests: the reference platform (`fairban platform-sim`)
+started as a subprocess on a free port, the command line, messages and workers. No
+mocks: the worker talks HTTP to a server that keeps its own SQLite table.
+
+The fixtures ``sims``, ``shared_sim`` and ``sim`` are registered for the whole suite by
+tests/conftest.py; test modules import the helpers (``from tests.support.platforms
+import Sim, add_messages``)."""
 
 from __future__ import annotations
 
@@ -11,13 +15,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import httpx
+import pytest
 from sqlalchemy import Engine, select
 
 # the outbox's foreign key names the cases table: its model must be loaded
@@ -277,3 +283,36 @@ def in_order_per_account(sim: Sim, engine: Engine) -> None:
         by_account.setdefault(account, []).append(keys[key].id)
     for account, ids in by_account.items():
         assert ids == sorted(ids), f"{account}: applied out of order {ids}"
+
+
+@pytest.fixture(scope="module")
+def sims(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Sim]]:
+    """``sims(name)`` starts a reference platform for the module; all stop at its end."""
+    started: list[Sim] = []
+    folder = tmp_path_factory.mktemp("sims")
+
+    def start(name: str = "wechat") -> Sim:
+        sim = Sim(name=name, db=folder / f"{name}-{uuid4().hex[:6]}.db", home=folder)
+        started.append(sim)
+        return sim.start()
+
+    try:
+        yield start
+    finally:
+        for sim in started:
+            sim.stop(signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def shared_sim(sims: Callable[..., Sim]) -> Sim:
+    """One reference platform for the module's tests (each resets its behaviour)."""
+    return sims("wechat")
+
+
+@pytest.fixture
+def sim(shared_sim: Sim) -> Sim:
+    """The module's reference platform, well-behaved at the start of the test."""
+    if shared_sim.process is None or shared_sim.process.poll() is not None:
+        shared_sim.start()
+    shared_sim.reset()
+    return shared_sim

@@ -9,7 +9,7 @@ that is rolled back, so tests see no one else's rows.
 Tests that must commit (concurrent writers, tampering, the command line) take
 ``new_engine`` or ``new_db_url``: a database of their own, dropped afterwards.
 
-Loaded by tests/conftest.py, which exposes these fixtures to every test.
+Registered by tests/conftest.py (``pytest_plugins``): these fixtures serve every test.
 """
 
 from __future__ import annotations

@@ -7,7 +7,10 @@ both accounts of P3 (Mr Duan of Ruili, on the border) are suspended on presence
 alone, beside fairban's own measures (F1, the Laukkai operator, and the rest). On
 appeal, the re-check with fairban's engine frees the innocent and keeps F1.
 
-Loaded by path (``tests`` is no package): functional and e2e tests share it.
+Functional, e2e and unit tests share it; the fixtures ``appeal_world`` (the world, once
+per session), ``portal`` and ``console`` (the HTTP app on a case store of the test's
+own, SQLite and, with FAIRBAN_TEST_POSTGRES_URL, PostgreSQL) are registered for the
+whole suite by tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi.testclient import TestClient
+import pytest
 
 from fairban.appeals.codes import set_contact
 from fairban.cases import enforce as enforcement
@@ -32,8 +35,10 @@ from fairban.contract import Directive, load_directive
 from fairban.db import make_engine, session_factory, upgrade
 from fairban.platforms.models import Platform
 from fairban.targeting import target
-from fairban.web.app import create_app
 from fairban.world import WorldConfig, simulate_world
+
+if TYPE_CHECKING:  # the web app is imported when a portal is made, not with the plugin
+    from fastapi.testclient import TestClient
 
 P4 = "qq:p4_chongqing_photos"
 P3 = ("wechat:wxid_p3_duan_ruili", "wechat:wxid_p3_duan_shop")
@@ -236,6 +241,10 @@ def api_sign_in(portal: Any, account: str) -> dict[str, str]:
 def make_portal(
     new_db_url: str, tmp_path: Path, appeal_world: Any, **extra: Any
 ) -> Iterator[Portal]:
+    from fastapi.testclient import TestClient
+
+    from fairban.web.app import create_app
+
     home = tmp_path / "home"
     settings = settings_for(home, new_db_url, appeal_world, **extra)
     seeded = seed(new_db_url, appeal_world, settings)
@@ -269,3 +278,19 @@ def run_rechecks(portal: Any) -> int:
         return run_pending(session_factory(engine), cache, portal.settings)
     finally:
         engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def appeal_world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    return build_world(tmp_path_factory.mktemp("appeal-world"))
+
+
+@pytest.fixture
+def portal(new_db_url: str, tmp_path: Path, appeal_world: World) -> Iterator[Portal]:
+    yield from make_portal(new_db_url, tmp_path, appeal_world)
+
+
+@pytest.fixture
+def console(new_db_url: str, tmp_path: Path, appeal_world: World) -> Iterator[Portal]:
+    """A portal whose circuit breaker trips after 3 decided appeals."""
+    yield from make_portal(new_db_url, tmp_path, appeal_world, breaker_min_decided=3)

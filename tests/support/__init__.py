@@ -1,0 +1,21 @@
+"""What the tests share: helpers imported as a package (``from tests.support.cases
+import D, Decide``) and fixtures that tests/conftest.py registers for the whole suite
+through ``pytest_plugins``.
+
+``tests`` itself is a namespace package found through pytest's ``pythonpath = ["."]``
+(pyproject.toml); test modules are still imported with ``--import-mode=importlib``.
+
+- ``db``: the databases (SQLite, and PostgreSQL with ``FAIRBAN_TEST_POSTGRES_URL``):
+  ``session``, ``new_engine``, ``new_db_url``, ``tamper``
+- ``cases``: real directive YAML and decisions.csv files, and cases made from them:
+  ``make_directive``, ``D``, ``Decide`` (fixtures ``directive``, ``decide``)
+- ``appeal_world``: a small simulated world of 2019 and the HTTP app seeded from it
+  (fixtures ``appeal_world``, ``portal``, ``console``)
+- ``appeals``: the test directive enforced on a few people, appeals filed and queued
+  through the real flows, console users (fixtures ``enforced``, ``blobs``,
+  ``world_cases``, ``world_recheck``)
+- ``platforms``: the reference platform as a real subprocess, the command line and the
+  outbox (fixtures ``sims``, ``shared_sim``, ``sim``)
+- ``preview_decisions``: a decisions table made from a world's truth, for the preview
+  report's tests only
+"""

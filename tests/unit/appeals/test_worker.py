@@ -1,0 +1,169 @@
+"""Running re-checks from the appeals table (the queue), on a real database (SQLite and
+PostgreSQL): workers that claim at the same instant never share an appeal, a crashed
+worker's claim is taken over, and what was claimed is re-checked and committed."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from fairban.appeals.blobs import BlobStore
+from fairban.appeals.models import Appeal, AppealState
+from fairban.appeals.sessions import purge, start_session
+from fairban.appeals.worker import (
+    STALE_CLAIM,
+    RecheckLoop,
+    claim_pending,
+    purge_expired,
+    run_pending,
+)
+from fairban.cases.models import Case
+from fairban.cases.transitions import CaseState
+from fairban.contract import Directive
+from fairban.db import session_factory
+from fairban.review.users import purge_sessions
+from tests.support.appeals import SETTINGS, enforce_people, file
+from tests.support.cases import NOW, D, Decide
+
+
+def committed_appeals(
+    engine: Engine, directive: Directive, decide: Decide, blobs: BlobStore, n: int
+) -> list[int]:
+    """``n`` received appeals, one per suspended account, committed."""
+    rows = [D(f"wechat:a{i:02d}", "suspend", f"p-{i}") for i in range(n)]
+    with session_factory(engine)() as session, session.begin():
+        cases = enforce_people(session, directive, decide, rows)
+        return [file(session, case, blobs)[0].id for case in cases.values()]
+
+
+def appeal_states(engine: Engine) -> dict[int, AppealState]:
+    with session_factory(engine, read_only=True)() as session:
+        return dict(session.execute(select(Appeal.id, Appeal.state)).all())
+
+
+def test_workers_claiming_at_once_never_share_an_appeal(
+    new_engine: Engine, directive: Directive, decide: Decide, blobs: BlobStore
+) -> None:
+    ids = committed_appeals(new_engine, directive, decide, blobs, 24)
+    factory = session_factory(new_engine)
+    start = threading.Barrier(4)
+    claimed: dict[str, list[int]] = {}
+    errors: list[BaseException] = []
+
+    def work(name: str) -> None:
+        mine: list[int] = []
+        try:
+            with factory() as session:
+                start.wait()
+                while batch := claim_pending(session, name, 5, datetime.now(UTC)):
+                    mine.extend(batch)
+        except BaseException as e:  # reported below: a thread's failure is the test's
+            errors.append(e)
+        claimed[name] = mine
+
+    threads = [threading.Thread(target=work, args=(f"worker-{n}",)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    every = [i for batch in claimed.values() for i in batch]
+    assert sorted(every) == sorted(ids)  # each appeal claimed, and by one worker only
+    with factory() as session:
+        owners = dict(session.execute(select(Appeal.id, Appeal.recheck_claim)).all())
+    assert all(owners[i] == name for name, batch in claimed.items() for i in batch)
+
+
+def test_a_claim_waits_for_its_worker_until_it_is_stale(
+    session: Session, enforced: dict[str, Case], blobs: BlobStore
+) -> None:
+    ids = [file(session, enforced[a], blobs)[0].id for a in ("wechat:f1", "alipay:mule")]
+    session.commit()
+    assert claim_pending(session, "crashed", 10, NOW) == ids
+    assert claim_pending(session, "other", 10, NOW + STALE_CLAIM - timedelta(seconds=1)) == []
+    taken = claim_pending(session, "other", 10, NOW + STALE_CLAIM + timedelta(seconds=1))
+    assert taken == ids
+    claims = session.scalars(select(Appeal.recheck_claim).order_by(Appeal.id)).all()
+    assert claims == ["other", "other"]
+
+
+def test_only_appeals_waiting_for_their_recheck_are_claimed_in_order(
+    session: Session, enforced: dict[str, Case], blobs: BlobStore
+) -> None:
+    first, _ = file(session, enforced["wechat:f1"], blobs)
+    second, _ = file(session, enforced["alipay:mule"], blobs)
+    third, _ = file(session, enforced["wechat:solo"], blobs)
+    second.state = AppealState.QUEUED  # already re-checked
+    session.commit()
+    assert claim_pending(session, "w", 1, NOW) == [first.id]  # the limit
+    assert claim_pending(session, "w", 10, NOW) == [third.id]
+    assert claim_pending(session, "w", 10, NOW) == []
+
+
+def test_run_pending_rechecks_what_waits_and_commits_it(
+    new_engine: Engine, directive: Directive, decide: Decide, blobs: BlobStore
+) -> None:
+    ids = committed_appeals(new_engine, directive, decide, blobs, 3)
+    factory = session_factory(new_engine)
+    with factory() as session:  # one is held by a live worker elsewhere
+        assert claim_pending(session, "elsewhere", 1, datetime.now(UTC)) == ids[:1]
+    assert run_pending(factory, None, SETTINGS, worker="here") == 2
+    assert appeal_states(new_engine) == {
+        ids[0]: AppealState.RECEIVED,
+        ids[1]: AppealState.QUEUED,
+        ids[2]: AppealState.QUEUED,
+    }
+    with factory() as session:
+        states = session.scalars(select(Case.state).order_by(Case.id)).all()
+        assert states == [CaseState.ACTIVE, CaseState.APPEALED, CaseState.APPEALED]
+        assert session.scalars(select(Appeal.recheck_claim).order_by(Appeal.id)).all() == [
+            "elsewhere",
+            None,
+            None,
+        ]
+    assert run_pending(factory, None, SETTINGS, worker="here") == 0
+
+
+def test_the_loop_rechecks_appeals_filed_elsewhere(
+    new_engine: Engine, directive: Directive, decide: Decide, blobs: BlobStore
+) -> None:
+    ids = committed_appeals(new_engine, directive, decide, blobs, 2)
+    loop = RecheckLoop(session_factory(new_engine), lambda: None, SETTINGS, interval_s=0.05)
+    loop.start()
+    try:
+        deadline = time.monotonic() + 60
+        while set(appeal_states(new_engine).values()) != {AppealState.QUEUED}:
+            assert time.monotonic() < deadline, appeal_states(new_engine)
+            time.sleep(0.05)
+    finally:
+        loop.stop()
+    assert sorted(appeal_states(new_engine)) == sorted(ids)
+
+
+def test_purge_expired_runs_every_purge_in_one_transaction(
+    new_engine: Engine, directive: Directive, decide: Decide, blobs: BlobStore
+) -> None:
+    committed_appeals(new_engine, directive, decide, blobs, 1)
+    factory = session_factory(new_engine)
+    with factory() as session, session.begin():
+        case = session.scalars(select(Case)).one()
+        start_session(session, case, NOW)  # expired long ago
+        start_session(session, case, datetime.now(UTC))  # live
+    deleted = purge_expired(
+        factory,
+        [
+            lambda s, now: purge(s, now, rate_window_s=SETTINGS.rate_window_s),
+            purge_sessions,
+        ],
+    )
+    assert deleted == {
+        "portal_sessions": 1,
+        "one_time_codes": 0,
+        "rate_buckets": 0,
+        "console_sessions": 0,
+    }
+    assert purge_expired(factory, [purge_sessions]) == {"console_sessions": 0}
