@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fairban.appeals.recheck import fingerprint, hints
+from fairban.appeals.recheck import hints
+from fairban.contract.fingerprint import fingerprint
 
 
 def test_fingerprint_changes_with_any_evidence_file(tmp_path: Path) -> None:
