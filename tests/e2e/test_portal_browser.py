@@ -143,7 +143,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Any
             )
         s.start("worker", "--poll", "0.05", "--quiet", log="worker")
         s.start("serve", "--port", str(s.port), "--data", str(world.evidence), log="serve")
-        _wait(lambda: httpx.get(f"{s.base}/api/v1/health").is_success, "fairban serve")
+        # a server's start, not a timing: a busy CI machine may take a while
+        _wait(
+            lambda: httpx.get(f"{s.base}/api/v1/health").is_success,
+            "fairban serve",
+            timeout_s=120.0,
+        )
         yield s, seeded
     finally:
         s.stop()

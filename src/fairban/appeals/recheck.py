@@ -30,9 +30,10 @@ import pyarrow.parquet as pq
 from fairban.appeals.models import Ground
 from fairban.contract import Directive
 from fairban.contract.fingerprint import fingerprint
+from fairban.measures import VISIBLE_VALUES
 
 #: measures that hold an account back; monitor and none do not
-HOLDING = ("restrict", "suspend")
+HOLDING = VISIBLE_VALUES
 
 
 @dataclass(frozen=True)

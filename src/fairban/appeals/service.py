@@ -16,6 +16,7 @@ from fairban.appeals.models import OPEN_STATES, Appeal, AppealState, DataExport
 from fairban.cases.models import Case, CaseEvent
 from fairban.cases.transitions import CaseState, DeciderKind
 from fairban.directives.models import DirectiveRecord
+from fairban.measures import VISIBLE
 from fairban.notices import NoticeFacts, reasons_from_json
 from fairban.notices.model import LIFT_REASONS
 
@@ -123,7 +124,7 @@ def directive_stats(session: Session) -> list[DirectiveStats]:
                 .select_from(Case)
                 .where(
                     Case.directive_id == record.id,
-                    Case.measure.in_(("restrict", "suspend")),
+                    Case.measure.in_(sorted(VISIBLE)),
                     Case.state != CaseState.PROPOSED,
                 )
             )

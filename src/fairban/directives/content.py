@@ -8,7 +8,6 @@ re-check that judges appeals under the version the cases follow. Pure: no databa
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC
 from pathlib import Path
@@ -18,7 +17,7 @@ from shapely.geometry import mapping
 
 from fairban.contract import Directive
 from fairban.contract.directive import Directive as DirectiveModel
-from fairban.digests import canonical_json
+from fairban.digests import canonical_json, sha256_hex
 
 
 def directive_content(directive: Directive) -> tuple[str, str]:
@@ -42,7 +41,7 @@ def directive_content(directive: Directive) -> tuple[str, str]:
     if directive.until is not None:
         doc["until"] = directive.until.astimezone(UTC).isoformat()
     text = canonical_json(doc)
-    return text, hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return text, sha256_hex(text)
 
 
 def directive_from_content(content: str) -> Directive:

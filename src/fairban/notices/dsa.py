@@ -42,6 +42,7 @@ from types import MappingProxyType
 from typing import IO, Any
 
 from fairban.clock import BEIJING
+from fairban.measures import VISIBLE_VALUES
 from fairban.notices.i18n import Tr
 from fairban.notices.model import NoticeFacts, Reason, check_facts
 from fairban.notices.reasons import DEVICES, MONEY, OUTREACH, sentence
@@ -414,7 +415,7 @@ def statement_of_reasons(
 ) -> dict[str, Any]:
     """One statement of reasons for a ``restrict`` or ``suspend`` (``ValueError`` else)."""
     check_facts(facts)
-    if facts.measure not in ("restrict", "suspend"):
+    if facts.measure not in VISIBLE_VALUES:
         raise ValueError(
             f"case {facts.case_number}: a {facts.measure} makes no DSA statement of reasons "
             "(the database records restrictions; the original statement stays)"

@@ -19,11 +19,12 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from fairban.errors import InputError
+from fairban.measures import VISIBLE_VALUES
 from fairban.preview.decisions import ENFORCED
 from fairban.preview.ledger import source_names
 
 _TRUTH_COLUMNS = ("account_id", "role", "expected", "persona")
-_POSITIVE = ("restrict", "suspend")
+_POSITIVE = VISIBLE_VALUES
 _EXPECTED_ORDER = {"suspend": 0, "restrict": 1, "any": 2, "innocent": 3}
 
 Row = dict[str, Any]

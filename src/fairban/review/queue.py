@@ -23,7 +23,7 @@ from fairban.appeals.models import Appeal, AppealState
 from fairban.audit.actions import Action
 from fairban.cases.models import Case
 from fairban.cases.transitions import IN_FORCE
-from fairban.review.models import ConsoleUser
+from fairban.review.models import ConsoleUser, Role
 
 #: a claim this old no longer keeps others off the appeal
 CLAIM_TTL = timedelta(minutes=30)
@@ -118,7 +118,7 @@ def release(session: Session, appeal: Appeal, user: ConsoleUser) -> None:
     """Give ``appeal`` back to the queue (only its holder, or a senior, may)."""
     if appeal.claimed_by is None:
         return
-    if appeal.claimed_by != user.name and user.role.value != "senior":
+    if appeal.claimed_by != user.name and user.role != Role.SENIOR:
         raise ClaimError(f"claimed by {appeal.claimed_by}")
     appeal.claimed_by, appeal.claimed_at = None, None
     audit.append(

@@ -23,6 +23,7 @@ import shapely
 
 from fairban.contract import Directive
 from fairban.geo.presence import M_PER_DEG, NORMAL_SOURCES, AreaIndex
+from fairban.measures import DECISION_MEASURES
 from fairban.progress import SILENT, Progress
 from fairban.targeting import features as feature_sql
 from fairban.targeting.backends.base import Backend
@@ -63,7 +64,7 @@ class TargetResult:
 
     def counts(self) -> dict[str, int]:
         values = self.decisions.column("measure").to_pylist()
-        return {m: values.count(m) for m in ("none", "monitor", "restrict", "suspend")}
+        return {m: values.count(m) for m in DECISION_MEASURES}
 
 
 def target(

@@ -19,10 +19,11 @@ import numpy as np
 
 from fairban.contract import Directive
 from fairban.errors import InputError
+from fairban.measures import DECISION_MEASURES
 
 Columns = dict[str, np.ndarray]
 
-MEASURES = ("none", "monitor", "restrict", "suspend")
+MEASURES = DECISION_MEASURES
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ carries the session's CSRF token. English only: it is a tool for staff.
 
 from __future__ import annotations
 
-import hmac
 import json
 import secrets
 from typing import Annotated, Any
@@ -16,7 +15,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
-from fairban import audit
+from fairban import audit, tokens
 from fairban.appeals import service
 from fairban.appeals.models import Alert, Appeal, AppealUpload
 from fairban.audit.actions import Action
@@ -66,7 +65,7 @@ def _signed_in(
 
 
 def _check_csrf(console: ConsoleSession, csrf: str) -> None:
-    if not csrf or not hmac.compare_digest(console.csrf, csrf):
+    if not tokens.same(csrf, console.csrf):
         raise HTTPException(status_code=403, detail="The form has expired. Please try again.")
 
 
@@ -95,7 +94,7 @@ def login(
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     cookie = request.cookies.get(LOGIN_CSRF, "")
-    if not csrf or not hmac.compare_digest(cookie, csrf):
+    if not tokens.same(csrf, cookie):
         return login_page(request, error="The form has expired. Please try again.")
     t = now()
     s = state.settings

@@ -7,7 +7,6 @@ session is bound to one case: every page below ``/case`` shows that case and no 
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from typing import Annotated
 
@@ -15,6 +14,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.exc import IntegrityError
 
+from fairban import tokens
 from fairban.appeals import codes, service
 from fairban.appeals import sessions as portal_sessions
 from fairban.appeals.export import request_export
@@ -89,7 +89,7 @@ def _portal(request: Request, session: SessionDep) -> PortalSession | None:
 
 
 def _csrf_ok(portal: PortalSession, csrf: str) -> bool:
-    return bool(csrf) and hmac.compare_digest(portal.csrf, csrf)
+    return tokens.same(csrf, portal.csrf)
 
 
 @router.get("/", response_class=HTMLResponse)
