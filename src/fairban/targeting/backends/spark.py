@@ -19,6 +19,10 @@ engine (``targeting.engine``) drives it exactly as it drives DuckDB:
 
 Nothing here is imported unless the Spark engine is asked for: the default install
 has no pyspark.
+
+Why one module of this size: it is one backend, like ``duckdb.py``; starting Spark so
+that its workers import this fairban, reading the evidence as the contract says and
+transpiling the SQL are what a Spark deployment has to read together.
 """
 
 from __future__ import annotations
