@@ -391,6 +391,7 @@ def _view(case: Case) -> CaseView:
         judged_evidence_hash=case.judged_evidence_hash,
         judged_by=case.judged_by,
         judged_at=case.judged_at,
+        evidence=case.evidence,
     )
 
 

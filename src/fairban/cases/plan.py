@@ -12,6 +12,7 @@ the rules with inline inputs. Pure: no database.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -45,6 +46,29 @@ class CaseView:
     judged_evidence_hash: str | None = None
     judged_by: str | None = None
     judged_at: datetime | None = None
+    #: the facts the case rests on (``DecisionRow.evidence``: each reason's code and data)
+    evidence: str = "[]"
+
+
+def codes(evidence: str) -> frozenset[str]:
+    """The reason codes of an evidence snapshot (``DecisionRow.evidence``)."""
+    return frozenset(str(item["code"]) for item in json.loads(evidence or "[]"))
+
+
+def judged_again(case: CaseView, row: DecisionRow, rollout: Rollout) -> bool:
+    """Whether ``row`` rests on evidence a person already judged for this case: the very
+    same evidence; or, for a standing directive judged on a later window, more of the
+    same kinds (the counts of the same reasons move every day): a person's judgement
+    holds until the evidence shows something new in kind."""
+    if case.judged_evidence_hash is None:
+        return False
+    if case.judged_evidence_hash == row.evidence_hash:
+        return True
+    return (
+        rollout.window_moved
+        and case.evidence_hash == case.judged_evidence_hash  # the case still holds it
+        and codes(row.evidence) <= codes(case.evidence)
+    )
 
 
 @dataclass(frozen=True)
@@ -128,6 +152,7 @@ def opened(row: DecisionRow, rollout: Rollout, kind: str | None) -> CaseView:
         platform=row.platform,
         person_id=row.person_id,
         account_kind=kind or "personal",
+        evidence=row.evidence,
     )
 
 
@@ -153,12 +178,15 @@ def plan(
             return Plan()  # no measure and no case: nothing to keep
         case = opened(row, rollout, kind)
     capped = False
-    if row is not None and want is not None and case.judged_evidence_hash == row.evidence_hash:
-        # a person judged this very evidence: automation may not go beyond them
+    if row is not None and want is not None and judged_again(case, row, rollout):
+        # a person judged this evidence: automation may not go beyond them, and where it
+        # says what they decided, their record of the case stands (no revision)
         cap = case.measure if case.state in IN_FORCE else None
         if severity(want) > severity(cap):
             want, capped = cap, True
             tally.append("kept_by_person")
+        elif severity(want) == severity(cap) and case.judged_evidence_hash != row.evidence_hash:
+            capped = True
     if case.state == CaseState.PROPOSED:
         steps = _proposed(case, row, want, capped, rollout, kind, tally)
     elif case.state in IN_FORCE:

@@ -3,6 +3,7 @@ inline, the plan asserted (osprey-style). The database half is test_flows.py."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -186,3 +187,57 @@ def test_on_a_later_window_an_account_no_longer_listed_has_aged_out() -> None:
     assert plan(active, None, moved).steps[0].lift_reason == EVIDENCE_AGED_OUT
     # listed with measure none: the new evidence speaks against it
     assert plan(active, row("none"), moved).steps[0].lift_reason == EVIDENCE_RECHECKED
+
+
+def evidence(*codes: str) -> str:
+    return json.dumps([{"code": c, "data": {"n": len(c)}} for c in codes])
+
+
+def test_a_persons_judgement_holds_while_the_window_moves_on_the_same_kind_of_evidence() -> None:
+    moved = Rollout(DIRECTIVE, version=1, paused=False, stage=1.0, window_moved=True)
+    judged = evidence("PRESENCE_SUSTAINED", "OUTREACH_STRANGERS")
+    lifted = CaseView(
+        **{
+            **case(CaseState.LIFTED, Measure.SUSPEND, evidence="h1").__dict__,
+            "judged_evidence_hash": "h1",
+            "judged_by": "reviewer:wang",
+            "evidence": judged,
+        }
+    )
+    # the next day: the same reasons with other counts (another hash)
+    again = DecisionRow(2, "wechat:f1", "wechat", "p-f1", "suspend", 0.95, "[]", judged, "h2")
+    assert plan(lifted, again, moved) == Plan(tally=("kept_by_person", "unchanged"))
+    # a new kind of evidence: the judgement is superseded, and the step says since when
+    new_kind = DecisionRow(
+        2,
+        "wechat:f1",
+        "wechat",
+        "p-f1",
+        "suspend",
+        0.97,
+        "[]",
+        evidence("PRESENCE_SUSTAINED", "OUTREACH_STRANGERS", "DEVICE_FARM"),
+        "h3",
+    )
+    assert events(plan(lifted, new_kind, moved)) == [Event.REIMPOSE]
+    # a plain enforcement (the window did not move) keeps today's rule: other evidence
+    assert events(plan(lifted, again, ALL)) == [Event.REIMPOSE]
+
+
+def test_a_person_downgrade_is_neither_escalated_nor_revised_by_the_next_days() -> None:
+    moved = Rollout(DIRECTIVE, version=1, paused=False, stage=1.0, window_moved=True)
+    judged = evidence("MULE_PATTERN")
+    downgraded = CaseView(
+        **{
+            **case(CaseState.DOWNGRADED, Measure.RESTRICT, evidence="h1").__dict__,
+            "judged_evidence_hash": "h1",
+            "judged_by": "reviewer:li",
+            "evidence": judged,
+        }
+    )
+    stronger = DecisionRow(2, "alipay:m", "alipay", "p-m", "suspend", 0.95, "[]", judged, "h2")
+    assert plan(downgraded, stronger, moved) == Plan(tally=("kept_by_person", "unchanged"))
+    same = DecisionRow(2, "alipay:m", "alipay", "p-m", "restrict", 0.7, "[]", judged, "h2")
+    assert plan(downgraded, same, moved) == Plan(tally=("unchanged",))
+    # the engine may still lower it, or end it when the evidence is gone
+    assert events(plan(downgraded, None, moved)) == [Event.LIFT]
