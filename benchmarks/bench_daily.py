@@ -48,6 +48,13 @@ Spec = dict[str, Any]
 Result = dict[str, Any]
 
 
+def _limit() -> str:
+    """DuckDB's memory limit, as the commands set it (FAIRBAN_DUCKDB_MEMORY_LIMIT)."""
+    from fairban.config import Settings
+
+    return Settings().duckdb_memory_limit
+
+
 def _directive(spec: Spec) -> Any:
     from fairban.contract import load_directive
 
@@ -90,9 +97,9 @@ def run_first(spec: Spec) -> Result:
     directive = _directive(spec)
     started = time.perf_counter()
     store = Store(root, create=True)
-    report = ingest(store, Path(spec["evidence"]))
+    report = ingest(store, Path(spec["evidence"]), memory_limit=_limit())
     ingested = time.perf_counter() - started
-    judge(store, directive, as_of=directive.issued_at)
+    judge(store, directive, as_of=directive.issued_at, memory_limit=_limit())
     seconds = time.perf_counter() - started
     return {
         "seconds": seconds,
@@ -113,9 +120,15 @@ def run_daily(spec: Spec) -> Result:
     directive = _directive(spec)
     store = Store(Path(spec["history_store"]))
     started = time.perf_counter()
-    report = ingest(store, Path(spec["new_day"]))
+    report = ingest(store, Path(spec["new_day"]), memory_limit=_limit())
     ingested = time.perf_counter() - started
-    judged = judge(store, directive, as_of=directive.issued_at, keep=Path(spec["scratch"]) / "kept")
+    judged = judge(
+        store,
+        directive,
+        as_of=directive.issued_at,
+        memory_limit=_limit(),
+        keep=Path(spec["scratch"]) / "kept",
+    )
     seconds = time.perf_counter() - started
     return {
         "seconds": seconds,
@@ -136,7 +149,7 @@ def run_whatif(spec: Spec) -> Result:
     directive = _directive(spec)
     tried = directive.model_copy(update={"thresholds": RiskThresholds(restrict=0.5, suspend=0.95)})
     started = time.perf_counter()
-    result = rescore(tried, Path(spec["scratch"]) / "kept")
+    result = rescore(tried, Path(spec["scratch"]) / "kept", memory_limit=_limit())
     return {
         "seconds": time.perf_counter() - started,
         "counts": result.counts(),
@@ -210,9 +223,9 @@ def prepare(world: Path, scratch: Path) -> Spec:
     store_root = scratch / "history-store"
     print(f"preparing the store of the days before {last} (untimed) ...", file=sys.stderr)
     store = Store(store_root, create=True)
-    ingest(store, history)
+    ingest(store, history, memory_limit=_limit())
     # the days before were judged then: their directive-version rollups exist
-    judge(store, directive, as_of=directive.issued_at - timedelta(days=1))
+    judge(store, directive, as_of=directive.issued_at - timedelta(days=1), memory_limit=_limit())
     spec["history_store"] = str(store_root)
     spec["new_day"] = str(new_day)
     spec["last_day"] = last.isoformat()

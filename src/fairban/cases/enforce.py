@@ -52,6 +52,7 @@ class Changed:
     account_id: str
     case: str
     event: str
+    was: str
     measure: str
     why: str
 
@@ -91,8 +92,8 @@ class EnforceReport:
     states: dict[tuple[str, str], int] = field(default_factory=dict)
     #: why measures ended (lift reasons: evidence_rechecked, evidence_aged_out, ...)
     lift_reasons: Counter[str] = field(default_factory=Counter)
-    #: what changed for the person, account by account: (account, case, event, measure
-    #: in force afterwards or none, why)
+    #: the measure in force changed, account by account: (account, case, event, measure
+    #: before and after, or none, why)
     changes: list[Changed] = field(default_factory=list)
 
     @property
@@ -314,7 +315,12 @@ class _Enforcement:
                 why = step.lift_reason or step.note
                 self.report.changes.append(
                     Changed(
-                        case.account_id, case.number, step.event.value, str(after or "none"), why
+                        case.account_id,
+                        case.number,
+                        step.event.value,
+                        str(before or "none"),
+                        str(after or "none"),
+                        why,
                     )
                 )
 

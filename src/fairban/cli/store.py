@@ -130,13 +130,14 @@ def daily(
         + ", ".join(f"{m} {counts.get(m, 0):,}" for m in ("suspend", "restrict", "monitor"))
         + f" (in {report.decisions_dir})"
     )
-    caught = [c for c in enforced.changes if c.event in ("enforce", "escalate", "reimpose")]
-    ended = [c for c in enforced.changes if c.measure in ("none", "monitor") and c not in caught]
+    seen = ("restrict", "suspend")  # what the person notices
+    caught = [c for c in enforced.changes if c.measure in seen and c.was not in seen]
+    ended = [c for c in enforced.changes if c.was in seen and c.measure not in seen]
     _plain(f"  caught today: {len(caught):,}; ended today: {len(ended):,}")
     for c in caught:
         _plain(f"    + {c.measure:<8} {c.account_id} ({c.case})")
     for c in ended:
-        _plain(f"    - lifted   {c.account_id} ({c.case}): {c.why}")
+        _plain(f"    - lifted   {c.account_id} ({c.case}, was {c.was}): {c.why}")
     if enforced.held_paused:
         _plain(f"  {enforced.held_paused:,} new measures held by the kill switch")
     if enforced.outside_stage:

@@ -22,6 +22,7 @@ from fairban.store.judge import judge
 from fairban.store.layout import MANIFEST, Store, StoreError
 from fairban.targeting import target
 from fairban.world import WorldConfig, simulate_world
+from tests.support.store import split
 
 LOOKBACK = 30  # days: shorter than the world's 60, so evidence ages out as days go by
 
@@ -112,22 +113,6 @@ def test_new_areas_are_rolled_up_again_from_the_raw_days(
     assert len(stored.manifest.versions) == versions + 1
     assert_same(judged.result.decisions, target(amended, world / "evidence").decisions)
     assert judge(stored, amended, as_of=issued).rollups_made == 0  # made once
-
-
-def split(world: Path, out: Path, where: str) -> Path:
-    """An evidence folder holding the world's rows for which ``where`` holds (all
-    accounts and confirmations)."""
-    out.mkdir(parents=True)
-    con = duckdb.connect()
-    src = world / "evidence"
-    for table in ("observations", "interactions"):
-        con.execute(
-            f"COPY (SELECT * FROM read_parquet('{src}/{table}/**/*.parquet', "
-            f"hive_partitioning = false) WHERE {where}) TO '{out}/{table}.parquet' (FORMAT parquet)"
-        )
-    for name in ("accounts.parquet", "confirmed.parquet"):
-        shutil.copy(src / name, out / name)
-    return out
 
 
 def test_a_late_delivery_lands_on_its_days_and_nothing_is_doubled(
