@@ -59,6 +59,18 @@ fairban reconcile
 echo; echo "== the seed personas of 2019"
 "$BIN/python" scripts/demo_personas.py "$DIR/truth.csv"
 
+if [ -d "$DIR/days" ]; then
+    echo; echo "== a standing directive: the days after 14 October"
+    # the store holds the evidence the first judgement read; each day's delivery then
+    # comes in as a platform sends it, and the daily run enforces what changed
+    fairban ingest "$DIR/evidence" --store "$DIR/store" -q | tail -n 1
+    for day in $(ls "$DIR/days" | head -n "${DEMO_DAYS:-2}"); do
+        echo; echo "-- $day"
+        fairban daily "$DIR/directive.yaml" --store "$DIR/store" --inbox "$DIR/days/$day" --actor operator:demo -q
+        fairban worker --once --quiet
+    done
+fi
+
 fairban audit verify
 
 if [ "${DEMO_SERVE:-1}" = "0" ]; then
