@@ -95,6 +95,22 @@ def simulate(
     gps_rate: Annotated[
         float, typer.Option(min=0.0, help="Multiplier on the share of GPS fixes (1 = realistic).")
     ] = 1.0,
+    days: Annotated[
+        int,
+        typer.Option(min=7, max=180, help="Days simulated before the directive (its window)."),
+    ] = 180,
+    after: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=366,
+            help="Go on for this many days after the directive: OUT/days/DAY/ holds each "
+            "day's evidence, OUT/truth/DAY.csv its truth.",
+        ),
+    ] = 0,
+    lookback: Annotated[
+        int, typer.Option(min=1, max=366, help="The directive's lookback_days.")
+    ] = 180,
     force: Annotated[bool, typer.Option(help="Replace OUT if it exists.")] = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -102,7 +118,10 @@ def simulate(
 
     Writes OUT/directive.yaml and OUT/areas.geojson (the 2019 directive), OUT/evidence/
     (the evidence folder, Parquet partitioned by day) and OUT/truth.csv (every account's
-    role). Deterministic for a seed.
+    role). With `--after K` the world goes on for K days after the directive (a new
+    operator, a compound that moves, a mule who stops, a resident who leaves): each day
+    is an evidence folder of its own in OUT/days/, for `fairban daily --inbox`, with its
+    truth in OUT/truth/. Deterministic for a seed.
     """
     from fairban.world import WorldConfig, simulate_world
 
@@ -112,6 +131,9 @@ def simulate(
         ip_error=ip_error,
         border_spill=border_spill,
         gps_rate=gps_rate,
+        days=days,
+        after=after,
+        lookback=lookback,
     )
     summary = simulate_world(config, out_dir, force=force, progress=RichProgress(quiet))
     out.print(summary.render())

@@ -18,6 +18,7 @@ from datetime import date
 import numpy as np
 
 from fairban.geo.fraud_areas import fraud_areas_2019
+from fairban.world.after import add_days_after
 from fairban.world.config import HOLIDAYS, WorldConfig
 from fairban.world.personas import add_seed_personas
 from fairban.world.population import (
@@ -29,6 +30,7 @@ from fairban.world.population import (
     POS,
     QQ,
     WECHAT,
+    Continuation,
     FraudOperation,
     Ties,
     Trips,
@@ -85,6 +87,9 @@ def build_world(config: WorldConfig) -> World:
     assembly.mule_accounts.extend(personas.mule_accounts)
     assembly.add_ties()
     assembly.add_police_cases(personas.classmate_account)
+    if config.after:
+        # drawn last, so that the people of the window are those of a world without them
+        add_days_after(assembly)
     return assembly.finish(personas.classmate_account)
 
 
@@ -104,6 +109,8 @@ class WorldAssembly:
         self.areas = fraud_areas_2019()
         self.area_geometry = {a.name: a.geometry for a in self.areas}
         self.days = config.days
+        #: the window's days and the days after it: what goes on goes on to here
+        self.horizon = config.horizon
         #: people drawn from the ordinary population; the others come with the special
         #: roles, whose counts scale with this
         self.ordinary_count = max(40, round(config.accounts / 2.55))
@@ -140,6 +147,9 @@ class WorldAssembly:
         #: that phone; the compound phone it used after)
         self.retired_phones: dict[int, tuple[int, int, int]] = {}
         self.confirmed: dict[int, tuple[str, int]] = {}  # account -> (case id, day)
+        self.traders: list[tuple[int, int]] = []  # (person, the town they cross to)
+        #: what happens after the directive (``simulate --after``; see ``world.after``)
+        self.after = Continuation()
         self.case_numbers = itertools.count(1)
 
     # -- drawing people and places --------------------------------------------------
@@ -248,6 +258,7 @@ class WorldAssembly:
             home_town, crossing = TRADE_ROUTES[i % len(TRADE_ROUTES)]
             person = builder.add_person(Role.TRADER, self.border_towns[home_town])
             builder.add_personal_accounts(person, Role.TRADER)
+            self.traders.append((person, self.border_towns[crossing]))
             for day in range(self.days):
                 if rng.random() < 0.35 and date.fromordinal(first_day + day).weekday() < 6:
                     builder.trip(person, day, day, self.border_towns[crossing], day_only=True)
@@ -319,10 +330,12 @@ class WorldAssembly:
         origin: int | None = None,
         bought: tuple[tuple[str | None, int | None], ...] = OPERATOR_BOUGHT,
         role: Role = Role.OPERATOR,
+        bought_on: int | None = None,
     ) -> int:
         """An operator (or collector) living in ``compound`` from day ``arrive``: their
         own WeChat, family at home, and accounts ``bought`` (name, platform; None to
-        draw) from sellers elsewhere, used on the compound's phones."""
+        draw) from sellers elsewhere, used on the compound's phones (from ``bought_on``,
+        else within ten days of arriving)."""
         builder, rng = self.builder, self.rng
         origin = self.random_town() if origin is None else origin
         operator = builder.add_person(role, origin, persona=persona)
@@ -331,7 +344,7 @@ class WorldAssembly:
         own = builder.add_account(operator, WECHAT, role, persona=persona)
         self.operator_own_accounts.append(own)
         self.account_compound[own] = compound
-        builder.trip(operator, arrive, self.days - 1, compound)
+        builder.trip(operator, arrive, self.horizon - 1, compound)
         # family at home: a mother, a sibling; the operator sends money home
         for _ in range(int(rng.integers(1, 4))):
             relative = builder.add_person(Role.RELATIVE, origin)
@@ -350,7 +363,9 @@ class WorldAssembly:
                 role,
                 name=name,
                 user=operator,
-                bought_day=max(arrive, 0) + int(rng.integers(0, 10)),
+                bought_day=(
+                    max(arrive, 0) + int(rng.integers(0, 10)) if bought_on is None else bought_on
+                ),
                 farm_device=int(rng.choice(self.compound_phones[compound])),
                 rate=8.0,
                 persona=persona,
@@ -510,4 +525,5 @@ class WorldAssembly:
             fraud,
             self.areas,
             person_account,
+            self.after,
         )

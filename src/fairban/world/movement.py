@@ -134,7 +134,7 @@ def observation_blocks(world: World, max_rows: int = 1_500_000) -> list[Block]:
     """Blocks of about ``max_rows`` rows, day-major, so that each day's observations
     land in one file (a day partition holds one or two files, not one per chunk)."""
     acc = world.accounts
-    days = world.config.days
+    days = world.config.horizon
     per_day = np.where(acc.bought_day < days, acc.rate * 1.5, acc.rate)
     total_per_day = float(per_day.sum())
     if total_per_day <= max_rows:
@@ -304,7 +304,7 @@ def _trip_lookup(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Trip place (or -1) and day-only flag for each (person, day)."""
     trips = world.trips
-    days = world.config.days
+    days = world.config.horizon
     relevant = np.isin(trips.person, np.unique(person))
     tp, d0, d1 = trips.person[relevant], trips.d0[relevant], trips.d1[relevant]
     place, day_only = trips.place[relevant], trips.day_only[relevant]

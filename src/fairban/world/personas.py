@@ -96,7 +96,7 @@ def add_seed_personas(assembly: WorldAssembly) -> SeedPersonaAccounts:
         persona="P6-classmate-C",
         rate=6.0,
     )
-    builder.trip(classmate, days - 70, days - 1, laukkai_compound)
+    builder.trip(classmate, days - 70, assembly.horizon - 1, laukkai_compound)
     for person in [p6, *friends]:
         builder.tie(classmate, person, CLASSMATE)
         for other in friends[:6]:

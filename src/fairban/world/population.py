@@ -197,6 +197,41 @@ class World:
     areas: tuple[FraudArea, ...]
     #: account index of each (person, platform), -1 where none; personal accounts only
     person_account: np.ndarray
+    #: what happens after the directive was issued (``simulate --after``)
+    after: Continuation = field(default_factory=lambda: Continuation())
+
+
+@dataclass
+class WorldEvent:
+    """Something that happens in the days after the directive (``world.after``)."""
+
+    kind: str  # one of EVENT_KINDS
+    day: int  # simulated day it happens on
+    accounts: list[int]
+    what: str  # one line for the summary and truth
+
+
+#: see ``world.after``
+EVENT_KINDS = ("new_operator", "account_bought", "compound_moved", "mule_stopped", "moved_away")
+
+
+@dataclass
+class Continuation:
+    """The days after the directive: the events, and what truth day by day needs."""
+
+    events: list[WorldEvent] = field(default_factory=list)
+    #: account -> first day it is established fraud (new operators), before it: no
+    #: expectation
+    fraud_from: dict[int, int] = field(default_factory=dict)
+    #: mule account -> day it stops taking victims' money
+    mule_stops: dict[int, int] = field(default_factory=dict)
+    #: stopped mule account -> (victim account, paid at, forwarded at: UTC seconds) of
+    #: each victim's payment; filled as the interactions are drawn
+    mule_log: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)
+    #: the stopped mule account that takes every victim of his last three weeks
+    busy_mule: int = -1
+    #: person -> day they leave an area town for good
+    moved_away: dict[int, int] = field(default_factory=dict)
 
 
 # -- building -------------------------------------------------------------------------
@@ -209,6 +244,8 @@ class _Builder:
         self.config = config
         self.rng = rng
         self.days = config.days
+        #: trips may run past the window into the days after (``simulate --after``)
+        self.horizon = config.horizon
         self.places = Places()
         self.p_role: list[int] = []
         self.p_home: list[int] = []
@@ -376,7 +413,7 @@ class _Builder:
             self.ties.append((a, b, kind, start_day))
 
     def trip(self, person: int, d0: int, d1: int, place: int, day_only: bool = False) -> None:
-        d0, d1 = max(d0, 0), min(d1, self.days - 1)
+        d0, d1 = max(d0, 0), min(d1, self.horizon - 1)
         if d0 <= d1:
             self.trips.append((person, d0, d1, place, day_only))
 

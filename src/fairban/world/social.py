@@ -61,7 +61,7 @@ class _Events:
         keep = (
             (src != dst)
             & (ts >= world.config.day0_utc_s)
-            & (ts < world.config.day0_utc_s + world.config.days * 86_400)
+            & (ts < world.config.day0_utc_s + world.config.horizon * 86_400)
         )
         src, dst, ext, ts, kind, amount = (x[keep] for x in (src, dst, ext, ts, kind, amount))
         order = np.argsort(ts, kind="stable")
@@ -71,7 +71,7 @@ class _Events:
 
         first = datetime.fromtimestamp(day0, tz=UTC).date()
         labels = np.array(
-            [(first + timedelta(days=i)).isoformat() for i in range(world.config.days + 2)],
+            [(first + timedelta(days=i)).isoformat() for i in range(world.config.horizon + 2)],
             dtype=object,
         )
         return pa.table(
@@ -133,7 +133,8 @@ _WAKING /= _WAKING.sum()
 def _tie_events(world: World, rng: np.random.Generator, ev: _Events, part: slice) -> None:
     ties = world.ties
     a, b, kind, start = ties.a[part], ties.b[part], ties.kind[part], ties.start_day[part]
-    days = world.config.days
+    days = world.config.horizon
+    window = world.config.days
     for code, (msg, call, transfer) in TIE_RATES.items():
         m = kind == code
         ta, tb, ts0 = a[m], b[m], np.maximum(start[m], 0)
@@ -161,7 +162,7 @@ def _tie_events(world: World, rng: np.random.Generator, ev: _Events, part: slice
                 p1 = (world.accounts.persona[np.maximum(src, 0)] == "P1") | (
                     world.accounts.persona[np.maximum(dst, 0)] == "P1"
                 )
-                ok &= ~(p1 & (day >= days - 42))
+                ok &= ~(p1 & (day >= window - 42))
             ev.add(
                 src[ok],
                 dst[ok],
@@ -181,7 +182,7 @@ def _shop_payments(world: World, rng: np.random.Generator, ev: _Events) -> None:
     """Customers pay the shops of their town again and again (QR codes, POS)."""
     acc = world.accounts
     per = world.persons
-    days = world.config.days
+    days = world.config.horizon
     shops = np.flatnonzero(acc.merchant & (acc.role != Role.CASHOUT_POS))
     shop_home = per.home[acc.owner[shops]]
     payers = np.flatnonzero((per.role != Role.OPERATOR) & (per.role != Role.COLLECTOR))
@@ -218,7 +219,7 @@ def _shop_payments(world: World, rng: np.random.Generator, ev: _Events) -> None:
 def _active_from(world: World, accounts: np.ndarray) -> np.ndarray:
     """First day an account is used by the operation."""
     acc = world.accounts
-    days = world.config.days
+    days = world.config.horizon
     first = np.where(acc.bought_day[accounts] < days, acc.bought_day[accounts], 0)
     # own accounts: from the day their user arrives in a compound
     trips = world.trips
@@ -236,7 +237,8 @@ def _fraud_events(world: World, rng: np.random.Generator, ev: _Events) -> None:
     acc = world.accounts
     per = world.persons
     fraud = world.fraud
-    days = world.config.days
+    days = world.config.horizon
+    window = world.config.days
     outreach = fraud.outreach_accounts
     active = _active_from(world, outreach)
     reachable = np.flatnonzero(world.person_account[:, WECHAT] >= 0)
@@ -271,6 +273,9 @@ def _fraud_events(world: World, rng: np.random.Generator, ev: _Events) -> None:
     # each victim was contacted, groomed for days, then paid a mule
     mules = fraud.mule_accounts
     collectors = fraud.collector_accounts
+    stops, log = world.after.mule_stops, world.after.mule_log
+    lookback, busy = world.config.lookback, world.after.busy_mule
+    working = np.asarray([m for m in mules if int(m) not in stops])
     for k, v in enumerate(victims):
         src_acc = _account_of(world, np.array([v]), (WECHAT, ALIPAY))[0]
         dst_acc = world.person_account[v, WECHAT]
@@ -300,13 +305,22 @@ def _fraud_events(world: World, rng: np.random.Generator, ev: _Events) -> None:
         )
         # every recruited mule account is used; then victims go where they are sent
         mule = int(mules[k % len(mules)] if k < 3 * len(mules) else rng.choice(mules))
+        # a mule who stops was busy before: the victims of his last three weeks pay him
+        if busy >= 0 and max(stops[busy] - lookback - 3, stops[busy] - 31) <= d0 < stops[busy] - 10:
+            mule = busy
         n_pay = int(rng.integers(1, 4))
         pay_day = np.minimum(d0 + rng.integers(3, 10, n_pay), days - 1)
+        if int(pay_day.max()) >= stops.get(mule, days):  # a stopped mule: another takes it
+            mule = int(rng.choice(working))
         pay_ts = _times(rng, world, pay_day)
         amount = np.exp(rng.normal(np.log(6000), 0.9, n_pay))
         ev.add(np.full(n_pay, src_acc), np.full(n_pay, mule), pay_ts, TRANSFER, amount)
         # the mule forwards it within minutes to collectors in the areas
         fwd_ts = pay_ts + rng.integers(60, 30 * 60, n_pay)
+        if mule in stops:
+            log[mule].extend(
+                (int(src_acc), int(p), int(f)) for p, f in zip(pay_ts, fwd_ts, strict=True)
+            )
         dest = rng.choice(collectors, n_pay)
         ev.add(np.full(n_pay, mule), dest, fwd_ts, TRANSFER, amount * rng.uniform(0.9, 0.98, n_pay))
         # collectors cash out through POS terminals in the areas within a day or two
@@ -357,7 +371,7 @@ def _fraud_events(world: World, rng: np.random.Generator, ev: _Events) -> None:
         if acc.platform[a] != WECHAT or len(confirmed) == 0:
             continue
         k = int(rng.integers(3, 10))
-        day = rng.integers(days // 2, days, k)
+        day = rng.integers(window // 2, window, k)
         ev.add(np.full(k, a), rng.choice(confirmed, k), _times(rng, world, day), MESSAGE)
 
 
@@ -365,7 +379,7 @@ def _sales_outreach(world: World, rng: np.random.Generator, ev: _Events) -> None
     """Insurance and property agents add many strangers, all in their own province."""
     acc = world.accounts
     per = world.persons
-    days = world.config.days
+    days = world.config.horizon
     prov = np.array([world.places.province[h] for h in per.home], dtype=object)
     reachable = np.flatnonzero(world.person_account[:, WECHAT] >= 0)
     for a in world.fraud.sales_accounts:
