@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 demo:  ## the whole flow on the embedded default: simulate 2019, validate, target, preview, enforce, serve
 	$(SYNC)
-	$(UV) run fairban simulate --accounts $(DEMO_ACCOUNTS) --seed 2019 --out $(DEMO_DIR) --force
+	$(UV) run fairban simulate --accounts $(DEMO_ACCOUNTS) --seed 2019 --after 2 --out $(DEMO_DIR) --force
 	$(UV) run fairban validate $(DEMO_DIR)/directive.yaml --data $(DEMO_DIR)/evidence
 	$(UV) run fairban target $(DEMO_DIR)/directive.yaml --data $(DEMO_DIR)/evidence --out $(DEMO_DIR)/decisions
 	$(UV) run fairban preview $(DEMO_DIR)/directive.yaml --data $(DEMO_DIR)/evidence --out $(DEMO_DIR)/report --force

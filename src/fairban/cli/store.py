@@ -3,9 +3,10 @@ daily cycle (registered on the main app; docs/store.md)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -134,8 +135,9 @@ def daily(
     caught = [c for c in enforced.changes if c.measure in seen and c.was not in seen]
     ended = [c for c in enforced.changes if c.was in seen and c.measure not in seen]
     _plain(f"  caught today: {len(caught):,}; ended today: {len(ended):,}")
+    why = _reasons_of(judged.result.decisions, {c.account_id for c in caught})
     for c in caught:
-        _plain(f"    + {c.measure:<8} {c.account_id} ({c.case})")
+        _plain(f"    + {c.measure:<8} {c.account_id} ({c.case}): {why.get(c.account_id, '')}")
     for c in ended:
         _plain(f"    - lifted   {c.account_id} ({c.case}, was {c.was}): {c.why}")
     if enforced.held_paused:
@@ -143,3 +145,15 @@ def daily(
     if enforced.outside_stage:
         _plain(f"  {enforced.outside_stage:,} new decisions outside the rollout's stage")
     out.print(f"  {enforced.notices:,} notices and {enforced.messages:,} webhooks written")
+
+
+def _reasons_of(decisions: Any, accounts: set[str]) -> dict[str, str]:
+    """The reason codes of each of ``accounts``' decisions, strongest first."""
+    if not accounts:
+        return {}
+    out = {}
+    for row in decisions.select(["account_id", "reasons"]).to_pylist():
+        if row["account_id"] in accounts:
+            reasons = sorted(json.loads(row["reasons"]), key=lambda r: -float(r["weight"]))
+            out[row["account_id"]] = ", ".join(r["code"] for r in reasons)
+    return out

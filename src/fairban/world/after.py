@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 #: nights go unobserved
 ESTABLISHED_DAYS = 9
 #: a new operator is established every this many days after the directive, from day 1
-NEW_OPERATOR_EVERY = 5
+NEW_OPERATOR_EVERY = 4
 #: a working mule: this many victims' payments and forwards within the hour, in the window
 MULE_VICTIMS = 3
 MULE_FORWARDS = 2
@@ -94,8 +94,10 @@ def add_days_after(assembly: WorldAssembly) -> None:
 
     working = [c for c in assembly.compounds if c != moved]
 
-    # new operators, established on days 1, 1 + NEW_OPERATOR_EVERY, ... after the directive
-    for n, established in enumerate(range(window, horizon, NEW_OPERATOR_EVERY)):
+    # new operators, established on days 3, 3 + NEW_OPERATOR_EVERY, ... after the directive;
+    # the last may arrive before the horizon and be established after it
+    firsts = range(window + 2, horizon + ESTABLISHED_DAYS, NEW_OPERATOR_EVERY)
+    for n, established in enumerate(firsts):
         compound = working[n % len(working)]
         arrive = established - ESTABLISHED_DAYS
         before = len(builder.acc["role"])
