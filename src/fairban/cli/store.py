@@ -134,12 +134,21 @@ def daily(
     seen = ("restrict", "suspend")  # what the person notices
     caught = [c for c in enforced.changes if c.measure in seen and c.was not in seen]
     ended = [c for c in enforced.changes if c.was in seen and c.measure not in seen]
-    _plain(f"  caught today: {len(caught):,}; ended today: {len(ended):,}")
-    why = _reasons_of(judged.result.decisions, {c.account_id for c in caught})
+    moved = [c for c in enforced.changes if c.was in seen and c.measure in seen]
+    _plain(
+        f"  caught today: {len(caught):,}; ended today: {len(ended):,}; "
+        f"changed today: {len(moved):,}"
+    )
+    why = _reasons_of(judged.result.decisions, {c.account_id for c in caught + moved})
     for c in caught:
         _plain(f"    + {c.measure:<8} {c.account_id} ({c.case}): {why.get(c.account_id, '')}")
     for c in ended:
         _plain(f"    - lifted   {c.account_id} ({c.case}, was {c.was}): {c.why}")
+    for c in moved:
+        _plain(
+            f"    ~ {c.measure:<8} {c.account_id} ({c.case}, was {c.was}): "
+            f"{why.get(c.account_id, c.why)}"
+        )
     if enforced.held_paused:
         _plain(f"  {enforced.held_paused:,} new measures held by the kill switch")
     if enforced.outside_stage:

@@ -86,8 +86,8 @@ class WorldSummary:
                 f"{sum(self.days_after.values()):,} rows in {self.out / 'days'}; "
                 f"truth day by day in {self.out / 'truth'}"
             )
-            for on, kind, n, what in self.events:
-                lines.append(f"    {on} {kind:<15} {n} accounts: {what}")
+            for on, kind, n, what in sorted(self.events, key=lambda e: e[0]):
+                lines.append(f"    {on} {kind:<15} {n} account{'s' * (n != 1)}: {what}")
         directive, evidence = self.out / "directive.yaml", self.out / "evidence"
         lines.append(f"Check it: fairban validate {directive} --data {evidence}")
         return "\n".join(lines)
