@@ -119,7 +119,7 @@ def simulate(
     Writes OUT/directive.yaml and OUT/areas.geojson (the 2019 directive), OUT/evidence/
     (the evidence folder, Parquet partitioned by day) and OUT/truth.csv (every account's
     role). With `--after K` the world goes on for K days after the directive (a new
-    operator, a compound that moves, a mule who stops, a resident who leaves): each day
+    operator, a compound that moves, a mule who stops, workers who go home): each day
     is an evidence folder of its own in OUT/days/, for `fairban daily --inbox`, with its
     truth in OUT/truth/. Deterministic for a seed.
     """
