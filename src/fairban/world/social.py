@@ -14,6 +14,9 @@ from fairban.world.population import ALIPAY, POS, QQ, TIE_RATES, WECHAT, World
 from fairban.world.roles import Role
 
 KINDS = ("call", "message", "friend_add", "transfer", "payment")
+# victims drawn into a stopping mule's last weeks: a margin over ``after.MULE_VICTIMS`` (3),
+# so that even a small world's stopped mule had a working mule's evidence
+BUSY_VICTIMS = 5
 CALL, MESSAGE, FRIEND_ADD, TRANSFER, PAYMENT = range(5)
 
 
@@ -276,13 +279,27 @@ def _fraud_events(world: World, rng: np.random.Generator, ev: _Events) -> None:
     stops, log = world.after.mule_stops, world.after.mule_log
     lookback, busy = world.config.lookback, world.after.busy_mule
     working = np.asarray([m for m in mules if int(m) not in stops])
+    # a mule who stops was busy before: the victims of his last three weeks pay him, and
+    # the first BUSY_VICTIMS victims are drawn into those weeks so that a small world's
+    # stopped mule has a working mule's evidence (``after.working_mule``) until it ages out
+    busy_lo = busy_hi = 0
+    if busy >= 0:
+        busy_lo = max(stops[busy] - lookback - 3, stops[busy] - 31, 0)
+        busy_hi = stops[busy] - 10
+    early = np.flatnonzero(active < busy_hi)
+    drawn = 0
     for k, v in enumerate(victims):
         src_acc = _account_of(world, np.array([v]), (WECHAT, ALIPAY))[0]
         dst_acc = world.person_account[v, WECHAT]
         if src_acc < 0 or dst_acc < 0:
             continue
-        i = int(rng.integers(len(outreach)))
-        d0 = int(rng.integers(active[i], max(active[i] + 1, days - 12)))
+        if drawn < BUSY_VICTIMS and len(early) and busy_hi > busy_lo:
+            i = int(rng.choice(early))
+            d0 = int(rng.integers(max(busy_lo, active[i]), busy_hi))
+            drawn += 1
+        else:
+            i = int(rng.integers(len(outreach)))
+            d0 = int(rng.integers(active[i], max(active[i] + 1, days - 12)))
         victim_contact[int(v)] = (int(outreach[i]), d0)
         ev.add(
             np.array([outreach[i]]),
@@ -305,8 +322,7 @@ def _fraud_events(world: World, rng: np.random.Generator, ev: _Events) -> None:
         )
         # every recruited mule account is used; then victims go where they are sent
         mule = int(mules[k % len(mules)] if k < 3 * len(mules) else rng.choice(mules))
-        # a mule who stops was busy before: the victims of his last three weeks pay him
-        if busy >= 0 and max(stops[busy] - lookback - 3, stops[busy] - 31) <= d0 < stops[busy] - 10:
+        if busy >= 0 and busy_lo <= d0 < busy_hi:
             mule = busy
         n_pay = int(rng.integers(1, 4))
         pay_day = np.minimum(d0 + rng.integers(3, 10, n_pay), days - 1)
