@@ -180,10 +180,10 @@ def score_features(
         final.measure = np.where((final.measure == "none") & (links > 0), "monitor", final.measure)
         final.risk = np.where((links > 0) & (final.risk < t.monitor), t.monitor, final.risk)
 
-    reasons = [
-        to_json(explain(cols, final, names, i, int(links[i])) if final.measure[i] != "none" else [])
-        for i in range(len(final.risk))
-    ]
+    # most linked accounts get no measure and so no reasons: only the others are explained
+    reasons = np.full(len(final.risk), "[]", dtype=object)
+    for i in np.flatnonzero(final.measure != "none"):
+        reasons[i] = to_json(explain(cols, final, names, int(i), int(links[i])))
     decisions = pa.table(
         {
             "account_id": feats.column("account_id"),
@@ -194,7 +194,7 @@ def score_features(
             ),
             "measure": pa.array(final.measure.tolist(), pa.string()),
             "risk": pa.array(final.risk.astype(float), pa.float64()),
-            "reasons": pa.array(reasons, pa.string()),
+            "reasons": pa.array(reasons.tolist(), pa.string()),
             "strength": pa.array(strength(final).tolist(), pa.string()),
             "home_lat": feats.column("home_lat"),
             "home_lon": feats.column("home_lon"),
@@ -327,15 +327,18 @@ def _judged(cols: dict[str, np.ndarray], scored: Scored) -> pa.Table:
 
 def _person_links(cols: dict[str, np.ndarray], scored: Scored) -> np.ndarray:
     """For each account: how many other accounts of its person are under measures."""
-    persons = cols["person_id"]
+    persons = np.asarray(cols["person_id"], dtype=object)
     hit = np.isin(scored.measure, ["restrict", "suspend"])
-    counts: dict[str, int] = {}
-    for p, h in zip(persons, hit, strict=True):
-        if p and h:
-            counts[p] = counts.get(p, 0) + 1
-    return np.array(
-        [counts.get(p, 0) - (1 if h else 0) if p else 0 for p, h in zip(persons, hit, strict=True)]
-    )
+    known = (persons != None) & (persons != "")  # noqa: E711 (elementwise, not identity)
+    if not known.any():
+        return np.zeros(len(persons), dtype=np.int64)
+    # accounts under measures per person, by each account's person (numpy, not a loop:
+    # a what-if re-scores 10^5 linked accounts)
+    _, person = np.unique(persons[known].astype(str), return_inverse=True)
+    per_person = np.bincount(person, weights=hit[known]).astype(np.int64)
+    links = np.zeros(len(persons), dtype=np.int64)
+    links[known] = per_person[person] - hit[known]
+    return links
 
 
 def _home_gb(feats: pa.Table) -> list[str]:
