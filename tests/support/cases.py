@@ -54,6 +54,7 @@ def write_directive(
     measure_days: int | None = None,
     until: str | None = None,
     title: str = "Test directive: northern Myanmar areas",
+    territorial_scope: list[str] | None = None,
 ) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     doc: dict[str, Any] = {
@@ -73,6 +74,8 @@ def write_directive(
         doc["measure_days"] = measure_days
     if until is not None:
         doc["until"] = until
+    if territorial_scope is not None:
+        doc["territorial_scope"] = territorial_scope
     path = folder / f"{directive_id}-{'-'.join(a.replace(' ', '') for a in areas)}.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     return path

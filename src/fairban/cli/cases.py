@@ -12,7 +12,7 @@ import getpass
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -389,36 +389,94 @@ def _choices(values: list[str] | None, kind: type[E], option: str) -> list[E] | 
     return chosen
 
 
+def _day(option: str, text: str | None) -> date | None:
+    from fairban.errors import InputError
+
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(option, f"expected a day such as 2019-10-14, got {text!r}") from None
+
+
 @cases_app.command("export-dsa")
 def cases_export_dsa(
-    out_file: Annotated[Path, typer.Option("--out", "-o", help="The JSON Lines file to write.")],
-    platform_name: Annotated[
-        str, typer.Option(help="The platform's name as the DSA database knows it.")
-    ] = "fairban",
+    out_dir: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="The folder to write PLATFORM.jsonl (and rejected.jsonl) into."
+        ),
+    ],
+    since: Annotated[
+        str | None,
+        typer.Option("--from", help="First day (Beijing time) of the period, e.g. 2019-10-14."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--to", help="Last day (Beijing time) of the period.")
+    ] = None,
+    platform: Annotated[
+        list[str] | None,
+        typer.Option(help="Only this platform (repeat for more); each gets its own file."),
+    ] = None,
+    territorial_scope: Annotated[
+        str | None,
+        typer.Option(
+            help="EEA country codes the measures apply in, comma-separated (e.g. DE,NL); "
+            "default: the directive's territorial_scope, else none."
+        ),
+    ] = None,
     puid_prefix: Annotated[
-        str, typer.Option(help="Prefix of each statement's puid (unique per platform).")
-    ] = "fairban",
+        str | None,
+        typer.Option(help="Prefix of each statement's puid (default: the platform's name)."),
+    ] = None,
     directive: Annotated[str | None, typer.Option(help="Only this directive's cases.")] = None,
 ) -> None:
-    """Every restrict or suspend in force as an EU DSA statement of reasons (the
-    Transparency Database's fields, each checked against its rules), one a line."""
-    from fairban.cases.transparency import dsa_statements
+    """Every restrict or suspend applied in the period (in force, changed, lifted or
+    expired since) as an EU DSA statement of reasons, one file per platform (the
+    Transparency Database files each statement under the submitting platform). Each is
+    checked against the database's rules; one that breaks a rule is written to
+    rejected.jsonl with why, and the command exits 1."""
+    from fairban.cases.transparency import dsa_export
     from fairban.config import get_settings
-    from fairban.notices import export_jsonl
+    from fairban.contract.directive import EEA_COUNTRY_CODES
+    from fairban.errors import InputError
 
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    partial = out_file.with_name(out_file.name + ".partial")
-    with _database() as session, partial.open("w", encoding="utf-8", newline="\n") as fh:
-        statements = dsa_statements(
+    start, end = _day("--from", since), _day("--to", until)
+    if start and end and end < start:
+        raise InputError("--to", f"{end} is before --from {start}")
+    scope = None
+    if territorial_scope is not None:
+        scope = sorted({c.strip().upper() for c in territorial_scope.split(",") if c.strip()})
+        wrong = [c for c in scope if c not in EEA_COUNTRY_CODES]
+        if wrong or not scope:
+            raise InputError(
+                "--territorial-scope",
+                f"expected EEA country codes ({', '.join(sorted(EEA_COUNTRY_CODES))}), "
+                f"got {territorial_scope!r}",
+            )
+    with _database() as session:
+        export = dsa_export(
             session,
             get_settings(),
-            platform_name=platform_name,
-            puid_prefix=puid_prefix,
+            start=start,
+            end=end,
+            platforms=platform,
             directive_id=directive,
+            territorial_scope=scope,
+            puid_prefix=puid_prefix,
         )
-        n = export_jsonl(statements, fh)
-    partial.replace(out_file)  # a reader never sees half an export
-    _plain(f"wrote {n} statements of reasons to {out_file}")
+    written = export.write(out_dir)
+    for name, rows in export.statements.items():
+        _plain(f"{name}: {len(rows)} statements of reasons in {written[name]}")
+    if not export.statements:
+        _plain("No decision in the period: nothing written")
+    if export.rejected:
+        _plain(
+            f"{len(export.rejected)} statements broke the database's rules and were left out: "
+            f"{written['rejected']}"
+        )
+        raise typer.Exit(1)
 
 
 @cases_app.command("show")

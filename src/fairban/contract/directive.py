@@ -32,6 +32,43 @@ from fairban.contract.schema import PLATFORM_NAME
 from fairban.errors import InputError
 from fairban.geo.shapes import geodesic_km2, polygonal_from_geojson
 
+#: the countries a DSA statement's ``territorial_scope`` may name: the EEA
+#: (``EuropeanCountriesService::EUROPEAN_COUNTRY_CODES`` of the Transparency Database)
+EEA_COUNTRY_CODES = frozenset(
+    [
+        "AT",
+        "BE",
+        "BG",
+        "CY",
+        "CZ",
+        "DE",
+        "DK",
+        "EE",
+        "ES",
+        "FI",
+        "FR",
+        "GR",
+        "HR",
+        "HU",
+        "IE",
+        "IS",
+        "IT",
+        "LI",
+        "LT",
+        "LU",
+        "LV",
+        "MT",
+        "NL",
+        "NO",
+        "PL",
+        "PT",
+        "RO",
+        "SE",
+        "SI",
+        "SK",
+    ]
+)
+
 
 @dataclass(frozen=True)
 class Area:
@@ -131,7 +168,34 @@ class Directive(BaseModel):
             "ends, with a notice"
         ),
     ] = None
+    territorial_scope: Annotated[
+        tuple[str, ...] | None,
+        Field(
+            description="a list of EEA country codes (e.g. [DE, NL]) where the measures also "
+            "apply, for the DSA statements of platforms that serve the EEA (none: the "
+            "statements name no territory)"
+        ),
+    ] = None
     source: Annotated[Path, Field(description="the YAML file the directive was read from")]
+
+    @field_validator("territorial_scope", mode="before")
+    @classmethod
+    def _eea_countries(cls, value: object) -> object:
+        if value is None:
+            return None
+        if not isinstance(value, list | tuple) or not value:
+            raise ValueError("a non-empty list of EEA country codes, e.g. [DE, NL]")
+        codes: list[str] = []
+        for code in value:
+            if not isinstance(code, str) or code.upper() not in EEA_COUNTRY_CODES:
+                raise ValueError(
+                    f"{code!r} is not an EEA country code (the DSA database takes "
+                    f"{', '.join(sorted(EEA_COUNTRY_CODES))})"
+                )
+            if code.upper() in codes:
+                raise ValueError(f"{code!r} is listed twice")
+            codes.append(code.upper())
+        return tuple(sorted(codes))
 
     @field_validator("issued_at", "until", mode="before")
     @classmethod

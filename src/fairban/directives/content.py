@@ -40,6 +40,8 @@ def directive_content(directive: Directive) -> tuple[str, str]:
         doc["measure_days"] = directive.measure_days
     if directive.until is not None:
         doc["until"] = directive.until.astimezone(UTC).isoformat()
+    if directive.territorial_scope is not None:
+        doc["territorial_scope"] = list(directive.territorial_scope)
     text = canonical_json(doc)
     return text, sha256_hex(text)
 

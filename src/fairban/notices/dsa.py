@@ -21,7 +21,15 @@ Choices (docs/notices.md, "DSA statements"):
   ``automated_decision`` is ``AUTOMATED_DECISION_FULLY`` when the engine decided and
   ``AUTOMATED_DECISION_PARTIALLY`` when a person decided on the engine's findings;
 - ``territorial_scope`` takes EEA country codes only; measures under a PRC directive
-  apply in China, which the database cannot express, so it is left out unless given;
+  apply in China, which the database cannot express, so it is left out unless given
+  (the directive's ``territorial_scope`` key, or the export's option);
+- ``content_date`` comes from the evidence: a presence reason's first night, else the
+  first day of the window the decision was judged on;
+- a decision that has ended (lifted, expired, replaced) keeps its statement, with the
+  day it ended as its end date (``cases/transparency.py`` exports every decision of a
+  period);
+- the vocabulary is the database's since its schema update of 1 July 2025 (read at
+  commit ``69e80a0`` of the repository, 2026-06-24);
 - the database is public: statements carry no account id, police case number, appeal
   link or other personal data; ``puid`` (hidden by the database) is derived from the
   case number, the measure and the decision time, so re-exporting the same decision
@@ -42,6 +50,7 @@ from types import MappingProxyType
 from typing import IO, Any
 
 from fairban.clock import BEIJING
+from fairban.contract.directive import EEA_COUNTRY_CODES
 from fairban.measures import VISIBLE_VALUES
 from fairban.notices.i18n import Tr
 from fairban.notices.model import NoticeFacts, Reason, check_facts
@@ -91,67 +100,79 @@ CONTENT_TYPES = frozenset(
 STATEMENT_CATEGORIES = frozenset(
     {
         "STATEMENT_CATEGORY_ANIMAL_WELFARE",
+        "STATEMENT_CATEGORY_CONSUMER_INFORMATION",
+        "STATEMENT_CATEGORY_CYBER_VIOLENCE",
+        "STATEMENT_CATEGORY_CYBER_VIOLENCE_AGAINST_WOMEN",
         "STATEMENT_CATEGORY_DATA_PROTECTION_AND_PRIVACY_VIOLATIONS",
         "STATEMENT_CATEGORY_ILLEGAL_OR_HARMFUL_SPEECH",
         "STATEMENT_CATEGORY_INTELLECTUAL_PROPERTY_INFRINGEMENTS",
         "STATEMENT_CATEGORY_NEGATIVE_EFFECTS_ON_CIVIC_DISCOURSE_OR_ELECTIONS",
-        "STATEMENT_CATEGORY_NON_CONSENSUAL_BEHAVIOUR",
-        "STATEMENT_CATEGORY_PORNOGRAPHY_OR_SEXUALIZED_CONTENT",
+        "STATEMENT_CATEGORY_NOT_SPECIFIED_NOTICE",
+        "STATEMENT_CATEGORY_OTHER_VIOLATION_TC",
         "STATEMENT_CATEGORY_PROTECTION_OF_MINORS",
         "STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY",
         "STATEMENT_CATEGORY_SCAMS_AND_FRAUD",
         "STATEMENT_CATEGORY_SELF_HARM",
-        "STATEMENT_CATEGORY_SCOPE_OF_PLATFORM_SERVICE",
-        "STATEMENT_CATEGORY_UNSAFE_AND_ILLEGAL_PRODUCTS",
+        "STATEMENT_CATEGORY_UNSAFE_AND_PROHIBITED_PRODUCTS",
         "STATEMENT_CATEGORY_VIOLENCE",
     }
 )
 KEYWORDS = frozenset(
     "KEYWORD_" + k
     for k in [
-        "ANIMAL_HARM",
         "ADULT_SEXUAL_MATERIAL",
-        "AGE_SPECIFIC_RESTRICTIONS_MINORS",
         "AGE_SPECIFIC_RESTRICTIONS",
+        "AGE_SPECIFIC_RESTRICTIONS_MINORS",
+        "ANIMAL_HARM",
         "BIOMETRIC_DATA_BREACH",
+        "BULLYING_AGAINST_GIRLS",
         "CHILD_SEXUAL_ABUSE_MATERIAL",
+        "CHILD_SEXUAL_ABUSE_MATERIAL_DEEPFAKE",
         "CONTENT_PROMOTING_EATING_DISORDERS",
         "COORDINATED_HARM",
         "COPYRIGHT_INFRINGEMENT",
-        "DANGEROUS_TOYS",
+        "CYBER_BULLYING_INTIMIDATION",
+        "CYBER_HARASSMENT",
+        "CYBER_HARASSMENT_AGAINST_WOMEN",
+        "CYBER_INCITEMENT",
+        "CYBER_STALKING",
+        "CYBER_STALKING_AGAINST_WOMEN",
         "DATA_FALSIFICATION",
         "DEFAMATION",
         "DESIGN_INFRINGEMENT",
         "DISCRIMINATION",
-        "DISINFORMATION",
-        "FOREIGN_INFORMATION_MANIPULATION",
-        "GENDER_BASED_VIOLENCE",
+        "FEMALE_GENDERED_DISINFORMATION",
         "GEOGRAPHIC_INDICATIONS_INFRINGEMENT",
         "GEOGRAPHICAL_REQUIREMENTS",
         "GOODS_SERVICES_NOT_PERMITTED",
         "GROOMING_SEXUAL_ENTICEMENT_MINORS",
         "HATE_SPEECH",
+        "HIDDEN_ADVERTISEMENT",
         "HUMAN_EXPLOITATION",
         "HUMAN_TRAFFICKING",
         "ILLEGAL_ORGANIZATIONS",
-        "IMAGE_BASED_SEXUAL_ABUSE",
         "IMPERSONATION_ACCOUNT_HIJACKING",
         "INAUTHENTIC_ACCOUNTS",
         "INAUTHENTIC_LISTINGS",
         "INAUTHENTIC_USER_REVIEWS",
+        "INCITEMENT_AGAINST_WOMEN",
         "INCITEMENT_VIOLENCE_HATRED",
-        "INSUFFICIENT_INFORMATION_TRADERS",
+        "INSUFFICIENT_INFORMATION_ON_TRADERS",
         "LANGUAGE_REQUIREMENTS",
-        "MISINFORMATION",
+        "MISINFORMATION_DISINFORMATION",
+        "MISLEADING_INFO_CONSUMER_RIGHTS",
+        "MISLEADING_INFO_GOODS_SERVICES",
         "MISSING_PROCESSING_GROUND",
         "NON_CONSENSUAL_IMAGE_SHARING",
-        "NON_CONSENSUAL_ITEMS_DEEPFAKE",
+        "NON_CONSENSUAL_IMAGE_SHARING_AGAINST_WOMEN",
+        "NON_CONSENSUAL_MATERIAL_DEEPFAKE",
+        "NON_CONSENSUAL_MATERIAL_DEEPFAKE_AGAINST_WOMEN",
+        "NONCOMPLIANCE_PRICING",
         "NUDITY",
-        "ONLINE_BULLYING_INTIMIDATION",
         "PATENT_INFRINGEMENT",
         "PHISHING",
+        "PROHIBITED_PRODUCTS",
         "PYRAMID_SCHEMES",
-        "REGULATED_GOODS_SERVICES",
         "RIGHT_TO_BE_FORGOTTEN",
         "RISK_ENVIRONMENTAL_DAMAGE",
         "RISK_PUBLIC_HEALTH",
@@ -161,8 +182,12 @@ KEYWORDS = frozenset(
         "TERRORIST_CONTENT",
         "TRADE_SECRET_INFRINGEMENT",
         "TRADEMARK_INFRINGEMENT",
+        "TRAFFICKING_WOMEN_GIRLS",
         "UNLAWFUL_SALE_ANIMALS",
         "UNSAFE_CHALLENGES",
+        "UNSAFE_PRODUCTS",
+        "VIOLATION_EU_LAW",
+        "VIOLATION_NATIONAL_LAW",
         "OTHER",
     ]
 )
@@ -178,39 +203,193 @@ YES_NO = frozenset({"Yes", "No"})
 AUTOMATED_DECISIONS = frozenset(
     {"AUTOMATED_DECISION_FULLY", "AUTOMATED_DECISION_PARTIALLY", "AUTOMATED_DECISION_NOT_AUTOMATED"}
 )
-#: EuropeanCountriesService::EUROPEAN_COUNTRY_CODES (the EEA)
-EEA_COUNTRY_CODES = frozenset(
+#: EuropeanLanguagesService::ALL_LANGUAGES (ISO 639-1): ``content_language``'s values
+LANGUAGES = frozenset(
     [
-        "AT",
+        "AA",
+        "AB",
+        "AE",
+        "AF",
+        "AK",
+        "AM",
+        "AN",
+        "AR",
+        "AS",
+        "AV",
+        "AY",
+        "AZ",
+        "BA",
         "BE",
         "BG",
+        "BH",
+        "BI",
+        "BM",
+        "BN",
+        "BO",
+        "BR",
+        "BS",
+        "CA",
+        "CE",
+        "CH",
+        "CO",
+        "CR",
+        "CS",
+        "CU",
+        "CV",
         "CY",
-        "CZ",
+        "DA",
         "DE",
-        "DK",
+        "DV",
+        "DZ",
         "EE",
+        "EL",
+        "EN",
+        "EO",
         "ES",
+        "ET",
+        "EU",
+        "FA",
+        "FF",
         "FI",
+        "FJ",
+        "FO",
         "FR",
-        "GR",
+        "FY",
+        "GA",
+        "GD",
+        "GL",
+        "GN",
+        "GU",
+        "GV",
+        "HA",
+        "HE",
+        "HI",
+        "HO",
         "HR",
+        "HT",
         "HU",
+        "HY",
+        "HZ",
+        "IA",
+        "ID",
         "IE",
+        "IG",
+        "II",
+        "IK",
+        "IO",
         "IS",
         "IT",
+        "IU",
+        "JA",
+        "JV",
+        "KA",
+        "KG",
+        "KI",
+        "KJ",
+        "KK",
+        "KL",
+        "KM",
+        "KN",
+        "KO",
+        "KR",
+        "KS",
+        "KU",
+        "KV",
+        "KW",
+        "KY",
+        "LA",
+        "LB",
+        "LG",
         "LI",
+        "LN",
+        "LO",
         "LT",
         "LU",
         "LV",
+        "MG",
+        "MH",
+        "MI",
+        "MK",
+        "ML",
+        "MN",
+        "MR",
+        "MS",
         "MT",
+        "MY",
+        "NA",
+        "NB",
+        "ND",
+        "NE",
+        "NG",
         "NL",
+        "NN",
         "NO",
+        "NR",
+        "NV",
+        "NY",
+        "OC",
+        "OJ",
+        "OM",
+        "OR",
+        "OS",
+        "PA",
+        "PI",
         "PL",
+        "PS",
         "PT",
+        "QU",
+        "RM",
+        "RN",
         "RO",
+        "RU",
+        "RW",
+        "SA",
+        "SC",
+        "SD",
         "SE",
+        "SG",
         "SI",
         "SK",
+        "SL",
+        "SM",
+        "SN",
+        "SO",
+        "SQ",
+        "SR",
+        "SS",
+        "ST",
+        "SU",
+        "SV",
+        "SW",
+        "TA",
+        "TE",
+        "TG",
+        "TH",
+        "TI",
+        "TK",
+        "TL",
+        "TN",
+        "TO",
+        "TR",
+        "TS",
+        "TT",
+        "TW",
+        "TY",
+        "UG",
+        "UK",
+        "UR",
+        "UZ",
+        "VE",
+        "VI",
+        "VO",
+        "WA",
+        "WO",
+        "XH",
+        "YI",
+        "YO",
+        "ZA",
+        "ZH",
+        "ZU",
     ]
 )
 
@@ -345,8 +524,11 @@ def _public(reason: Reason) -> Reason:
     return replace(reason, data=MappingProxyType(data))
 
 
-def decision_facts(facts: NoticeFacts, platform_name: str) -> str:
-    """Plain-English facts and circumstances (<= 5000 characters), without personal data."""
+def decision_facts(
+    facts: NoticeFacts, platform_name: str, ended: tuple[datetime, str] | None = None
+) -> str:
+    """Plain-English facts and circumstances (<= 5000 characters), without personal data;
+    with ``ended``, when and how the decision ended since."""
     tr = Tr("en")
     what = {
         "suspend": "suspended the account (sign-in blocked except to appeal and to export "
@@ -372,6 +554,8 @@ def decision_facts(facts: NoticeFacts, platform_name: str) -> str:
         if reasons:
             parts.append(title + " " + " ".join(sentence(_public(r), tr) for r in reasons))
     parts.append(decided_by)
+    if ended:
+        parts.append(f"The measure ended on {_day(ended[0])}: {ended[1]}.")
     parts.append(
         "Presence in an area alone never leads to a measure. The account holder was notified "
         "with these reasons and can appeal online, free of charge; the measure is lifted at "
@@ -396,14 +580,20 @@ def _specification(reasons: Sequence[Reason]) -> tuple[list[str], str | None]:
     return keywords, None
 
 
-def _content_date(facts: NoticeFacts) -> str:
-    """The earliest day the facts relied on begin (else the day of the decision)."""
+def _content_date(facts: NoticeFacts, evidence_from: datetime | None) -> str:
+    """When the account's activity relied on begins, from the evidence: the earliest
+    first day of the reasons' data (presence), else the first day of the evidence window
+    the decision was judged on; the day of the decision only when neither is known, and
+    never a day after it."""
+    applied = _day(facts.decided_at)
     days: list[str] = []
     for r in facts.reasons:
         first = str(r.data.get("first") or "")
         if DAY_RE.match(first[:10]):
             days.append(first[:10])
-    return min(days) if days else _day(facts.decided_at)
+    if not days and evidence_from is not None:
+        days.append(_day(evidence_from))
+    return min([*days, applied])
 
 
 def statement_of_reasons(
@@ -412,8 +602,13 @@ def statement_of_reasons(
     platform_name: str,
     puid_prefix: str,
     territorial_scope: Sequence[str] | None = None,
+    evidence_from: datetime | None = None,
+    ended: tuple[datetime, str] | None = None,
 ) -> dict[str, Any]:
-    """One statement of reasons for a ``restrict`` or ``suspend`` (``ValueError`` else)."""
+    """One statement of reasons for a ``restrict`` or ``suspend`` (``ValueError`` else).
+    ``evidence_from``: the start of the evidence window it was judged on (``content_date``
+    when no reason dates the activity); ``ended``: when and how the decision has ended
+    since (lifted, expired, replaced), which is then its end date."""
     check_facts(facts)
     if facts.measure not in VISIBLE_VALUES:
         raise ValueError(
@@ -421,7 +616,7 @@ def statement_of_reasons(
             "(the database records restrictions; the original statement stays)"
         )
     s: dict[str, Any] = {}
-    end = _day(facts.expires_at) if facts.expires_at else None
+    end = _day(ended[0]) if ended else _day(facts.expires_at) if facts.expires_at else None
     if facts.measure == "suspend":
         s["decision_account"] = "DECISION_ACCOUNT_SUSPENDED"
         if end:
@@ -457,14 +652,14 @@ def statement_of_reasons(
         s["category_specification_other"] = other
     s["content_type"] = ["CONTENT_TYPE_OTHER"]
     s["content_type_other"] = "account"
-    s["decision_facts"] = decision_facts(facts, platform_name)
+    s["decision_facts"] = decision_facts(facts, platform_name, ended)
     s["source_type"] = "SOURCE_TYPE_OTHER_NOTIFICATION"
     s["source_identity"] = _clip(facts.issuer, MAX_LENGTH["source_identity"])
     s["automated_detection"] = "Yes"
     s["automated_decision"] = (
         "AUTOMATED_DECISION_FULLY" if facts.automated else "AUTOMATED_DECISION_PARTIALLY"
     )
-    s["content_date"] = _content_date(facts)
+    s["content_date"] = _content_date(facts, evidence_from)
     s["application_date"] = _day(facts.decided_at)
     if territorial_scope:
         s["territorial_scope"] = sorted({c.upper() for c in territorial_scope})
@@ -535,10 +730,8 @@ def validate_statement(d: Mapping[str, Any]) -> list[str]:
     if isinstance(url, str) and url and not URL_RE.match(url):
         errors.append("decision_ground_reference_url: not a URL")
     language = d.get("content_language")
-    if language is not None and not (
-        isinstance(language, str) and re.fullmatch(r"[A-Z]{2}", language)
-    ):
-        errors.append("content_language: must be a two-letter ISO 639-1 code in capitals")
+    if language is not None and language not in LANGUAGES:
+        errors.append(f"content_language: {language!r} is not an ISO 639-1 code in capitals")
     for key, (earliest, latest) in DATES.items():
         value = d.get(key)
         if not _present(value):

@@ -178,16 +178,31 @@ def test_enforce_in_stages_show_a_notice_and_change_nothing_the_second_time(
     verified = ok(fairban("audit", "verify", home=tmp_path, url=new_db_url))
     assert verified.startswith(f"audit log intact: {entries} entries")
 
-    # the same measures in the DSA Transparency Database's shape, each valid
-    dsa = tmp_path / "dsa.jsonl"
+    # the same measures in the DSA Transparency Database's shape, a file per platform;
+    # decided today, so each is valid (the database refuses application dates before 2020)
+    dsa = tmp_path / "dsa"
     said = ok(fairban("cases", "export-dsa", "--out", str(dsa), home=tmp_path, url=new_db_url))
-    statements = [json.loads(line) for line in dsa.read_text(encoding="utf-8").splitlines()]
     in_force = [c for c in cases.values() if c.measure.value in HIT and c.state.value == "active"]
-    assert said.strip() == f"wrote {len(statements)} statements of reasons to {dsa}"
+    platforms = sorted({c.platform for c in in_force})
+    assert sorted(p.name for p in dsa.glob("*.jsonl")) == [f"{p}.jsonl" for p in platforms]
+    statements = []
+    for p in platforms:
+        lines = (dsa / f"{p}.jsonl").read_text(encoding="utf-8").splitlines()
+        assert f"{p}: {len(lines)} statements of reasons in {dsa / f'{p}.jsonl'}" in said
+        statements += [json.loads(line) for line in lines]
+        assert not any("?t=" in line and "?t=…" not in line for line in lines)
     assert len(statements) == len(in_force) > 0
     assert all(validate_statement(s) == [] for s in statements)
     assert {s["category"] for s in statements} == {"STATEMENT_CATEGORY_SCAMS_AND_FRAUD"}
-    assert not any("?t=" in line and "?t=…" not in line for line in dsa.read_text().splitlines())
+    for wrong, line in (
+        (("--territorial-scope", "CN"), "--territorial-scope: expected EEA country codes"),
+        (("--from", "14 Oct"), "--from: expected a day such as 2019-10-14, got '14 Oct'"),
+        (("--from", "2024-03-05", "--to", "2024-03-01"), "--to: 2024-03-01 is before --from"),
+    ):
+        refused = fairban("cases", "export-dsa", "--out", str(dsa), *wrong, home=tmp_path)
+        assert refused.returncode == 2, refused.stderr
+        assert line in refused.stderr
+        assert "Traceback" not in refused.stderr
 
 
 def test_pause_holds_new_measures_and_resume_lets_them_go(world: World, tmp_path: Path) -> None:

@@ -133,6 +133,7 @@ def test_extension_keys_come_from_the_model() -> None:
         "thresholds",
         "measure_days",
         "until",
+        "territorial_scope",
     )
 
 
@@ -141,13 +142,13 @@ KEY_ERRORS = [
         "foo",
         "1",
         "key 'foo': unknown key (known: id, title, issuer, legal_basis, issued_at, "
-        "lookback_days, platforms, areas, thresholds, measure_days, until)",
+        "lookback_days, platforms, areas, thresholds, measure_days, until, territorial_scope)",
     ),
     (
         "source",
         "x",
         "key 'source': unknown key (known: id, title, issuer, legal_basis, issued_at, "
-        "lookback_days, platforms, areas, thresholds, measure_days, until)",
+        "lookback_days, platforms, areas, thresholds, measure_days, until, territorial_scope)",
     ),
     ("issued_at", None, "missing required key 'issued_at'"),
     ("lookback_days", "abc", "key 'lookback_days': expected a positive integer, got 'abc'"),
@@ -236,7 +237,8 @@ def test_a_key_given_twice(tmp_path: Path) -> None:
 def test_not_a_mapping(tmp_path: Path) -> None:
     assert error_of(write(tmp_path, "- id\n- title\n")) == (
         "directive.yaml: expected a mapping of keys (id, title, issuer, legal_basis, issued_at, "
-        "lookback_days, platforms, areas, thresholds, measure_days, until), got a list"
+        "lookback_days, platforms, areas, thresholds, measure_days, until, territorial_scope), "
+        "got a list"
     )
 
 
@@ -363,3 +365,19 @@ def test_until_says_how_long_a_directive_stands(tmp_path: Path) -> None:
     )
     with pytest.raises(InputError, match="key 'until': not a date and time"):
         load_directive(write(tmp_path, DIRECTIVE + "until: 2020-04-14\n"))
+
+
+def test_territorial_scope_names_eea_countries(tmp_path: Path) -> None:
+    scoped = load_directive(write(tmp_path, DIRECTIVE + "territorial_scope: [nl, DE]\n"))
+    assert scoped.territorial_scope == ("DE", "NL")
+    assert load_directive(write(tmp_path, DIRECTIVE)).territorial_scope is None
+    for value, said in (
+        ("[CN]", "'CN' is not an EEA country code"),
+        ("[DE, de]", "'de' is listed twice"),
+        ("[]", "a non-empty list of EEA country codes"),
+        ("DE", "a non-empty list of EEA country codes"),
+    ):
+        with pytest.raises(InputError) as refused:
+            load_directive(write(tmp_path, DIRECTIVE + f"territorial_scope: {value}\n"))
+        assert str(refused.value).startswith("directive.yaml key 'territorial_scope': "), value
+        assert said in str(refused.value), (value, str(refused.value))

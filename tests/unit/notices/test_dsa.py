@@ -228,7 +228,22 @@ BROKEN: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "content_language code": (
         {"content_language": "zh"},
-        "content_language: must be a two-letter ISO 639-1 code in capitals",
+        "content_language: 'zh' is not an ISO 639-1 code in capitals",
+    ),
+    # two capitals are not enough: the database takes ISO 639-1's codes only
+    "content_language not a language": (
+        {"content_language": "XX"},
+        "content_language: 'XX' is not an ISO 639-1 code in capitals",
+    ),
+    # the vocabulary of the database's schema update of 1 July 2025: categories and
+    # keywords from before it are refused, the new ones taken
+    "category from before 1 July 2025": (
+        {"category": "STATEMENT_CATEGORY_SCOPE_OF_PLATFORM_SERVICE"},
+        "category: 'STATEMENT_CATEGORY_SCOPE_OF_PLATFORM_SERVICE' is not an allowed value",
+    ),
+    "keyword from before 1 July 2025": (
+        {"category_specification": ["KEYWORD_DISINFORMATION"]},
+        "category_specification: 'KEYWORD_DISINFORMATION' is not an allowed value",
     ),
     # arrays
     "content_type is an array": (
@@ -350,6 +365,21 @@ def test_each_broken_rule_is_caught(
     errors = validate_statement(broken)
     assert message in errors, errors
     assert len(errors) == 1, errors
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"category": "STATEMENT_CATEGORY_CYBER_VIOLENCE"},
+        {"category": "STATEMENT_CATEGORY_OTHER_VIOLATION_TC"},
+        {"category_addition": ["STATEMENT_CATEGORY_UNSAFE_AND_PROHIBITED_PRODUCTS"]},
+        {"category_specification": ["KEYWORD_MISINFORMATION_DISINFORMATION"]},
+        {"category_specification": ["KEYWORD_INSUFFICIENT_INFORMATION_ON_TRADERS"]},
+        {"content_language": "ZH"},
+    ],
+)
+def test_the_current_vocabulary_is_taken(good: dict[str, Any], change: dict[str, Any]) -> None:
+    assert validate_statement({**good, **change}) == []
 
 
 def test_the_rules_cover_every_field() -> None:
