@@ -418,7 +418,14 @@ def cases_export_dsa(
         )
         n = export_jsonl(statements, fh)
     partial.replace(out_file)  # a reader never sees half an export
-    _plain(f"wrote {n} statements of reasons to {out_file}")
+    # the audit log's head goes out with the transparency report (docs/audit.md)
+    from fairban.cli.audit import beside, write_database_checkpoint
+
+    write_database_checkpoint(beside(out_file), get_settings())
+    _plain(
+        f"wrote {n} statements of reasons to {out_file}, "
+        f"the audit log's signed checkpoint to {beside(out_file)}"
+    )
 
 
 @cases_app.command("show")

@@ -183,7 +183,16 @@ def test_enforce_in_stages_show_a_notice_and_change_nothing_the_second_time(
     said = ok(fairban("cases", "export-dsa", "--out", str(dsa), home=tmp_path, url=new_db_url))
     statements = [json.loads(line) for line in dsa.read_text(encoding="utf-8").splitlines()]
     in_force = [c for c in cases.values() if c.measure.value in HIT and c.state.value == "active"]
-    assert said.strip() == f"wrote {len(statements)} statements of reasons to {dsa}"
+    assert said.strip() == (
+        f"wrote {len(statements)} statements of reasons to {dsa}, "
+        f"the audit log's signed checkpoint to {dsa}.checkpoint"
+    )
+    # the audit log's head goes out with them, and the log extends it
+    checked = fairban(
+        "audit", "verify", "--checkpoint", f"{dsa}.checkpoint", home=tmp_path, url=new_db_url
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert f"it extends the checkpoint of {entries} entries" in checked.stdout
     assert len(statements) == len(in_force) > 0
     assert all(validate_statement(s) == [] for s in statements)
     assert {s["category"] for s in statements} == {"STATEMENT_CATEGORY_SCAMS_AND_FRAUD"}
