@@ -63,6 +63,15 @@ class Settings(BaseSettings):
     breaker_threshold: float = 0.5
     breaker_window_s: int = 86_400
     breaker_min_decided: int = 20
+    # --- the audit log's signed checkpoints (docs/audit.md) ---
+    #: the Ed25519 key file that signs them; unset means HOME/audit/key, made (mode
+    #: 0600) on first use. The checkpoints fairban signed are kept beside it in HOME/audit
+    audit_key: Path | None = None
+    #: the log's name in its checkpoints, given to a key when one is made (a made key
+    #: keeps its name); unset means PUBLIC_URL's host and port, then "/audit"
+    audit_origin: str | None = None
+    #: the age at which the checkpoint `fairban serve` publishes is signed anew
+    audit_checkpoint_interval_s: int = 300
 
 
 def get_settings() -> Settings:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -231,15 +231,23 @@ class VerifyReport:
         return not self.problems
 
 
-def verify(session: Session) -> VerifyReport:
+#: called with each entry as it is checked, in the log's order (the checkpoints' Merkle
+#: tree is built from the same pass: ``fairban.audit.heads``)
+Visit = Callable[["Record"], None]
+
+
+def verify(session: Session, visit: Visit | None = None) -> VerifyReport:
     """Check the log in the database, entry by entry in id order."""
     checker = _Checker()
     for entry in _all_entries(session):
-        checker.add(_Record(**entry_record(entry)))
+        record = Record(**entry_record(entry))
+        checker.add(record)
+        if visit is not None:
+            visit(record)
     return checker.report()
 
 
-def verify_lines(lines: Iterable[str]) -> VerifyReport:
+def verify_lines(lines: Iterable[str], visit: Visit | None = None) -> VerifyReport:
     """Check an export (JSON Lines, as :func:`export` writes) in the order of its lines;
     blank lines are skipped."""
     checker = _Checker()
@@ -251,11 +259,15 @@ def verify_lines(lines: Iterable[str]) -> VerifyReport:
             checker.malformed(f"line {number} is not an audit entry: {record}")
         else:
             checker.add(record)
+            if visit is not None:
+                visit(record)
     return checker.report()
 
 
 @dataclass(frozen=True, slots=True)
-class _Record:
+class Record:
+    """An entry as stored or exported: every field, ``at`` as hashed."""
+
     id: int
     at: str
     actor: str
@@ -272,12 +284,33 @@ class _Record:
         )
         return sha256_hex(line)
 
+    def line(self) -> str:
+        """The canonical line of the entry as it stands (the Merkle tree's leaf)."""
+        return entry_line(
+            self.id,
+            self.at,
+            self.actor,
+            self.action,
+            self.subject,
+            self.payload_hash,
+            self.prev_hash,
+        )
 
-def _parse(line: str) -> _Record | str:
+    def to_json(self) -> dict[str, Any]:
+        """The entry as one exported JSON object (:func:`entry_record`'s shape)."""
+        return {name: getattr(self, name) for name in FIELDS}
+
+
+def _parse(line: str) -> Record | str:
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as e:
         return f"not JSON ({e.msg})"
+    return parse_record(obj)
+
+
+def parse_record(obj: object) -> Record | str:
+    """An exported entry (a decoded JSON object) as a record, or what is wrong with it."""
     if not isinstance(obj, dict):
         return "not a JSON object"
     missing = [name for name in FIELDS if name not in obj]
@@ -289,7 +322,7 @@ def _parse(line: str) -> _Record | str:
     for name in FIELDS[1:]:
         if not isinstance(obj[name], str):
             return f"{name} is not a string"
-    return _Record(**{name: obj[name] for name in FIELDS})
+    return Record(**{name: obj[name] for name in FIELDS})
 
 
 @dataclass
@@ -334,7 +367,7 @@ class _Checker:
     def malformed(self, message: str) -> None:
         self._problem(ProblemKind.MALFORMED, None, message)
 
-    def _claim(self, record: _Record) -> int | None:
+    def _claim(self, record: Record) -> int | None:
         """The id the entry's hash was made with: its own, or a nearby one if the entry
         was moved; None if it matches none (edited)."""
         if record.hash_as(record.id) == record.entry_hash:
@@ -345,7 +378,7 @@ class _Checker:
                     return id
         return None
 
-    def add(self, record: _Record) -> None:
+    def add(self, record: Record) -> None:
         self.entries += 1
         payload_ok = sha256_hex(record.payload) == record.payload_hash
         if not payload_ok:

@@ -109,88 +109,13 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress ba
 from fairban.cli import evidence as _evidence  # noqa: E402, F401
 
 audit_app = typer.Typer(
-    help="The tamper-evident audit log: verify it, export it for anyone to verify.",
+    help="The tamper-evident audit log: verify it, export it, sign checkpoints of its "
+    "head, and prove a case's entries, for anyone to verify.",
     no_args_is_help=True,
 )
 app.add_typer(audit_app, name="audit")
 db_app = typer.Typer(help="The case store's database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-
-
-@audit_app.command("verify")
-def audit_verify(
-    file: Annotated[
-        Path | None,
-        typer.Option(
-            "--file",
-            "-f",
-            exists=True,
-            dir_okay=False,
-            help="Check an export (JSON Lines) instead of the database.",
-        ),
-    ] = None,
-) -> None:
-    """Recompute every hash of the audit log, in order.
-
-    Exit status 0 and 'audit log intact: N entries, last hash H' when no entry was
-    edited, deleted or reordered; 1 and the problems, one a line, first first, when one
-    was. Compare the last hash with a copy kept elsewhere to catch a log cut short.
-    """
-    from fairban.audit import verify, verify_lines
-    from fairban.config import get_settings
-    from fairban.db import database_url, open_database, session_factory
-
-    if file is not None:
-        with file.open(encoding="utf-8") as lines:
-            report = verify_lines(lines)
-    else:
-        engine = open_database(database_url(get_settings()))
-        try:
-            with session_factory(engine, read_only=True)() as session:
-                report = verify(session)
-        finally:
-            engine.dispose()
-    if not report.ok:
-        for problem in report.problems:
-            err.print(problem.message, markup=False, highlight=False)
-        raise typer.Exit(1)
-    out.print(
-        f"audit log intact: {report.entries} entries, last hash {report.last_hash}",
-        markup=False,
-        highlight=False,
-    )
-
-
-@audit_app.command("export")
-def audit_export(
-    out_file: Annotated[Path, typer.Option("--out", "-o", help="The JSON Lines file to write.")],
-) -> None:
-    """Write the whole audit log as JSON Lines, to be checked offline.
-
-    One entry a line with every field, oldest first: `fairban audit verify --file OUT`
-    or the short script in docs/audit.md checks it without fairban's database.
-    """
-    from fairban.audit import export
-    from fairban.config import get_settings
-    from fairban.db import database_url, open_database, session_factory
-
-    engine = open_database(database_url(get_settings()))
-    try:
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        partial = out_file.with_name(out_file.name + ".partial")
-        with (
-            session_factory(engine, read_only=True)() as session,
-            partial.open("w", encoding="utf-8", newline="\n") as fh,
-        ):
-            exported = export(session, fh)
-        partial.replace(out_file)  # a reader never sees half an export
-    finally:
-        engine.dispose()
-    out.print(
-        f"exported {exported.entries} entries to {out_file}, last hash {exported.last_hash}",
-        markup=False,
-        highlight=False,
-    )
 
 
 @db_app.command("upgrade")
@@ -211,6 +136,7 @@ def db_upgrade() -> None:
 
 # command groups of other domains live beside this module and register themselves on
 # ``app`` (imported last: they import ``app``, ``out`` and ``err`` from here)
+from fairban.cli import audit as _audit  # noqa: E402, F401
 from fairban.cli import cases as _cases  # noqa: E402, F401
 from fairban.cli import platforms as _platforms  # noqa: E402, F401
 from fairban.cli import store as _store  # noqa: E402, F401

@@ -467,10 +467,16 @@ def cases_export_dsa(
             puid_prefix=puid_prefix,
         )
     written = export.write(out_dir)
+    # the audit log's head goes out with the statements (docs/audit.md)
+    from fairban.cli.audit import write_database_checkpoint
+
+    checkpoint = out_dir / "audit-log.checkpoint"
+    write_database_checkpoint(checkpoint, get_settings())
     for name, rows in export.statements.items():
         _plain(f"{name}: {len(rows)} statements of reasons in {written[name]}")
     if not export.statements:
-        _plain("No decision in the period: nothing written")
+        _plain("No decision in the period: no statement written")
+    _plain(f"the audit log's signed checkpoint: {checkpoint}")
     if export.rejected:
         _plain(
             f"{len(export.rejected)} statements broke the database's rules and were left out: "

@@ -52,7 +52,19 @@ def add_entries(url: str, count: int) -> None:
         engine.dispose()
 
 
-@pytest.mark.parametrize("command", [["audit"], ["audit", "verify"], ["audit", "export"], ["db"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["audit"],
+        ["audit", "verify"],
+        ["audit", "export"],
+        ["audit", "checkpoint"],
+        ["audit", "key"],
+        ["audit", "prove"],
+        ["audit", "verify-proof"],
+        ["db"],
+    ],
+)
 def test_the_commands_have_help(command: list[str], tmp_path: Path) -> None:
     done = fairban(*command, "--help", home=tmp_path)
     assert done.returncode == 0

@@ -191,6 +191,14 @@ def test_enforce_in_stages_show_a_notice_and_change_nothing_the_second_time(
         assert f"{p}: {len(lines)} statements of reasons in {dsa / f'{p}.jsonl'}" in said
         statements += [json.loads(line) for line in lines]
         assert not any("?t=" in line and "?t=…" not in line for line in lines)
+    # the audit log's head goes out with them, and the log extends it
+    checkpoint = dsa / "audit-log.checkpoint"
+    assert f"the audit log's signed checkpoint: {checkpoint}" in said
+    checked = fairban(
+        "audit", "verify", "--checkpoint", str(checkpoint), home=tmp_path, url=new_db_url
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert f"it extends the checkpoint of {entries} entries" in checked.stdout
     assert len(statements) == len(in_force) > 0
     assert all(validate_statement(s) == [] for s in statements)
     assert {s["category"] for s in statements} == {"STATEMENT_CATEGORY_SCAMS_AND_FRAUD"}

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy.exc import IntegrityError
@@ -20,6 +21,8 @@ from fairban.appeals import codes, service
 from fairban.appeals import sessions as portal_sessions
 from fairban.appeals.filing import AppealError, submit_appeal
 from fairban.appeals.models import AccountContact, Appeal, PortalSession
+from fairban.audit import heads
+from fairban.audit.checkpoint import CheckpointError
 from fairban.cases import links
 from fairban.cases import service as case_service
 from fairban.cases.models import Case
@@ -117,6 +120,24 @@ ERRORS: dict[int | str, dict[str, object]] = {
 @router.get("/health", response_model=Health)
 def health() -> Health:
     return Health(status="ok")
+
+
+@router.get(
+    "/audit/checkpoint",
+    response_class=PlainTextResponse,
+    tags=["audit"],
+    responses={503: {"model": Problem}},
+)
+def audit_checkpoint(state: StateDep) -> PlainTextResponse:
+    """The audit log's latest signed checkpoint (a C2SP checkpoint note: origin, size,
+    root, time, Ed25519 signature), for anyone to keep and verify the log against; no
+    sign-in, no personal data. Signed anew once older than the set interval."""
+    s = state.settings
+    try:
+        note = heads.latest(state.factory, s, now(), s.audit_checkpoint_interval_s)
+    except CheckpointError:
+        raise HTTPException(status_code=503, detail="no checkpoint of the audit log") from None
+    return PlainTextResponse(note, headers={"Cache-Control": "no-cache"})
 
 
 def _too_many() -> HTTPException:
