@@ -12,7 +12,10 @@ import secrets
 
 from fairban.digests import sha256_hex
 
-__all__ = ["matches", "new_token", "same", "sha256_hex"]
+__all__ = ["TOKEN_MASK", "matches", "new_token", "same", "sha256_hex"]
+
+#: what stands for a one-time token in anything stored or shown after it went out
+TOKEN_MASK = "…"
 
 
 def new_token(nbytes: int = 32) -> str:

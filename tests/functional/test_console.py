@@ -13,7 +13,7 @@ from fairban.appeals.models import Alert, Appeal, AppealState
 from fairban.cases.models import Case
 from fairban.cases.transitions import CaseState
 from fairban.directives.models import DirectiveRecord
-from fairban.review.models import Role
+from fairban.review.models import ProposalState, ReviewProposal, Role
 from fairban.review.users import add_user
 from tests.support.appeal_world import F1, P3, P4, csrf_of, file_appeal_form, run_rechecks
 
@@ -119,8 +119,6 @@ def test_reviewer_works_a_queued_appeal_and_a_senior_approves_the_lift(console: 
     # the proposer cannot approve their own proposal, nor can a reviewer
     proposals = rita.get("/console/proposals")
     assert "Proposed by" in proposals.text
-    from fairban.review.models import ReviewProposal
-
     with console.session() as s:
         proposal = s.scalars(select(ReviewProposal)).one()
     r = rita.post(f"/console/proposals/{proposal.id}/approve", data={"csrf": csrf})
@@ -141,7 +139,7 @@ def test_reviewer_works_a_queued_appeal_and_a_senior_approves_the_lift(console: 
         assert appeal.decided_by == "user:rita+sam"
 
 
-def test_upholding_a_suspension_needs_a_senior_and_a_downgrade_does_not(console: Any) -> None:
+def test_upholding_or_downgrading_a_high_risk_suspension_needs_a_senior(console: Any) -> None:
     _users(console)
     appeal_id = _queued(console, F1)
     rita = TestClient(console.client.app)
@@ -156,8 +154,6 @@ def test_upholding_a_suspension_needs_a_senior_and_a_downgrade_does_not(console:
         assert s.get(Appeal, appeal_id).state == AppealState.QUEUED
     sue = TestClient(console.client.app)
     _login(sue, "sue")
-    from fairban.review.models import ReviewProposal
-
     with console.session() as s:
         proposal = s.scalars(select(ReviewProposal)).one()
     sue_csrf = csrf_of(sue.get("/console/proposals").text)
@@ -170,6 +166,10 @@ def test_upholding_a_suspension_needs_a_senior_and_a_downgrade_does_not(console:
         assert appeal.state == AppealState.QUEUED
         assert appeal.claimed_by is None
     rita.post(f"/console/appeals/{appeal_id}/claim", data={"csrf": csrf})
+    # the form says which choices wait for a senior before the reviewer submits
+    form = rita.get(f"/console/appeals/{appeal_id}").text
+    assert 'id="downgrade-four-eyes"' in form
+    assert "restrict (a senior reviewer must approve)" in form
     r = rita.post(
         f"/console/appeals/{appeal_id}/decide",
         follow_redirects=False,
@@ -181,6 +181,14 @@ def test_upholding_a_suspension_needs_a_senior_and_a_downgrade_does_not(console:
         },
     )
     assert r.status_code == 303
+    with console.session() as s:
+        appeal = s.get(Appeal, appeal_id)
+        assert appeal.state == AppealState.QUEUED  # waits for the second pair of eyes
+        proposal = s.scalars(
+            select(ReviewProposal).where(ReviewProposal.state == ProposalState.PENDING)
+        ).one()
+    assert "downgrade to restrict" in sue.get(f"/console/appeals/{appeal_id}").text
+    sue.post(f"/console/proposals/{proposal.id}/approve", data={"csrf": sue_csrf})
     with console.session() as s:
         appeal = s.get(Appeal, appeal_id)
         assert appeal.state == AppealState.DOWNGRADED
@@ -212,6 +220,12 @@ def test_operator_stats_breaker_alert_and_auditor_log(console: Any) -> None:
             "reason": "Presence is certain, fraud behaviour less so.",
         },
     )
+    with console.session() as s:  # a high-risk suspension lowered: a senior approves
+        proposal = s.scalars(select(ReviewProposal)).one()
+    sam = TestClient(console.client.app)
+    _login(sam, "sam")
+    sam_csrf = csrf_of(sam.get("/console/proposals").text)
+    sam.post(f"/console/proposals/{proposal.id}/approve", data={"csrf": sam_csrf})
     with console.session() as s:
         alert = s.scalars(select(Alert)).one()
         assert alert.kind == "circuit_breaker"

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from fairban import tokens
 from fairban.appeals.models import AccountContact, OneTimeCode, PortalSession
+from fairban.appeals.sessions import portal_session, start_session
 from fairban.cases.models import Case
 from fairban.config import Settings
 from fairban.ratelimits import allow
@@ -112,9 +114,54 @@ def code_sender(settings: Settings) -> CodeSender:
 
 
 def phone_matches(session: Session, case: Case, phone: str) -> bool:
-    contact = session.get(AccountContact, case.account_id)
-    given = normalize_phone(phone)
+    """Whether ``phone`` is the one on file for the case's account."""
+    return _same_phone(session.get(AccountContact, case.account_id), normalize_phone(phone))
+
+
+def _same_phone(contact: AccountContact | None, given: str) -> bool:
     return contact is not None and bool(given) and tokens.same(given, contact.phone)
+
+
+@dataclass
+class Deferred:
+    """A sender whose sends happen after the answer went out (``later`` schedules them,
+    e.g. a response's background tasks): the answer takes as long whether a code was
+    sent or not, so its timing tells nothing."""
+
+    sender: CodeSender
+    later: Callable[..., object]
+
+    def send(self, phone: str, case_number: str, code: str) -> None:
+        self.later(self.sender.send, phone, case_number, code)
+
+
+def start_by_phone(
+    session: Session,
+    case: Case | None,
+    phone: str,
+    *,
+    sender: CodeSender,
+    secret: str,
+    settings: Settings,
+    now: datetime,
+) -> str:
+    """Open a session for whoever typed ``case``'s number (``None``: no such case) and
+    ``phone``, and send it a code; returns the session's token.
+
+    A match gets a real session and a code sent to the account's phone; anything else
+    a decoy (:func:`~fairban.appeals.sessions.start_session` with no case) that goes
+    through the same steps, the same database work included, and takes codes that
+    never verify. The answer, the cookie and every later step are the same either way
+    (docs/appeals.md): nobody learns whether a phone is under a measure."""
+    # one lookup whether or not the case exists (an account id is never empty)
+    contact = session.get(AccountContact, case.account_id if case is not None else "")
+    given = normalize_phone(phone)
+    target = case if _same_phone(contact, given) else None
+    token = start_session(session, target, now, phone_hint=mask_phone(given))
+    portal = portal_session(session, token, now)
+    assert portal is not None
+    send_code(session, portal, target, sender=sender, secret=secret, settings=settings, now=now)
+    return token
 
 
 def _code_hash(secret: str, session_hash: str, code: str) -> str:
@@ -125,7 +172,7 @@ def _code_hash(secret: str, session_hash: str, code: str) -> str:
 def send_code(
     session: Session,
     portal: PortalSession,
-    case: Case,
+    case: Case | None,
     *,
     sender: CodeSender,
     secret: str,
@@ -134,9 +181,10 @@ def send_code(
 ) -> bool:
     """Make a code for ``portal`` and send it to the phone bound to the case's account.
     False when the account has no phone on file (nothing is sent). Older codes of the
-    session die."""
-    contact = session.get(AccountContact, case.account_id)
-    if contact is None:
+    session die. A decoy (``case`` None) goes through the same steps, but its code is
+    one nobody can guess (it never verifies) and it goes nowhere."""
+    contact = session.get(AccountContact, case.account_id if case is not None else "")
+    if case is not None and contact is None:
         return False
     for old in session.scalars(
         select(OneTimeCode).where(
@@ -145,18 +193,20 @@ def send_code(
     ):
         old.used_at = now
     code = f"{secrets.randbelow(1_000_000):06d}"
+    kept = code if case is not None else secrets.token_hex(16)  # a decoy's: unguessable
     session.add(
         OneTimeCode(
             session_hash=portal.token_hash,
-            case_id=case.id,
-            code_hash=_code_hash(secret, portal.token_hash, code),
+            case_id=case.id if case is not None else None,
+            code_hash=_code_hash(secret, portal.token_hash, kept),
             created_at=now,
             expires_at=now + timedelta(seconds=settings.otp_ttl_s),
             attempts=0,
         )
     )
     session.flush()
-    sender.send(contact.phone, case.number, code)
+    if case is not None and contact is not None:
+        sender.send(contact.phone, case.number, code)
     return True
 
 
@@ -211,10 +261,16 @@ def set_contact(session: Session, account_id: str, phone: str, now: datetime) ->
     session.flush()
 
 
+def limit_subject(portal: PortalSession) -> int | str:
+    """What a session's code requests count against: its case, a decoy's own session."""
+    return portal.case_id if portal.case_id is not None else f"decoy:{portal.token_hash}"
+
+
 def allow_code(
-    session: Session, settings: Settings, *, case_id: int, address: str, now: datetime
+    session: Session, settings: Settings, *, case_id: int | str, address: str, now: datetime
 ) -> bool:
-    """The rate limit on sending a one-time code: per case and per client address."""
+    """The rate limit on sending a one-time code: per case (:func:`limit_subject`) and
+    per client address."""
     per_case = settings.otp_requests_per_window
     return allow(
         session, f"code:case:{case_id}", limit=per_case, window_s=settings.rate_window_s, now=now

@@ -133,12 +133,15 @@ class PortalSession(Base):
     __table_args__ = (Index("ix_portal_sessions_case_id", "case_id"),)
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    #: null for a decoy: a case number and phone that did not match (never verifies)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     #: the CSRF token of this session's forms
     csrf: Mapped[str] = mapped_column(String(64))
+    #: opened by case number and phone: the typed phone, masked (what /verify shows)
+    phone_hint: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class OneTimeCode(Base):
@@ -150,7 +153,7 @@ class OneTimeCode(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     session_hash: Mapped[str] = mapped_column(String(64))
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
     code_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -49,16 +49,20 @@ def purge(session: Session, now: datetime, *, rate_window_s: int) -> dict[str, i
 PURGE_EVERY_S = 600.0
 
 
-def start_session(session: Session, case: Case, now: datetime) -> str:
-    """A new, unverified portal session for ``case``; returns its token (for the cookie)."""
+def start_session(
+    session: Session, case: Case | None, now: datetime, *, phone_hint: str | None = None
+) -> str:
+    """A new, unverified portal session for ``case`` (``None``: a decoy, which never
+    verifies); returns its token (for the cookie)."""
     token = tokens.new_token()
     session.add(
         PortalSession(
             token_hash=tokens.sha256_hex(token),
-            case_id=case.id,
+            case_id=case.id if case is not None else None,
             created_at=now,
             expires_at=now + timedelta(hours=SESSION_HOURS),
             csrf=secrets.token_urlsafe(24),
+            phone_hint=phone_hint,
         )
     )
     session.flush()

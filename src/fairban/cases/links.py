@@ -3,7 +3,9 @@
 ``PUBLIC_URL/c/CASE`` is the SMS's link (the portal then asks for a one-time code);
 ``PUBLIC_URL/c/CASE?t=TOKEN`` the notice's, whose token opens the case at once. Only the
 token's SHA-256 is stored (``cases.appeal_token_hash``): a new notice's token replaces
-the last one, which then stops working.
+the last one, which then stops working. The webhook that carries the link to the
+platform holds the token only until the platform acknowledges it
+(:func:`fairban.platforms.webhooks.at_rest`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from fairban.cases.models import Case
 from fairban.config import Settings
 
 #: what stands for the one-time token in a stored or public notice
-TOKEN_MASK = "…"
+TOKEN_MASK = tokens.TOKEN_MASK
 
 
 def issue_token(case: Case) -> str:

@@ -2,13 +2,14 @@
 
 :func:`enqueue` adds the message inside the caller's transaction, beside the state
 change it reports; nothing is sent here (``fairban worker`` sends). The webhook body is
-the message's ``payload`` exactly as stored, so a retry sends the same bytes. What a
+the message's ``payload`` exactly as stored, so a retry sends the same bytes; once the
+platform acknowledges it, the worker masks its one-time token
+(:func:`~fairban.platforms.webhooks.at_rest`) and audits the SHA-256 of what was sent. What a
 message holds is the webhook contract, ``platforms/webhooks.py``.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,7 @@ from uuid import uuid4
 from sqlalchemy.orm import Session
 
 from fairban.platforms.models import OutboxMessage, OutboxState
-from fairban.platforms.webhooks import MessageKind, envelope
+from fairban.platforms.webhooks import MessageKind, dumps, envelope
 
 
 def enqueue(
@@ -49,7 +50,7 @@ def enqueue(
         case_id=case_id,
         directive_id=directive_id,
         kind=kind,
-        payload=json.dumps(document, ensure_ascii=False, separators=(",", ":"), sort_keys=True),
+        payload=dumps(document),
         state=OutboxState.PENDING,
         attempts=0,
         next_attempt_at=now,

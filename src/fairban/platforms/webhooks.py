@@ -11,6 +11,7 @@ each ``id`` at most once. Pure: no database, no web.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from fairban.clock import iso_utc
 from fairban.measures import Measure
+from fairban.tokens import TOKEN_MASK
 
 
 class MessageKind(StrEnum):
@@ -91,7 +93,8 @@ class _Body(BaseModel):
     )
     automated: bool = Field(description="decided by the automatic engine (true) or a person")
     appeal_url: Text = Field(
-        description="the notice's link with its one-time token: show it to the person"
+        description="the notice's link with its one-time token: show it to the person "
+        "(fairban masks the token in its copy once the platform acknowledges the message)"
     )
     sms: Text = Field(description="the notice's SMS in Chinese, to send to the account's phone")
 
@@ -172,6 +175,24 @@ def envelope(
             raise ValueError(f"outbox body key {name!r} is set by enqueue")
         document[name] = value
     return document
+
+
+def dumps(document: Mapping[str, Any]) -> str:
+    """A message as the outbox stores and sends it: compact JSON, keys sorted."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def at_rest(payload: str) -> str:
+    """What the outbox keeps of a message once its platform acknowledged it: the same
+    message with ``appeal_url``'s one-time token replaced by :data:`TOKEN_MASK` (the
+    link as the stored notices show it), so no live token stays in the database. A
+    message without a token comes back unchanged."""
+    document = json.loads(payload)
+    link = document.get("appeal_url")
+    if not isinstance(link, str) or "?" not in link:
+        return payload
+    document["appeal_url"] = f"{link.partition('?')[0]}?t={TOKEN_MASK}"
+    return dumps(document)
 
 
 def parse(document: Any) -> ApplyMessage | LiftMessage:

@@ -17,9 +17,12 @@ point and another, or the same one restarted, carries on):
 3. **Record.** Each try becomes a ``delivery_attempts`` row. A 2xx answer whose body is
    an acknowledgement (a JSON object whose ``id`` is the message's key, ``applied`` or
    ``duplicate`` true) marks it ``delivered`` with the ack and ``delivered_at`` (when
-   the answer came). Anything else (timeout, refusal, 4xx, 5xx, garbage, an unknown
-   platform) schedules a retry after an exponential backoff with full jitter, and
-   after ``max_attempts`` tries marks it ``dead`` until an operator retries it.
+   the answer came); its stored payload then loses the notice link's one-time token
+   (:func:`~fairban.platforms.webhooks.at_rest`: no live token at rest once the
+   platform has it), and the audit entry keeps the SHA-256 of the bytes sent.
+   Anything else (timeout, refusal, 4xx, 5xx, garbage, an unknown platform) schedules
+   a retry after an exponential backoff with full jitter, and after ``max_attempts``
+   tries marks it ``dead`` until an operator retries it.
 
 A worker killed between send and record leaves a leased message that becomes due again
 when its lease ends; it is then sent a second time and the platform, which applies each
@@ -64,11 +67,12 @@ from fairban import __version__
 from fairban.audit import append
 from fairban.audit.actions import Action
 from fairban.db import session_factory
+from fairban.digests import sha256_hex
 from fairban.directives.models import DirectiveRecord
 from fairban.platforms.models import DeliveryAttempt, OutboxMessage, OutboxState, Platform
 from fairban.platforms.signing import webhook_headers
 from fairban.platforms.transport import Transport, TransportError
-from fairban.platforms.webhooks import MessageKind
+from fairban.platforms.webhooks import MessageKind, at_rest
 
 log = logging.getLogger(__name__)
 
@@ -404,8 +408,17 @@ def record(
                 delivered_at=bindparam("b_at"),
                 ack=bindparam("b_ack"),
                 last_error=None,
+                payload=bindparam("b_payload"),
             ),
-            [{"b_id": o.message.id, "b_at": o.at, "b_ack": o.ack} for o in delivered],
+            [
+                {
+                    "b_id": o.message.id,
+                    "b_at": o.at,
+                    "b_ack": o.ack,
+                    "b_payload": at_rest(o.message.payload),
+                }
+                for o in delivered
+            ],
         )
     retried: list[Claimed] = []
     dead: list[Outcome] = []
@@ -432,16 +445,20 @@ def record(
             changes,
         )
     # audit last: on PostgreSQL it locks the log until commit, so keep that short
-    by_platform: dict[str, list[int]] = {}
+    by_platform: dict[str, dict[int, str]] = {}
     for o in delivered:
-        by_platform.setdefault(o.message.platform, []).append(o.message.id)
-    for name, ids in sorted(by_platform.items()):
+        sent = by_platform.setdefault(o.message.platform, {})
+        sent[o.message.id] = sha256_hex(o.message.payload)
+    for name, sent in sorted(by_platform.items()):
+        ids = sorted(sent)
+        # what was sent, by digest: the stored copy is masked now (at_rest), the
+        # platform's copy of the message can still be checked against the log
         append(
             session,
             actor=actor,
             action=Action.PLATFORM_DELIVERY_ACK,
             subject=f"platform:{name}",
-            payload={"messages": sorted(ids)},
+            payload={"messages": ids, "sha256": [sent[i] for i in ids]},
         )
     for o in dead:
         _audit_dead(session, o.message, o.message.attempts, o.error or "failed", actor)

@@ -1,9 +1,11 @@
 """Reviewers' decisions on queued appeals: uphold, downgrade or lift, each with a
 written reason; four eyes where the stakes are high.
 
-A decision needs a second, senior reviewer (not the proposer) when it lifts a
-high-risk suspension (risk at or above :data:`HIGH_RISK`) or upholds a suspension:
-it is then a pending :class:`~fairban.review.models.ReviewProposal` until approved.
+A decision needs a second, senior reviewer (not the proposer) when it lowers or ends
+a high-stakes measure (a suspension of risk at or above :data:`HIGH_RISK`: lifted, or
+downgraded to anything lighter) or upholds a suspension (:func:`needs_second`, the one
+rule); a lift counts every measure it ends on the person's other accounts too. Such a
+decision is a pending :class:`~fairban.review.models.ReviewProposal` until approved.
 Every step is audited (``review:decide``, ``review:propose``, ``review:approve``,
 ``review:reject``).
 """
@@ -22,9 +24,11 @@ from fairban.appeals.flows import close_appeals_of_lifted, lift_everywhere
 from fairban.appeals.models import Appeal, AppealState
 from fairban.audit.actions import Action
 from fairban.cases import flows as case_flows
+from fairban.cases.models import Case
+from fairban.cases.service import cases_of_person
 from fairban.cases.transitions import DeciderKind
 from fairban.config import Settings
-from fairban.measures import Measure
+from fairban.measures import NONE, Measure, severity
 from fairban.review.models import ConsoleUser, ProposalState, ReviewAction, ReviewProposal, Role
 from fairban.review.queue import claimed_by_other
 
@@ -43,11 +47,48 @@ class DecisionResult:
     proposal: ReviewProposal | None  # waiting for a second reviewer
 
 
-def needs_second(appeal: Appeal, action: ReviewAction) -> bool:
+def high_stakes(measure: Measure, risk: float) -> bool:
+    """A suspension of risk at or above :data:`HIGH_RISK` (an unreadable risk counts)."""
+    return measure == Measure.SUSPEND and not risk < HIGH_RISK
+
+
+def needs_second(
+    measure: Measure, risk: float, action: ReviewAction, to_measure: Measure | None = None
+) -> bool:
+    """Whether deciding ``action`` on a case of ``measure`` and ``risk`` needs a second,
+    senior reviewer: the four-eyes rule, whole.
+
+    Upholding a suspension does, at any risk; so does anything that lowers or ends a
+    high-stakes measure: a lift, or a downgrade to any lighter measure (a downgrade that
+    names none counts as ending it; one to an equal or stronger measure lowers nothing,
+    and :func:`decide` refuses it)."""
+    if action == ReviewAction.UPHOLD:
+        return measure == Measure.SUSPEND
+    after = NONE if action == ReviewAction.LIFT else to_measure
+    lowers = severity(after) < measure.severity
+    return lowers and high_stakes(measure, risk)
+
+
+def lowered_by(session: Session, appeal: Appeal, action: ReviewAction) -> list[Case]:
+    """The cases whose measure the decision lowers or ends: a lift ends every measure in
+    force on the person's accounts (:func:`~fairban.appeals.flows.lift_everywhere`), the
+    other decisions touch the appeal's case alone."""
     case = appeal.case
-    if case.measure != Measure.SUSPEND:
-        return False
-    return action == ReviewAction.UPHOLD or (action == ReviewAction.LIFT and case.risk >= HIGH_RISK)
+    if action != ReviewAction.LIFT or not case.person_id:
+        return [case]
+    others = cases_of_person(session, case.person_id, in_force=True)
+    return [case, *(c for c in others if c.id != case.id)]
+
+
+def second_needed(
+    session: Session, appeal: Appeal, action: ReviewAction, to_measure: Measure | None = None
+) -> bool:
+    """:func:`needs_second` over every case the decision lowers: no lift of a harmless
+    account ends a high-stakes suspension of the same person on the side."""
+    return any(
+        needs_second(c.measure, c.risk, action, to_measure if c is appeal.case else None)
+        for c in lowered_by(session, appeal, action)
+    )
 
 
 def pending_proposal(session: Session, appeal: Appeal) -> ReviewProposal | None:
@@ -87,7 +128,7 @@ def decide(
         to_measure is None or to_measure.severity >= appeal.case.measure.severity
     ):
         raise DecisionError("a downgrade names a weaker measure")
-    if needs_second(appeal, action):
+    if second_needed(session, appeal, action, to_measure):
         proposal = ReviewProposal(
             appeal_id=appeal.id,
             action=action,
@@ -109,6 +150,7 @@ def decide(
                 "proposal": proposal.id,
                 "decision": action.value,
                 "reason": reason,
+                "to": to_measure.value if to_measure else None,
             },
         )
         return DecisionResult(False, proposal)

@@ -25,6 +25,7 @@ from fairban.appeals.codes import (
     secret_key,
     send_code,
     set_contact,
+    start_by_phone,
     verify_code,
 )
 from fairban.appeals.models import AccountContact, OneTimeCode, PortalSession
@@ -247,3 +248,42 @@ def test_the_development_secret_is_written_once_and_kept(tmp_path: Path) -> None
     assert len(first) == 64
     assert secret_key(home) == first  # a restart agrees
     assert (tmp_path / "home" / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("phone", ["138 0013 8001", ""])
+def test_a_number_and_phone_that_do_not_match_open_a_decoy_that_never_verifies(
+    session: Session, enforced: dict[str, Case], inbox: Inbox, phone: str
+) -> None:
+    case = enforced["wechat:f1"]
+    set_contact(session, case.account_id, "138 0013 8000", NOW)
+    for target in (case, None):  # the right number, and one that does not exist
+        token = start_by_phone(
+            session, target, phone, sender=inbox.sender, secret=SECRET, settings=SETTINGS, now=NOW
+        )
+        decoy = portal_session(session, token, NOW)
+        assert decoy is not None
+        assert (decoy.case_id, decoy.phone_hint) == (None, mask_phone(normalize_phone(phone)))
+        assert send(session, decoy, None, inbox)  # asking again "works" too
+        assert [check(session, decoy, f"{n:06d}") for n in range(5)] == ["wrong"] * 4 + ["locked"]
+        assert decoy.verified_at is None
+    assert not inbox.path.exists()  # no code went anywhere
+
+
+def test_a_matching_number_and_phone_get_a_code(
+    session: Session, enforced: dict[str, Case], inbox: Inbox
+) -> None:
+    case = enforced["wechat:f1"]
+    set_contact(session, case.account_id, "138 0013 8000", NOW)
+    token = start_by_phone(
+        session,
+        case,
+        "+86 13800138000",
+        sender=inbox.sender,
+        secret=SECRET,
+        settings=SETTINGS,
+        now=NOW,
+    )
+    portal = portal_session(session, token, NOW)
+    assert portal is not None
+    assert (portal.case_id, portal.phone_hint) == (case.id, "•••• 8000")
+    assert check(session, portal, inbox.last(case.number)) == "ok"

@@ -3,6 +3,7 @@ breaks it."""
 
 from __future__ import annotations
 
+import json
 import typing
 from datetime import UTC, datetime
 
@@ -84,3 +85,16 @@ def test_unknown_fields_are_accepted_a_body_may_not_set_the_envelope() -> None:
     with pytest.raises(ValueError, match="'id' is set by enqueue"):
         message(MessageKind.APPLY, id="mine")
     assert webhooks.problem([1, 2]) == "body is not a JSON object"
+
+
+def test_a_delivered_message_keeps_no_token_and_still_parses() -> None:
+    link = f"{BODY['appeal_url']}secret42"
+    body = {**BODY, "appeal_url": link, "reasons": [], "expires_at": None}
+    sent = webhooks.dumps(message(MessageKind.APPLY, **body))
+    kept = webhooks.at_rest(sent)
+    assert "xsecret42" in sent
+    assert "secret42" not in kept
+    document = json.loads(kept)
+    assert document["appeal_url"] == "https://fb.example/c/FB-2019-000001?t=…"
+    assert webhooks.problem(document) is None
+    assert webhooks.at_rest(kept) == kept  # masking twice changes nothing

@@ -87,7 +87,10 @@ def queued(session: Session, enforced: dict[str, Case], blobs: BlobStore) -> dic
         ("wechat:low", ReviewAction.UPHOLD, None, True),
         ("alipay:mule", ReviewAction.UPHOLD, None, False),  # a restriction
         ("alipay:mule", ReviewAction.LIFT, None, False),
-        ("wechat:f1", ReviewAction.DOWNGRADE, Measure.RESTRICT, False),
+        ("wechat:f1", ReviewAction.DOWNGRADE, Measure.RESTRICT, True),  # lowers a high one
+        ("wechat:f1", ReviewAction.DOWNGRADE, Measure.MONITOR, True),  # ends what is seen
+        ("wechat:low", ReviewAction.DOWNGRADE, Measure.MONITOR, False),
+        ("alipay:mule", ReviewAction.DOWNGRADE, Measure.MONITOR, False),
     ],
 )
 def test_which_decisions_need_a_second_reviewer(
@@ -156,7 +159,7 @@ def test_a_suspension_downgraded_to_a_restriction_is_sent_as_a_new_measure(
 ) -> None:
     appeal = queued["qq:f1"]
     case = appeal.case
-    decide(
+    result = decide(
         session,
         appeal,
         people["rita"],
@@ -166,7 +169,14 @@ def test_a_suspension_downgraded_to_a_restriction_is_sent_as_a_new_measure(
         to_measure=Measure.RESTRICT,
         now=NOW,
     )
+    assert result.proposal is not None  # a high-risk suspension lowered: four eyes
+    assert (case.state, case.measure) == (CaseState.APPEALED, Measure.SUSPEND)
+    assert [m.kind for m in messages_of(session, case)] == [MessageKind.APPLY]
+    (proposed,) = audited(session, Action.REVIEW_PROPOSE)
+    assert (proposed["decision"], proposed["to"]) == ("downgrade", "restrict")
+    approve(session, result.proposal, people["sam"], "", SETTINGS, now=NOW)
     assert (case.state, case.measure) == (CaseState.DOWNGRADED, Measure.RESTRICT)
+    assert appeal.decided_by == "user:rita+sam"
     sent = messages_of(session, case)
     assert [m.kind for m in sent] == [MessageKind.APPLY, MessageKind.APPLY]
     body = json.loads(sent[-1].payload)
@@ -279,6 +289,21 @@ def test_a_high_risk_lift_is_carried_out_once_a_senior_approves(
     assert queued["qq:f1"].state == AppealState.GRANTED
     assert appeal.state == AppealState.GRANTED
     assert appeal.decided_by == "user:tom+sue"
+
+
+def test_lifting_a_restriction_that_would_end_a_high_risk_suspension_waits_for_a_senior(
+    session: Session,
+    enforced: dict[str, Case],
+    people: dict[str, ConsoleUser],
+    blobs: BlobStore,
+) -> None:
+    # alipay:f1 is a restriction, but a lift ends every measure of the person (F1)
+    appeal = queue_for_a_person(session, enforced["alipay:f1"], blobs)
+    result = decide(session, appeal, people["rita"], ReviewAction.LIFT, REASON, SETTINGS, now=NOW)
+    assert result.proposal is not None
+    assert lifts(session) == {}
+    approve(session, result.proposal, people["sam"], "", SETTINGS, now=NOW)
+    assert {enforced[a].state for a in F1_ACCOUNTS} == {CaseState.LIFTED}
 
 
 def test_nobody_approves_their_own_proposal(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -16,7 +16,6 @@ from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from fairban import tokens
 from fairban.appeals import codes, service
 from fairban.appeals import sessions as portal_sessions
 from fairban.appeals.filing import AppealError, submit_appeal
@@ -168,10 +167,14 @@ def access_by_link(body: LinkAccess, session: SessionDep) -> SessionOut:
 
 @router.post("/access/phone", response_model=SessionOut, status_code=202, responses=ERRORS)
 def access_by_phone(
-    body: PhoneAccess, request: Request, session: SessionDep, state: StateDep
+    body: PhoneAccess,
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    tasks: BackgroundTasks,
 ) -> SessionOut:
     """A session and a code sent, when the case number and phone match; the same
-    answer when they do not (a session that never verifies)."""
+    answer, timing and next steps when they do not (a session that never verifies)."""
     s, t = state.settings, now()
     if not portal_sessions.allow_start(
         session, s, case_number=body.case_number, address=client_address(request), now=t
@@ -179,40 +182,44 @@ def access_by_phone(
         session.commit()
         raise _too_many()
     case = case_service.case_by_number(session, body.case_number)
-    if case is not None and codes.phone_matches(session, case, body.phone):
-        token = portal_sessions.start_session(session, case, t)
-        portal = portal_sessions.portal_session(session, token, t)
-        assert portal is not None
-        codes.send_code(
-            session, portal, case, sender=state.sender, secret=state.secret, settings=s, now=t
-        )
-    else:
-        token = tokens.new_token()
+    token = codes.start_by_phone(  # a decoy session when they do not match
+        session,
+        case,
+        body.phone,
+        sender=codes.Deferred(state.sender, tasks.add_task),
+        secret=state.secret,
+        settings=s,
+        now=t,
+    )
     session.commit()
     return SessionOut(session=token, phone=None)
 
 
 @router.post("/access/code", status_code=202, responses=ERRORS)
 def send_code(
-    request: Request, session: SessionDep, state: StateDep, credentials: BearerDep
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    credentials: BearerDep,
+    tasks: BackgroundTasks,
 ) -> Response:
     """Send a (new) one-time code to the phone bound to the session's account."""
     portal = _session(session, credentials, verified=False)
     s, t = state.settings, now()
     if not codes.allow_code(
-        session, s, case_id=portal.case_id, address=client_address(request), now=t
+        session, s, case_id=codes.limit_subject(portal), address=client_address(request), now=t
     ):
         session.commit()
         raise _too_many()
-    case = session.get(Case, portal.case_id)
-    assert case is not None
+    case = session.get(Case, portal.case_id) if portal.case_id is not None else None
+    sender = codes.Deferred(state.sender, tasks.add_task)  # a decoy's answer: as fast
     sent = codes.send_code(
-        session, portal, case, sender=state.sender, secret=state.secret, settings=s, now=t
+        session, portal, case, sender=sender, secret=state.secret, settings=s, now=t
     )
     session.commit()
     if not sent:
         raise HTTPException(status_code=404, detail="no phone on file for this account")
-    return Response(status_code=202)
+    return Response(status_code=202, background=tasks)
 
 
 @router.post("/access/verify", response_model=Verified, responses=ERRORS)

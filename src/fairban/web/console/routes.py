@@ -217,9 +217,13 @@ def appeal_page(
         linked=linked,
         evidence=evidence_view(session, case, state.cache),
         history=audit.history(session, f"case:{case.number}"),
-        needs_second_lift=review.needs_second(appeal, ReviewAction.LIFT),
-        needs_second_uphold=review.needs_second(appeal, ReviewAction.UPHOLD),
-        weaker=[m.value for m in reversed(weaker_than(case.measure))],
+        # said before the reviewer submits: which choices wait for a senior's approval
+        needs_second_lift=review.second_needed(session, appeal, ReviewAction.LIFT),
+        needs_second_uphold=review.second_needed(session, appeal, ReviewAction.UPHOLD),
+        weaker=[
+            (m.value, review.second_needed(session, appeal, ReviewAction.DOWNGRADE, m))
+            for m in reversed(weaker_than(case.measure))
+        ],
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, BackgroundTasks, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.exc import IntegrityError
 
@@ -112,6 +112,7 @@ def start(
     session: SessionDep,
     state: StateDep,
     lang: LangDep,
+    tasks: BackgroundTasks,
     case_number: Annotated[str, Form(max_length=64)] = "",
     phone: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
@@ -122,19 +123,21 @@ def start(
         session.commit()
         return _too_many(request, lang)
     case = case_service.case_by_number(session, case_number) if case_number else None
-    response = _see_other("/verify?sent=1")
-    if case is not None and codes.phone_matches(session, case, phone):
-        token = portal_sessions.start_session(session, case, t)
-        portal = portal_sessions.portal_session(session, token, t)
-        assert portal is not None
-        codes.send_code(
-            session, portal, case, sender=state.sender, secret=state.secret, settings=s, now=t
-        )
-        _set_session_cookie(response, token, state)
-    else:
-        # the same answer whether or not the number and phone match: nothing to learn
-        response.delete_cookie(PORTAL_COOKIE)
+    # the same answer, cookie, work and next steps whether or not the number and phone
+    # match (a decoy session otherwise); the SMS goes out after the answer
+    token = codes.start_by_phone(
+        session,
+        case,
+        phone,
+        sender=codes.Deferred(state.sender, tasks.add_task),
+        secret=state.secret,
+        settings=s,
+        now=t,
+    )
     session.commit()
+    response = _see_other("/verify?sent=1")
+    _set_session_cookie(response, token, state)
+    response.background = tasks
     return response
 
 
@@ -172,7 +175,9 @@ def verify_page(
     if portal is not None and portal.verified_at is not None:
         return _see_other("/case")
     phone = None
-    if portal is not None:
+    if portal is not None and portal.phone_hint is not None:
+        phone = portal.phone_hint  # opened by number and phone: the one typed
+    elif portal is not None and portal.case_id is not None:
         case = session.get(Case, portal.case_id)
         contact = session.get(AccountContact, case.account_id) if case else None
         phone = codes.mask_phone(contact.phone) if contact else ""
@@ -195,6 +200,7 @@ def send_code(
     session: SessionDep,
     state: StateDep,
     lang: LangDep,
+    tasks: BackgroundTasks,
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     portal = _portal(request, session)
@@ -202,17 +208,17 @@ def send_code(
         return _see_other("/?expired=1")
     s, t = state.settings, now()
     if not codes.allow_code(
-        session, s, case_id=portal.case_id, address=client_address(request), now=t
+        session, s, case_id=codes.limit_subject(portal), address=client_address(request), now=t
     ):
         session.commit()
         return _too_many(request, lang)
-    case = session.get(Case, portal.case_id)
-    assert case is not None
-    codes.send_code(
-        session, portal, case, sender=state.sender, secret=state.secret, settings=s, now=t
-    )
+    case = session.get(Case, portal.case_id) if portal.case_id is not None else None
+    sender = codes.Deferred(state.sender, tasks.add_task)  # a decoy's answer: as fast
+    codes.send_code(session, portal, case, sender=sender, secret=state.secret, settings=s, now=t)
     session.commit()
-    return _see_other("/verify?sent=1")
+    response = _see_other("/verify?sent=1")
+    response.background = tasks
+    return response
 
 
 @router.post("/verify")
@@ -238,7 +244,7 @@ def check_code(
 
 def _verified(request: Request, session: SessionDep) -> tuple[PortalSession, Case]:
     portal = _portal(request, session)
-    if portal is None or portal.verified_at is None:
+    if portal is None or portal.verified_at is None or portal.case_id is None:
         raise HTTPException(status_code=303, headers={"Location": "/verify"})
     case = session.get(Case, portal.case_id)
     if case is None:
