@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     rate_window_s: int = 3600
     upload_max_bytes: int = 5 * 1024 * 1024
     upload_max_files: int = 5
+    #: refused requests (a bad form, a bad CSRF token, a body too large) per client
+    #: address per window; past it, the address's writes are answered 429
+    refusals_per_window: int = 20
+    #: the proxies whose X-Forwarded-For names the client (addresses or networks,
+    #: comma-separated, "*" for any); empty: the connection's own address, whatever
+    #: the headers say
+    trusted_proxies: str = ""
     #: hours a person has to decide an appeal the re-check did not grant
     answer_hours: int = 48
     #: the evidence folder the automatic re-check runs targeting on

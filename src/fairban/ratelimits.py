@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, case, delete
+from sqlalchemy import Integer, String, bindparam, case, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -64,6 +64,23 @@ def allow(session: Session, key: str, *, limit: int, window_s: int, now: datetim
     params = {"key": sha256_hex(key), "now": now, "ended": now - timedelta(seconds=window_s)}
     count = connection.execute(_UPSERTS[connection.dialect.name], params).scalar_one()
     return int(count) <= limit
+
+
+def used(session: Session, key: str, *, window_s: int, now: datetime) -> int:
+    """How many uses of ``key`` its current window has counted (0 once it has ended):
+    for limits that count only failures, checked before the attempt."""
+    found = session.execute(
+        select(RateBucket.window_start, RateBucket.count).where(RateBucket.key == sha256_hex(key))
+    ).first()
+    if found is None:
+        return 0
+    window_start, count = found
+    return 0 if window_start <= now - timedelta(seconds=window_s) else count
+
+
+def forget(session: Session, key: str) -> None:
+    """End ``key``'s window: its count starts again from nothing."""
+    session.connection().execute(delete(RateBucket).where(RateBucket.key == sha256_hex(key)))
 
 
 def purge_windows(session: Session, now: datetime, *, window_s: int) -> int:

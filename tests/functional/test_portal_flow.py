@@ -28,8 +28,7 @@ from tests.support.appeal_world import (
     make_portal,
     run_rechecks,
 )
-
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+from tests.support.appeals import PNG
 
 
 def test_p4_appeals_and_is_lifted_by_the_recheck(portal: Any) -> None:

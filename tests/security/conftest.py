@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from fairban.config import Settings
-from tests.support.appeal_world import Seeded, World, last_code, seed, settings_for
+from tests.support.appeal_world import Seeded, World, csrf_of, last_code, seed, settings_for
 from tests.support.db import DATABASES, new_database
 
 SECRET_KEY = "security-test-secret-key"
@@ -67,13 +68,29 @@ class Live:
 
     def client(self, **kwargs: Any) -> httpx.Client:
         """A new HTTP client (its own cookies) on the server; closed at the end."""
-        c = httpx.Client(base_url=self.base, timeout=30.0, **kwargs)
+        c = httpx.Client(base_url=self.base, **{"timeout": 30.0, **kwargs})
         self.clients.append(c)
         return c
 
     def code(self, account: str) -> str:
         """The latest one-time code the development sender wrote for ``account``'s case."""
         return last_code(self.home, self.seeded.numbers[account])
+
+    def sign_in(self, client: httpx.Client, account: str) -> None:
+        """Open ``account``'s notice link and prove the phone over HTTP: ``client``'s
+        cookie is then a verified portal session."""
+        number, token = self.seeded.numbers[account], self.seeded.tokens[account]
+        r = client.get(f"/c/{number}", params={"t": token}, follow_redirects=True)
+        assert r.url.path == "/verify", r.status_code
+        csrf = csrf_of(r.text)
+        assert client.post("/verify/send", data={"csrf": csrf}).status_code == 303
+        r = client.post("/verify", data={"csrf": csrf, "code": self.code(account)})
+        assert r.headers.get("location") == "/case", r.status_code
+
+    def rss(self) -> int:
+        """The server process's resident memory, in bytes (one worker: uvicorn runs it
+        in the process it was started as)."""
+        return int(psutil.Process(self.proc.pid).memory_info().rss)
 
     def server_log(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")

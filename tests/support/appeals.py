@@ -10,6 +10,7 @@ registered for the whole suite by tests/conftest.py.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -18,6 +19,8 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from PIL import Image
+from pypdf import PdfWriter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -47,8 +50,25 @@ SETTINGS = Settings(
     upload_max_bytes=1024,
 )
 PASSWORD = "correct horse battery"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-PDF = b"%PDF-1.7\n" + b"1" * 64
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (4, 4), (200, 30, 30)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _pdf() -> bytes:
+    writer, out = PdfWriter(), io.BytesIO()
+    writer.add_blank_page(width=72, height=72)
+    writer.write(out)
+    return out.getvalue()
+
+
+#: a real (tiny) photo and PDF: uploads are checked whole; Pillow's own PNG comes back
+#: byte for byte from the re-encoding
+PNG = _png()
+PDF = _pdf()
 
 #: F1 has three accounts (two suspended, one restricted); the mule one restricted
 #: account; "low" a suspension of low risk (0.6: no four eyes to lift it) and a

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, make_transient_to_detached
 
+from fairban.appeals import uploads as uploads_
 from fairban.appeals.blobs import ALLOWED_TYPES, BlobStore, sniff
 from fairban.appeals.models import OPEN_STATES, Appeal, AppealState, AppealUpload, Ground
 from fairban.cases.transitions import APPEALABLE, CaseState
@@ -48,8 +49,9 @@ class Upload:
 
 
 def check_uploads(uploads: Sequence[Upload], settings: Settings) -> list[tuple[Upload, str]]:
-    """Each non-empty upload with its sniffed type; refuses the batch on the first bad
-    file, before anything is stored."""
+    """Each non-empty upload, as it will be stored (an image re-encoded), with its
+    sniffed type; refuses the batch on the first bad file, before anything is stored.
+    Each is checked whole (``appeals.uploads``), not only by its first bytes."""
     files = [u for u in uploads if u.data or u.filename]
     if len(files) > settings.upload_max_files:
         raise AppealError("too_many_files", str(settings.upload_max_files))
@@ -62,7 +64,12 @@ def check_uploads(uploads: Sequence[Upload], settings: Settings) -> list[tuple[U
         kind = sniff(upload.data)
         if kind not in ALLOWED_TYPES:
             raise AppealError("file_type", upload.filename[:80])
-        checked.append((upload, kind))
+        try:
+            data = uploads_.checked(upload.data, kind)
+        except uploads_.BadUpload as e:
+            log.info("upload refused: %s", e)
+            raise AppealError("file_type", upload.filename[:80]) from None
+        checked.append((Upload(filename=upload.filename, data=data), kind))
     return checked
 
 

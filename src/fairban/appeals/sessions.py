@@ -79,6 +79,15 @@ def portal_session(session: Session, token: str | None, now: datetime) -> Portal
     return found
 
 
+def end_session(session: Session, token: str | None) -> None:
+    """Sign out: the session behind ``token`` is deleted, so a copy of its cookie opens
+    nothing afterwards."""
+    if token and len(token) <= 200:
+        session.execute(
+            delete(PortalSession).where(PortalSession.token_hash == tokens.sha256_hex(token))
+        )
+
+
 @dataclass(frozen=True)
 class VerifiedCase:
     """The case behind a verified session, as the appeal intake needs it."""

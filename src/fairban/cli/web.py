@@ -33,16 +33,37 @@ def serve(
             "--data", "-d", help="Evidence folder the automatic re-check runs targeting on."
         ),
     ] = None,
+    dev: Annotated[
+        bool,
+        typer.Option(
+            "--dev",
+            help="Allow the development code sender (FAIRBAN_OTP_SENDER=dev, codes written "
+            "to a file) on a --host other than loopback.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the appeal portal (/), the reviewer console (/console) and the JSON API
     (/api/v1, OpenAPI at /api/docs). Migrates the database first. Without --data (or
-    FAIRBAN_EVIDENCE_DIR) every appeal goes to a person."""
+    FAIRBAN_EVIDENCE_DIR) every appeal goes to a person.
+
+    Client addresses (for the per-address limits) are the connection's own unless it
+    comes from one of FAIRBAN_TRUSTED_PROXIES, whose X-Forwarded-For is then used.
+    Request bodies are bounded while they stream: uploads by FAIRBAN_UPLOAD_MAX_FILES x
+    FAIRBAN_UPLOAD_MAX_BYTES, the API's JSON by 4 KiB (an appeal 64 KiB), forms by
+    64 KiB; larger ones get 413."""
     import uvicorn
 
     from fairban.config import Settings
     from fairban.db import database_url, open_database
 
     settings = Settings()
+    if settings.otp_sender == "dev" and not dev and not _loopback(host):
+        err.print(
+            f"--host {host}: FAIRBAN_OTP_SENDER=dev writes one-time codes to a file; "
+            "set FAIRBAN_OTP_SENDER=http, or pass --dev",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
     open_database(database_url(settings), migrate=True).dispose()
     if data is not None:
         if not data.is_dir():
@@ -61,10 +82,26 @@ def serve(
         workers=workers,
         access_log=False,
         log_level="info",
+        # the app alone decides a client's address (FAIRBAN_TRUSTED_PROXIES): Uvicorn's
+        # own default trusts X-Forwarded-For from 127.0.0.1, i.e. from anyone's request
+        # through a local proxy, or a local attacker's
+        proxy_headers=False,
         # longer than a client's or proxy's idle keep-alive: a request sent on a
         # connection the server is closing fails without reaching it
         timeout_keep_alive=75,
     )
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` listens on this machine only."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to any address
 
 
 @users_app.command("add")

@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, cast
 
 import anyio.to_thread
+import swagger_ui_bundle
 from fastapi import FastAPI, Request, Response
-from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from fairban.appeals.blobs import BlobStore
 from fairban.appeals.codes import code_sender, secret_key
@@ -32,7 +34,8 @@ from fairban.appeals.worker import RecheckLoop
 from fairban.config import Settings
 from fairban.db import database_url, open_database, session_factory
 from fairban.web.api import intake
-from fairban.web.deps import AppState, expired_purges, get_lang, render
+from fairban.web.deps import TEMPLATES, AppState, expired_purges, get_lang, render
+from fairban.web.limits import RequestLimits
 
 log = logging.getLogger("fairban.web")
 
@@ -50,25 +53,20 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
-# the API documentation page loads its script and style from a CDN-less bundle: relax
-# only there
-DOCS_CSP = (
-    "default-src 'self'; img-src 'self' data: https:; style-src 'self' 'unsafe-inline' https:; "
-    "script-src 'self' 'unsafe-inline' https:; frame-ancestors 'none'"
-)
 
 
 class Guard:
-    """Every answer: the security headers, ``no-store`` on pages, one log line with the
-    route's template (never the path or query: no case number, token or phone); and a
-    413 for a body larger than the uploads may be, before it is read.
+    """Every answer, 500s and 413s included: the security headers, ``no-store`` on
+    pages, one log line with the route's template (never the path or query: no case
+    number, token or phone).
 
-    A plain ASGI middleware: Starlette's ``BaseHTTPMiddleware`` costs a task group and
-    a stream per request, which the intake benchmark can see."""
+    It wraps the whole stack, Starlette's error middleware included (:class:`App`),
+    so that a 500 gets the headers too. A plain ASGI middleware: Starlette's
+    ``BaseHTTPMiddleware`` costs a task group and a stream per request, which the
+    intake benchmark can see."""
 
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -84,26 +82,46 @@ class Guard:
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
                     headers.setdefault(name, value)
-                if path.startswith("/api/docs"):
-                    headers["Content-Security-Policy"] = DOCS_CSP
                 if not path.startswith("/static"):
                     headers.setdefault("Cache-Control", "no-store")
             await send(message)
 
-        length = Headers(scope=scope).get("content-length", "")
-        if length.isdigit() and int(length) > self.max_body:
-            too_large = PlainTextResponse("request too large", status_code=413)
-            await too_large(scope, receive, send_with_headers)
-        else:
+        try:
             await self.app(scope, receive, send_with_headers)
-        template = getattr(scope.get("route"), "path", "-")
-        log.info(
-            "%s %s %s %.1f ms",
-            scope["method"],
-            template,
-            status[0],
-            (time.perf_counter() - started) * 1000,
-        )
+        finally:
+            template = getattr(scope.get("route"), "path", "-")
+            log.info(
+                "%s %s %s %.1f ms",
+                scope["method"],
+                template,
+                status[0] or 500,
+                (time.perf_counter() - started) * 1000,
+            )
+
+
+class App(FastAPI):
+    """FastAPI with :class:`Guard` around the whole stack and, when
+    ``FAIRBAN_TRUSTED_PROXIES`` names any, the client's address taken from
+    ``X-Forwarded-For`` where (and only where) the connection comes from one of them.
+
+    This is the one place that decides a client's address: ``fairban serve`` turns
+    Uvicorn's own proxy headers off, and everything after reads ``scope["client"]``
+    (:func:`fairban.web.deps.client_address`, the limits)."""
+
+    trusted_proxies: tuple[str, ...] = ()
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack: ASGIApp = Guard(super().build_middleware_stack())
+        if self.trusted_proxies:
+            # Uvicorn types its middleware with its own ASGI types, Starlette with others
+            proxied = ProxyHeadersMiddleware(cast(Any, stack), list(self.trusted_proxies))
+            stack = cast(ASGIApp, proxied)
+        return stack
+
+
+def trusted_proxies(settings: Settings) -> tuple[str, ...]:
+    """``FAIRBAN_TRUSTED_PROXIES``: addresses or networks, comma-separated."""
+    return tuple(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
 
 
 def create_app(
@@ -157,12 +175,12 @@ def create_app(
             state.intake_pool = None
         engine.dispose()
 
-    app = FastAPI(
+    app = App(
         title="fairban",
         summary="Appeals against measures on accounts: portal, reviewer console, JSON API.",
         version="1",
         lifespan=lifespan,
-        docs_url="/api/docs",
+        docs_url=None,  # served from the package's own copy of Swagger UI (api_docs)
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
@@ -176,11 +194,15 @@ def create_app(
     app.include_router(api_router)
     app.include_router(portal_router)
     app.include_router(console_router)
+    # Swagger UI as the package swagger-ui-bundle-v2 ships it: no CDN, no relaxed CSP
+    app.mount(
+        "/static/swagger-ui",
+        StaticFiles(directory=str(swagger_ui_bundle.swagger_ui_path)),
+        name="swagger-ui",
+    )
     app.mount(
         "/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static"
     )
-
-    max_body = settings.upload_max_files * settings.upload_max_bytes + 1024 * 1024
 
     # the intake's own path runs inside Guard: the same headers and log line
     intake_route = next(
@@ -189,13 +211,26 @@ def create_app(
         if getattr(r, "path", None) == intake.PATH and "POST" in getattr(r, "methods", ())
     )
     app.add_middleware(intake.FastIntake, state=state, route=intake_route)
-    app.add_middleware(Guard, max_body=max_body)
+    # outside the intake: its bodies are bounded and its refusals counted too
+    app.add_middleware(RequestLimits, state=state)
+    app.trusted_proxies = trusted_proxies(settings)
+
+    @app.get("/api/docs", include_in_schema=False)
+    def api_docs(request: Request) -> Response:
+        return TEMPLATES.TemplateResponse(
+            request, "api_docs.html", {"openapi_url": app.openapi_url}
+        )
 
     @app.exception_handler(RequestValidationError)
-    async def bad_form(request: Request, exc: RequestValidationError) -> Response:
-        # a broken form is the person's to fix: a page in their language, not JSON
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        # a path parameter that cannot be valid (an id past any integer key, a word
+        # where a number goes) names nothing that exists
+        if any(tuple(e.get("loc", ()))[:1] == ("path",) for e in errors):
+            return await http_error(request, StarletteHTTPException(404))
         if request.url.path.startswith("/api/"):
-            return await request_validation_exception_handler(request, exc)
+            return JSONResponse({"detail": unechoed(errors)}, status_code=422)
+        # a broken form is the person's to fix: a page in their language, not JSON
         lang = get_lang(request)
         return render(
             request,
@@ -226,6 +261,20 @@ def create_app(
         )
 
     return app
+
+
+def unechoed(errors: Sequence[Any]) -> list[dict[str, object]]:
+    """Validation errors as the API answers them: where and what, never the input
+    (FastAPI's own handler echoes it: a 100 MiB body came back whole) nor its context;
+    the names in a location are cut short, since a stray key of the input is one."""
+    return [
+        {
+            "loc": [p if isinstance(p, int) else str(p)[:64] for p in e.get("loc", ())],
+            "msg": str(e.get("msg", ""))[:200],
+            "type": str(e.get("type", "")),
+        }
+        for e in errors
+    ]
 
 
 def app_from_environment() -> FastAPI:

@@ -7,11 +7,11 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
@@ -40,7 +40,7 @@ def expired_purges(settings: Settings) -> tuple[Purge, ...]:
     return (portal, console_users.purge_sessions)
 
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+TEMPLATES = Jinja2Templates(directory=str(FilePath(__file__).parent / "templates"))
 PORTAL_COOKIE = "fb_portal"
 CONSOLE_COOKIE = "fb_console"
 
@@ -79,6 +79,13 @@ def get_session(state: StateDep) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+#: the largest id a row can have (the tables' keys are 32-bit integers on PostgreSQL)
+MAX_ID = 2**31 - 1
+#: an id in a path: one past these bounds names nothing, so the app answers 404 (its
+#: handler for validation errors), never a database error
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def get_lang(request: Request) -> str:

@@ -11,7 +11,7 @@ import json
 import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
@@ -21,6 +21,7 @@ from fairban.appeals.models import Alert, Appeal, AppealUpload
 from fairban.audit.actions import Action
 from fairban.audit.models import AuditEntry
 from fairban.measures import Measure, weaker_than
+from fairban.ratelimits import allow, forget, used
 from fairban.review import flows as review
 from fairban.review import queue as review_queue
 from fairban.review import users
@@ -33,9 +34,21 @@ from fairban.review.models import (
     Role,
 )
 from fairban.web.console.evidence import evidence_view
-from fairban.web.deps import CONSOLE_COOKIE, SessionDep, StateDep, client_address, now, render
+from fairban.web.deps import (
+    CONSOLE_COOKIE,
+    MAX_ID,
+    IdPath,
+    SessionDep,
+    StateDep,
+    client_address,
+    now,
+    render,
+)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
+#: failed sign-ins a window allows from one address, and for one user from one address
+LOGIN_FAILS_PER_ADDRESS = 20
+LOGIN_FAILS_PER_USER_ADDRESS = 10
 LOGIN_CSRF = "fb_login_csrf"
 ROLE_HOME = {
     Role.REVIEWER: "/console/queue",
@@ -97,15 +110,22 @@ def login(
     if not tokens.same(csrf, cookie):
         return login_page(request, error="The form has expired. Please try again.")
     t = now()
-    s = state.settings
-    if not (
-        _allow(session, f"login:ip:{client_address(request)}", 20, s.rate_window_s)
-        and _allow(session, f"login:user:{name.strip()}", 10, s.rate_window_s)
-    ):
-        session.commit()
+    window = state.settings.rate_window_s
+    address = client_address(request)
+    # failures only, per address and per (user, address): an attacker elsewhere can
+    # neither lock a user out nor stop a colleague behind the same office address
+    # from signing in after their own typo; concurrent tries may each pass the check
+    # before any is counted (a few more per window, as many as threads)
+    limits = (
+        (f"login:ip:{address}", LOGIN_FAILS_PER_ADDRESS),
+        (f"login:user-ip:{name.strip()}:{address}", LOGIN_FAILS_PER_USER_ADDRESS),
+    )
+    if any(used(session, key, window_s=window, now=t) >= n for key, n in limits):
         return login_page(request, error="Too many tries. Wait a while.")
     user = users.authenticate(session, name, password)
     if user is None:
+        for key, n in limits:
+            allow(session, key, limit=n, window_s=window, now=t)
         audit.append(
             session,
             actor="console",
@@ -114,6 +134,7 @@ def login(
         )
         session.commit()
         return login_page(request, error="Wrong name or password.")
+    forget(session, limits[1][0])  # the user's own typos are forgiven at their sign-in
     token = users.start_session(session, user, t)
     audit.append(
         session,
@@ -133,12 +154,6 @@ def login(
     )
     response.delete_cookie(LOGIN_CSRF)
     return response
-
-
-def _allow(session: SessionDep, key: str, limit: int, window_s: int) -> bool:
-    from fairban.ratelimits import allow
-
-    return allow(session, key, limit=limit, window_s=window_s, now=now())
 
 
 @router.post("/logout")
@@ -191,7 +206,7 @@ def queue_page(request: Request, session: SessionDep) -> Response:
 
 @router.get("/appeals/{appeal_id}", response_class=HTMLResponse)
 def appeal_page(
-    appeal_id: int, request: Request, session: SessionDep, state: StateDep, error: str = ""
+    appeal_id: IdPath, request: Request, session: SessionDep, state: StateDep, error: str = ""
 ) -> Response:
     console, user = _signed_in(request, session, Role.REVIEWER, Role.SENIOR)
     appeal = session.get(Appeal, appeal_id)
@@ -229,7 +244,7 @@ def appeal_page(
 
 @router.post("/appeals/{appeal_id}/claim")
 def claim(
-    appeal_id: int,
+    appeal_id: IdPath,
     request: Request,
     session: SessionDep,
     csrf: Annotated[str, Form(max_length=100)] = "",
@@ -250,7 +265,7 @@ def claim(
 
 @router.post("/appeals/{appeal_id}/release")
 def release(
-    appeal_id: int,
+    appeal_id: IdPath,
     request: Request,
     session: SessionDep,
     csrf: Annotated[str, Form(max_length=100)] = "",
@@ -271,7 +286,7 @@ def release(
 
 @router.post("/appeals/{appeal_id}/decide")
 def decide(
-    appeal_id: int,
+    appeal_id: IdPath,
     request: Request,
     session: SessionDep,
     state: StateDep,
@@ -322,7 +337,7 @@ def proposals_page(request: Request, session: SessionDep) -> Response:
 
 @router.post("/proposals/{proposal_id}/{answer}")
 def answer_proposal(
-    proposal_id: int,
+    proposal_id: IdPath,
     answer: str,
     request: Request,
     session: SessionDep,
@@ -348,7 +363,9 @@ def answer_proposal(
 
 
 @router.get("/uploads/{upload_id}")
-def upload_file(upload_id: int, request: Request, session: SessionDep, state: StateDep) -> Response:
+def upload_file(
+    upload_id: IdPath, request: Request, session: SessionDep, state: StateDep
+) -> Response:
     _signed_in(request, session, Role.REVIEWER, Role.SENIOR)
     upload = session.get(AppealUpload, upload_id)
     if upload is None:
@@ -380,7 +397,7 @@ def stats_page(request: Request, session: SessionDep) -> Response:
 
 @router.post("/alerts/{alert_id}/ack")
 def ack_alert(
-    alert_id: int,
+    alert_id: IdPath,
     request: Request,
     session: SessionDep,
     csrf: Annotated[str, Form(max_length=100)] = "",
@@ -407,7 +424,10 @@ def ack_alert(
 
 @router.get("/audit", response_class=HTMLResponse)
 def audit_page(
-    request: Request, session: SessionDep, before: int | None = None, subject: str = ""
+    request: Request,
+    session: SessionDep,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    subject: str = "",
 ) -> Response:
     console, user = _signed_in(request, session, Role.AUDITOR)
     query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(100)

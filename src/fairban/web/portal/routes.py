@@ -28,6 +28,7 @@ from fairban.notices import render_long
 from fairban.web.deps import (
     PORTAL_COOKIE,
     AppState,
+    IdPath,
     LangDep,
     SessionDep,
     StateDep,
@@ -405,7 +406,9 @@ def _own_export(session: SessionDep, case: Case, export_id: int) -> DataExport:
 
 
 @router.get("/case/export/{export_id}", response_class=HTMLResponse)
-def export_page(export_id: int, request: Request, session: SessionDep, lang: LangDep) -> Response:
+def export_page(
+    export_id: IdPath, request: Request, session: SessionDep, lang: LangDep
+) -> Response:
     _portal_row, case = _verified(request, session)
     export = _own_export(session, case, export_id)
     return render(
@@ -420,7 +423,7 @@ def export_page(export_id: int, request: Request, session: SessionDep, lang: Lan
 
 @router.get("/case/export/{export_id}/download")
 def export_download(
-    export_id: int, request: Request, session: SessionDep, state: StateDep
+    export_id: IdPath, request: Request, session: SessionDep, state: StateDep
 ) -> Response:
     _portal_row, case = _verified(request, session)
     export = _own_export(session, case, export_id)
@@ -435,7 +438,10 @@ def export_download(
 
 
 @router.post("/signout")
-def sign_out() -> RedirectResponse:
+def sign_out(request: Request, session: SessionDep) -> RedirectResponse:
+    # ended on the server: a copied or stolen cookie is refused from now on
+    portal_sessions.end_session(session, request.cookies.get(PORTAL_COOKIE))
+    session.commit()
     response = _see_other("/")
     response.delete_cookie(PORTAL_COOKIE)
     return response
