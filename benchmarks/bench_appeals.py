@@ -2,7 +2,7 @@
 
     uv run --group bench python benchmarks/bench_appeals.py [--postgres URL]
         [--cases 20000] [--concurrency 64] [--intake-rate 1000] [--intake-seconds 8]
-        [--workers 2] [--lift 300] [--lift-rate 20] [--no-recheck]
+        [--workers 2] [--lift 300] [--lift-rate 20] [--no-recheck] [--attackers 20]
 
 URL defaults to $FAIRBAN_TEST_POSTGRES_URL; the run uses a new schema of that database,
 dropped afterwards, and checks that ``synchronous_commit`` is ``on``.
@@ -15,7 +15,12 @@ dropped afterwards, and checks that ``synchronous_commit`` is ``on``.
    through FastAPI's route (``FAIRBAN_FAST_INTAKE=false``, the baseline) and through
    the intake's own path (the default on PostgreSQL). Each: first open loop, INTAKE_RATE
    appeals a second for INTAKE_SECONDS, then closed loop, CONCURRENCY requests in flight,
-   one appeal per case. Reports, for each, appeals/s, p50/p90/p99 latency, and
+   one appeal per case. With ``--attackers N``, a third server (the intake's own path,
+   behind a trusted proxy) takes the same load while N clients, each from an address of
+   its own, send oversized chunked bodies without end (200 MiB multipart to the appeal
+   form, 100 MiB JSON to the API's sign-in): the safeguards issue's load. Each row also
+   gives the server's memory (its processes' RSS) at the start and at its peak.
+   Reports, for each, appeals/s, p50/p90/p99 latency, and
    that every 201 is an appeal row in the database and no row is missing or doubled
    (zero lost). Then one ``fairban appeals recheck --watch`` process takes them all in
    (case -> appealed, audit entry) and re-checks them (no evidence folder: each is
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -144,7 +150,87 @@ async def _paced(base: str, tokens: list[str], rate: float) -> dict[str, Any]:
     return {"statuses": statuses, "latencies": latencies, "wall_s": wall}
 
 
+async def _attack(base: str, clients: int, seconds: float) -> dict[str, Any]:
+    """CLIENTS attackers for SECONDS, each sending one oversized chunked body after
+    another: 200 MiB of multipart to the appeal form (no cookie), 100 MiB of JSON to
+    the API's sign-in. Each comes from an address of its own behind the trusted proxy
+    (``X-Forwarded-For``), so their refusals count against them, not the real appeals."""
+    import aiohttp
+
+    chunk = b"x" * 65536
+    statuses: dict[int, int] = {}
+    sent = 0
+
+    async def body(total: int) -> Any:
+        nonlocal sent
+        for _ in range(total // len(chunk)):
+            sent += len(chunk)
+            yield chunk
+
+    deadline = time.perf_counter() + seconds
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(base, timeout=timeout) as client:
+
+        async def one(i: int) -> None:
+            forwarded = {"X-Forwarded-For": f"203.0.113.{i + 1}"}
+            while time.perf_counter() < deadline:
+                if i % 2:
+                    url, kind, total = "/case/appeal", "multipart/form-data; boundary=b", 200 << 20
+                else:
+                    url, kind, total = "/api/v1/access/link", "application/json", 100 << 20
+                try:
+                    headers = {**forwarded, "Content-Type": kind}
+                    async with client.post(url, data=body(total), headers=headers) as r:
+                        await r.read()
+                        code = r.status
+                except (aiohttp.ClientError, TimeoutError):
+                    code = 0  # the server closed the connection on a body past its limit
+                statuses[code] = statuses.get(code, 0) + 1
+
+        await asyncio.gather(*(one(i) for i in range(clients)))
+    return {"statuses": statuses, "sent_bytes": sent}
+
+
+class _Rss:
+    """The peak resident memory of a server and its workers, sampled every 0.1 s."""
+
+    def __init__(self, pid: int) -> None:
+        import threading
+
+        import psutil
+
+        self.root = psutil.Process(pid)
+        self.start = self.now()
+        self.peak = self.start
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def now(self) -> int:
+        import psutil
+
+        total = 0
+        for p in [self.root, *self.root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):  # a worker that just exited
+                total += p.memory_info().rss
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            self.peak = max(self.peak, self.now())
+
+    def stop(self) -> tuple[float, float]:
+        """(MiB at start, peak MiB)."""
+        self._stop.set()
+        self._thread.join()
+        return self.start / 2**20, self.peak / 2**20
+
+
 def load_main(args: argparse.Namespace) -> None:
+    if args.attackers:
+        result = asyncio.run(_attack(args.load, args.attackers, args.seconds))
+        Path(args.out).write_text(json.dumps(result))
+        return
     tokens = json.loads(Path(args.tokens).read_text())
     if args.rate:
         result = asyncio.run(_paced(args.load, tokens, args.rate))
@@ -314,13 +400,20 @@ class Procs:
         self.procs = []
 
 
-def _generator(base: str, tokens: list[str], scratch: Path, **opts: Any) -> dict[str, Any]:
+def _generator_cmd(
+    base: str, tokens: list[str], scratch: Path, **opts: Any
+) -> tuple[list[str], Path]:
     file = scratch / f"tokens-{uuid.uuid4().hex[:6]}.json"
     file.write_text(json.dumps(tokens))
     out = scratch / f"result-{uuid.uuid4().hex[:6]}.json"
     cmd = [sys.executable, __file__, "--load", base, "--tokens", str(file), "--out", str(out)]
     for k, v in opts.items():
         cmd += [f"--{k}", str(v)]
+    return cmd, out
+
+
+def _generator(base: str, tokens: list[str], scratch: Path, **opts: Any) -> dict[str, Any]:
+    cmd, out = _generator_cmd(base, tokens, scratch, **opts)
     subprocess.run(cmd, check=True)
     result: dict[str, Any] = json.loads(out.read_text())
     return result
@@ -347,6 +440,14 @@ def main() -> None:
     parser.add_argument("--tokens", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--rate", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--attackers",
+        type=int,
+        default=0,
+        help="also run the intake's own path while this many clients send oversized chunked "
+        "bodies (the safeguards issue's load: 20)",
+    )
+    parser.add_argument("--seconds", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.load:
         load_main(args)
@@ -433,53 +534,88 @@ def main() -> None:
             print(f"### Intake: `fairban serve --workers {args.workers}`\n")
             print(
                 "| path | load | appeals | appeals/s | p50 ms | p90 ms | p99 ms | max ms "
-                "| answers |"
+                "| answers | server MiB, start -> peak |"
             )
-            print("|---|---|---:|---:|---:|---:|---:|---:|---|")
+            print("|---|---|---:|---:|---:|---:|---:|---:|---|---|")
             created = 0
-            half = len(tokens) // 2
-            for mode, fast, part in (
-                ("FastAPI route (baseline)", "false", tokens[:half]),
-                ("intake's own path", "true", tokens[half:]),
-            ):
+            runs = [("FastAPI route (baseline)", "false", 0), ("intake's own path", "true", 0)]
+            if args.attackers:
+                runs.append(
+                    (f"intake's own path, {args.attackers} attackers", "true", args.attackers)
+                )
+            share = len(tokens) // len(runs)
+            attacked: dict[str, Any] | None = None
+            for k, (mode, fast, attackers) in enumerate(runs):
+                part = tokens[k * share : (k + 1) * share]
                 port = _free_port()
                 base = f"http://127.0.0.1:{port}"
                 procs.env["FAIRBAN_RECHECK_IN_SERVER"] = "false"  # measured on its own below
                 procs.env["FAIRBAN_FAST_INTAKE"] = fast
-                procs.start(
-                    f"serve-intake-{fast}",
+                if attackers:  # each attacker an address of its own behind a proxy
+                    procs.env["FAIRBAN_TRUSTED_PROXIES"] = "127.0.0.1"
+                server = procs.start(
+                    f"serve-intake-{k}",
                     "serve",
                     "--port",
                     str(port),
                     "--workers",
                     str(args.workers),
                 )
-                procs.env.pop("FAIRBAN_RECHECK_IN_SERVER")
-                procs.env.pop("FAIRBAN_FAST_INTAKE")
+                for key in ("FAIRBAN_RECHECK_IN_SERVER", "FAIRBAN_FAST_INTAKE"):
+                    procs.env.pop(key)
+                procs.env.pop("FAIRBAN_TRUSTED_PROXIES", None)
                 _wait_http(f"{base}/api/v1/health")
                 _generator(base, part[:200], scratch, concurrency=8)  # warm up: connections
                 created += 200
                 # open loop first (appeals sent at a fixed rate, whatever the answers),
                 # then closed loop (CONCURRENCY in flight: the most the server takes)
                 paced_n = min(int(args.intake_rate * args.intake_seconds), (len(part) - 200) // 2)
+                memory = _Rss(server.pid)
+                attack = None
+                if attackers:
+                    cmd = [sys.executable, __file__, "--load", base, "--attackers", str(attackers)]
+                    seconds = paced_n / args.intake_rate + 2
+                    attack_out = scratch / f"attack-{k}.json"
+                    cmd += ["--seconds", f"{seconds:.1f}", "--out", str(attack_out)]
+                    attack = subprocess.Popen(cmd)
+                    time.sleep(1.0)  # the attack is under way before the appeals come
                 paced = _generator(base, part[200 : 200 + paced_n], scratch, rate=args.intake_rate)
+                paced_mem = memory.stop()
+                if attack is not None:
+                    attack.wait(timeout=120)
+                    attacked = json.loads(attack_out.read_text())
+                memory = _Rss(server.pid)
                 load = _generator(
                     base, part[200 + paced_n :], scratch, concurrency=args.concurrency
                 )
+                load_mem = memory.stop()
                 procs.stop()
                 created += load["statuses"].get("201", 0) + paced["statuses"].get("201", 0)
-                for name, run in (
-                    (f"open loop, {args.intake_rate:,.0f}/s offered", paced),
-                    (f"closed loop, {args.concurrency} in flight", load),
+                for name, run, mem in (
+                    (f"open loop, {args.intake_rate:,.0f}/s offered", paced, paced_mem),
+                    (f"closed loop, {args.concurrency} in flight", load, load_mem),
                 ):
                     ms = [x * 1000 for x in run["latencies"]]
                     answers = ", ".join(f"{k}: {v:,}" for k, v in sorted(run["statuses"].items()))
                     print(
                         f"| {mode} | {name} | {len(ms):,} | {len(ms) / run['wall_s']:,.0f} | "
                         f"{statistics.median(ms):.1f} | {_percentile(ms, 90):.1f} | "
-                        f"{_percentile(ms, 99):.1f} | {max(ms):.1f} | {answers} |"
+                        f"{_percentile(ms, 99):.1f} | {max(ms):.1f} | {answers} | "
+                        f"{mem[0]:,.0f} -> {mem[1]:,.0f} |"
                     )
                 sys.stdout.flush()
+            if attacked is not None:
+                answers = ", ".join(
+                    f"{'closed' if k == '0' else k}: {v:,}"
+                    for k, v in sorted(attacked["statuses"].items())
+                )
+                print(
+                    f"\nThe {args.attackers} attackers, during the open loop: "
+                    f"{sum(attacked['statuses'].values()):,} oversized chunked bodies begun "
+                    f"(200 MiB multipart to /case/appeal, 100 MiB JSON to /api/v1/access/link), "
+                    f"{attacked['sent_bytes'] / 2**20:,.0f} MiB sent before the server cut them "
+                    f"off; answers {answers}."
+                )
             with engine.connect() as c:
                 rows = c.execute(select(func.count()).select_from(Appeal)).scalar_one()
                 keys = c.execute(select(func.count(func.distinct(Appeal.submit_key)))).scalar_one()
