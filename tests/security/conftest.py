@@ -11,6 +11,7 @@ its own tests expect. A test that needs a clean server of its own starts one wit
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -76,6 +77,20 @@ class Live:
         """The latest one-time code the development sender wrote for ``account``'s case."""
         return last_code(self.home, self.seeded.numbers[account])
 
+    def codes_sent(self, account: str) -> int:
+        """How many codes the development sender has written for ``account``'s case."""
+        log = self.home / "codes.log"
+        if not log.exists():
+            return 0
+        number = self.seeded.numbers[account]
+        return sum(1 for line in log.read_text().splitlines() if json.loads(line)["case"] == number)
+
+    def new_code(self, account: str, before: int) -> str:
+        """The code sent after ``before`` codes: the server sends it after its answer
+        (a background task), so it may land a moment after the request returns."""
+        wait_for(lambda: self.codes_sent(account) > before, f"a new code for {account}", 30.0)
+        return self.code(account)
+
     def sign_in(self, client: httpx.Client, account: str) -> None:
         """Open ``account``'s notice link and prove the phone over HTTP: ``client``'s
         cookie is then a verified portal session."""
@@ -83,8 +98,9 @@ class Live:
         r = client.get(f"/c/{number}", params={"t": token}, follow_redirects=True)
         assert r.url.path == "/verify", r.status_code
         csrf = csrf_of(r.text)
+        before = self.codes_sent(account)
         assert client.post("/verify/send", data={"csrf": csrf}).status_code == 303
-        r = client.post("/verify", data={"csrf": csrf, "code": self.code(account)})
+        r = client.post("/verify", data={"csrf": csrf, "code": self.new_code(account, before)})
         assert r.headers.get("location") == "/case", r.status_code
 
     def rss(self) -> int:

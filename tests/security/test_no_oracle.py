@@ -23,7 +23,7 @@ from tests.support.appeal_world import P4, World
 from tests.support.db import DATABASES, new_database
 
 GATEWAY_DELAY_S = 0.25
-TRIES = 15
+TRIES = 25
 
 
 class Gateway(ThreadingHTTPServer):
@@ -145,8 +145,9 @@ def test_a_match_takes_no_longer_than_a_mismatch(server: tuple[Live, Gateway]) -
             took[kind].append(time.perf_counter() - started)
             assert r.status_code == 202
     median = {kind: statistics.median(times) for kind, times in took.items()}
-    # a generous factor: a code sent while the client waits makes it many times slower
-    assert max(median.values()) < 3 * min(median.values()), median
+    # a generous factor, and 50 ms for a busy machine's scheduling: a code sent while
+    # the client waits (the gateway takes GATEWAY_DELAY_S) makes it many times slower
+    assert max(median.values()) < 3 * min(median.values()) + 0.05, median
 
 
 def test_the_code_still_reaches_the_phone(server: tuple[Live, Gateway]) -> None:
