@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -50,6 +51,10 @@ class Settings(BaseSettings):
     #: comma-separated, "*" for any); empty: the connection's own address, whatever
     #: the headers say
     trusted_proxies: str = ""
+    #: the bearer token ``/metrics`` asks for; empty: ``/metrics`` answers 404
+    metrics_token: str = ""
+    #: ``text`` (one readable line) or ``json`` (one JSON object a line) for server logs
+    log_format: Literal["text", "json"] = "text"
     #: hours a person has to decide an appeal the re-check did not grant
     answer_hours: int = 48
     #: the evidence folder the automatic re-check runs targeting on

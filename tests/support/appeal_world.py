@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -166,13 +167,21 @@ def seed(
 
 
 def last_code(home: Path, number: str) -> str:
-    """The latest one-time code the development sender wrote for case ``number``."""
-    lines = (home / "codes.log").read_text().splitlines()
-    for line in reversed(lines):
-        entry = json.loads(line)
-        if entry["case"] == number:
-            return str(entry["code"])
-    raise AssertionError(f"no code sent for {number}")
+    """The latest one-time code the development sender wrote for case ``number``.
+
+    The portal sends the code in a background task after its answer, so the first
+    code of a case may land a moment after the client has the answer: wait for it."""
+    deadline = time.monotonic() + 15.0
+    while True:
+        path = home / "codes.log"
+        lines = path.read_text().splitlines() if path.exists() else []
+        for line in reversed(lines):
+            entry = json.loads(line)
+            if entry["case"] == number:
+                return str(entry["code"])
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no code sent for {number}")
+        time.sleep(0.05)
 
 
 def csrf_of(html: str) -> str:

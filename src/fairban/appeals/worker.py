@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from fairban import metrics
 from fairban.appeals.flows import recheck
 from fairban.appeals.models import Appeal, AppealState
 from fairban.appeals.recheck import DecisionCache
@@ -80,22 +81,37 @@ def run_pending(
     if not ids:
         return 0
     try:
+        filed = []
         with factory() as session, session.begin():
             for appeal in _claimed(session, ids, worker):
                 recheck(session, appeal, cache, settings)
+                filed.append(appeal.filed_at)
+        _observe(filed)
         return len(ids)
     except Exception:
         log.exception("re-check of a batch of %s failed; one at a time", len(ids))
     done = 0
     for appeal_id in ids:
         try:
+            filed = []
             with factory() as session, session.begin():
                 for appeal in _claimed(session, [appeal_id], worker):
                     recheck(session, appeal, cache, settings)
-                    done += 1
+                    filed.append(appeal.filed_at)
+            _observe(filed)
+            done += len(filed)
         except Exception:
+            metrics.RECHECKS.labels("failed").inc()
             log.exception("re-check of appeal %s failed; retried later", appeal_id)
     return done
+
+
+def _observe(filed: list[datetime]) -> None:
+    """Count committed re-checks and their latency from filing (``fairban.metrics``)."""
+    now = datetime.now(UTC)
+    for at in filed:
+        metrics.RECHECK_SECONDS.observe(max(0.0, (now - at).total_seconds()))
+    metrics.RECHECKS.labels("done").inc(len(filed))
 
 
 def _claimed(session: Session, ids: list[int], worker: str) -> list[Appeal]:

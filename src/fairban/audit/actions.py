@@ -30,6 +30,11 @@ class Action(StrEnum):
     DIRECTIVE_PAUSE = "directive:pause"
     DIRECTIVE_RESUME = "directive:resume"
     DIRECTIVE_BREAKER_TRIP = "directive:breaker:trip"
+    # a version in shadow (directives/flows.py, cases/shadow.py)
+    DIRECTIVE_SHADOW_START = "directive:shadow:start"
+    DIRECTIVE_SHADOW_JUDGE = "directive:shadow:judge"
+    DIRECTIVE_SHADOW_PROMOTE = "directive:shadow:promote"
+    DIRECTIVE_SHADOW_STOP = "directive:shadow:stop"
     # appeals (appeals/)
     APPEAL_FILE = "appeal:file"
     APPEAL_RECHECK_GRANT = "appeal:recheck:grant"

@@ -33,11 +33,15 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
 
+from fairban import audit
+from fairban.audit.actions import Action
 from fairban.cases.decisions import Account, read_decisions
 from fairban.cases.enforce import EnforceReport, enforce
+from fairban.cases.shadow import ShadowDay, is_shadow_content, judge_shadow, shadow_directive
 from fairban.config import Settings
 from fairban.contract import Directive
 from fairban.directives.models import DirectiveRecord
+from fairban.directives.service import get_directive
 from fairban.errors import FairbanError
 from fairban.progress import SILENT, Progress
 from fairban.store.ingest import IngestReport, ingest
@@ -61,6 +65,8 @@ class DailyReport:
     judged: Judged | None = None
     decisions_dir: Path | None = None
     enforced: EnforceReport | None = None
+    #: the version in shadow, judged beside the live one (``cases/shadow.py``)
+    shadow: ShadowDay | None = None
 
 
 def inbox_folders(store: Store, inbox: Path | None) -> list[Path]:
@@ -90,9 +96,12 @@ def run_daily(
     actor: str,
     inbox: Path | None = None,
     as_of: datetime | None = None,
+    stage: float | None = None,
     progress: Progress = SILENT,
 ) -> DailyReport:
-    """One daily run (module docstring). The caller commits the session."""
+    """One daily run (module docstring): with ``stage``, the rollout grows to it first
+    (a stage never shrinks). When the directive has a version in shadow, it is judged
+    after the live run and recorded (``cases/shadow.py``). The caller commits."""
     report = DailyReport(directive)
     record = session.get(DirectiveRecord, directive.id)
     if record is None or record.stage is None:
@@ -100,6 +109,12 @@ def run_daily(
             f"directive {directive.id!r} has no rollout yet: enforce a first stage "
             f"(`fairban enforce {directive.source.name} --decisions DIR --stage 1%`), "
             "then the daily run carries it on at that stage"
+        )
+    if is_shadow_content(session, record, directive):
+        raise DailyError(
+            f"{directive.source.name} is version {record.shadow_version} of {directive.id!r}, "
+            f"in shadow: run the daily cycle with the live directive, or "
+            f"`fairban shadow promote {directive.id}` to enforce this one"
         )
     for folder in inbox_folders(store, inbox):
         report.ingested.append(
@@ -112,19 +127,70 @@ def run_daily(
     out = decisions_dir(store, directive, judged.as_of)
     write_decisions(judged.result, out)
     report.decisions_dir = out
-    rows = read_decisions(out, directive, accounts=stored_accounts(store))
+    accounts = stored_accounts(store)
+    rows = read_decisions(out, directive, accounts=accounts)
     report.enforced = enforce(
         session,
         directive,
         rows,
-        stage=record.stage,
+        stage=max(stage or 0.0, record.stage),
         actor=actor,
         settings=settings,
         now=judged.as_of,
         window_moved=True,
         progress=progress,
     )
+    if record.shadow_version is not None:
+        report.shadow = judge_shadow(
+            session,
+            store,
+            record,
+            as_of=judged.as_of,
+            settings=settings,
+            actor=actor,
+            accounts=accounts,
+            progress=progress,
+        )
     return report
+
+
+def promote(
+    session: Session,
+    store: Store,
+    directive_id: str,
+    *,
+    stage: float,
+    settings: Settings,
+    actor: str,
+    as_of: datetime | None = None,
+    progress: Progress = SILENT,
+) -> tuple[int, int, DailyReport]:
+    """Make a directive's shadow version current and enforce it through the daily run
+    from ``store``: the new version's rollout starts over at ``stage`` (measures in
+    force stay, as a stage never takes one back; what the new version no longer
+    supports is lifted as ``directive_amended``), and ``fairban daily --stage`` grows it
+    from there. Writes ``directive:shadow:promote``, then the version's load and the
+    enforcement, each its own audit entry. Returns (version, previous, the day's report).
+    The caller commits."""
+    get_directive(session, directive_id)  # the one-line error for an unknown id
+    record = session.get(DirectiveRecord, directive_id, with_for_update=True)
+    assert record is not None
+    version, directive = shadow_directive(session, record)
+    previous = record.current_version
+    record.shadow_version = None
+    record.stage = stage  # the new version's rollout begins at its own first stage
+    session.flush()
+    audit.append(
+        session,
+        actor=actor,
+        action=Action.DIRECTIVE_SHADOW_PROMOTE,
+        subject=f"directive:{directive_id}",
+        payload={"version": version, "previous": previous, "stage": stage},
+    )
+    report = run_daily(
+        session, store, directive, settings=settings, actor=actor, as_of=as_of, progress=progress
+    )
+    return version, previous, report
 
 
 def decisions_dir(store: Store, directive: Directive, as_of: datetime) -> Path:

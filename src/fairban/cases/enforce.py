@@ -283,7 +283,7 @@ class _Enforcement:
 
     def _carry_out(self, row: DecisionRow | None, case: Case | None) -> None:
         kind = None if row is None else self._kind(row.account_id)
-        view = None if case is None else _view(case)
+        view = None if case is None else case_view(case)
         planned = plan(view, row, self.rollout, kind=kind)
         if planned.open:
             assert row is not None
@@ -381,7 +381,7 @@ class _Enforcement:
         return case
 
 
-def _view(case: Case) -> CaseView:
+def case_view(case: Case) -> CaseView:
     """What planning reads of a stored case."""
     return CaseView(
         state=case.state,
@@ -421,4 +421,4 @@ class _Numbers:
         return number
 
 
-__all__ = ["EnforceReport", "enforce"]
+__all__ = ["EnforceReport", "case_view", "enforce"]

@@ -119,3 +119,42 @@ class NoticeRecord(Base):
     sms: Mapped[str] = mapped_column(Text)
     long_text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ShadowCase(Base):
+    """One account on one day a directive version was judged in shadow
+    (``cases/shadow.py``): the measure it would hold were the version promoted that day,
+    beside the measure live, and the difference. Never a case: no notice, no webhook, no
+    appeal; the record operators compare before promoting."""
+
+    __tablename__ = "shadow_cases"
+    __table_args__ = (
+        UniqueConstraint(
+            "directive_id", "version", "day", "account_id", name="uq_shadow_cases_account_day"
+        ),
+        Index("ix_shadow_cases_day", "directive_id", "version", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    directive_id: Mapped[str] = mapped_column(ForeignKey("directives.id"))
+    #: the shadow version judged
+    version: Mapped[int] = mapped_column(Integer)
+    #: the judgement's day in Beijing (``YYYY-MM-DD``) and its instant
+    day: Mapped[str] = mapped_column(String(10))
+    as_of: Mapped[datetime] = mapped_column(UTCDateTime())
+    account_id: Mapped[str] = mapped_column(String(NAME_LENGTH))
+    platform: Mapped[str] = mapped_column(String(64))
+    #: what the shadow judged (a decision measure: none, monitor, restrict, suspend)
+    decision: Mapped[str] = mapped_column(String(16))
+    #: what would be in force after promotion (the planner's answer), and what is
+    measure: Mapped[str] = mapped_column(String(16))
+    live_measure: Mapped[str] = mapped_column(String(16))
+    live_case: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: added | lifted | changed | same
+    change: Mapped[str] = mapped_column(String(16))
+    #: why, as the planner says it (a lift reason code, or the step's note)
+    why: Mapped[str] = mapped_column(Text)
+    #: the reason codes of the shadow's decision and of the live case (JSON arrays)
+    codes: Mapped[str] = mapped_column(Text)
+    live_codes: Mapped[str] = mapped_column(Text)
+    risk: Mapped[float] = mapped_column(Float)

@@ -278,6 +278,13 @@ def worker(
         bool, typer.Option("--verbose", "-v", help="Log every failed try, not only dead letters.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No status line.")] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve Prometheus metrics (deliveries and failures by platform) on this "
+            "port of 127.0.0.1; the outbox's lag is on `fairban serve`'s /metrics."
+        ),
+    ] = None,
 ) -> None:
     """Deliver the outbox: signed webhooks, in order per account, with retries.
 
@@ -288,6 +295,13 @@ def worker(
     finishes the POSTs in flight, records them and exits.
     """
     from fairban.platforms.worker import DeliveryWorker, WorkerConfig
+
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        # the worker is a process of its own: its counters on a port of its own,
+        # loopback only (a sidecar or node agent scrapes it)
+        start_http_server(metrics_port, addr="127.0.0.1")
 
     logging.basicConfig(
         stream=sys.stderr,

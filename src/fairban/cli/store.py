@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from fairban.cli import RichProgress, app, out
 from fairban.cli.cases import ActorOption, QuietOption, _actor, _database, _plain
 from fairban.errors import InputError
+
+if TYPE_CHECKING:
+    from fairban.cases.daily import DailyReport
 
 StoreOption = Annotated[
     Path, typer.Option("--store", "-s", help="The evidence store folder (docs/store.md).")
@@ -83,11 +86,19 @@ def daily(
             "day in the store.",
         ),
     ] = None,
+    stage: Annotated[
+        str | None,
+        typer.Option(
+            help="Grow the rollout to this share first (1%, 10%, ... or all); default: the "
+            "stage it reached. A stage never shrinks."
+        ),
+    ] = None,
     actor: ActorOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """One day of a standing directive: ingest what has arrived, judge the directive as
     of the latest evidence, and enforce the difference at the stage its rollout reached.
+    A version in shadow (`fairban shadow start`) is judged too, and recorded only.
 
     New fraud accounts get measures with notices and webhooks; measures whose evidence
     aged out of the window, or that the new evidence no longer supports, are lifted with
@@ -97,12 +108,14 @@ def daily(
     run that died half-way is finished by the next one, with nothing applied twice.
     """
     from fairban.cases.daily import run_daily
+    from fairban.cases.decisions import parse_stage
     from fairban.config import get_settings
     from fairban.contract import load_directive
     from fairban.store.layout import Store
 
     spec = load_directive(directive)
     at = parse_instant(as_of, "--as-of")
+    share = None if stage is None else parse_stage(stage)
     opened = Store(store)
     with _database() as session:
         report = run_daily(
@@ -113,11 +126,19 @@ def daily(
             actor=_actor(actor),
             inbox=inbox,
             as_of=at,
+            stage=share,
             progress=RichProgress(quiet),
         )
         session.commit()
+    show_daily(report)
+
+
+def show_daily(report: DailyReport) -> None:
+    """What a daily run did, for the operator: the day's decisions, who was caught, whose
+    measure ended or changed and why, and the shadow's day when there is one."""
     for ingested in report.ingested:
         _plain(ingested.render())
+    spec = report.directive
     judged, enforced = report.judged, report.enforced
     assert judged is not None
     assert enforced is not None
@@ -154,6 +175,15 @@ def daily(
     if enforced.outside_stage:
         _plain(f"  {enforced.outside_stage:,} new decisions outside the rollout's stage")
     out.print(f"  {enforced.notices:,} notices and {enforced.messages:,} webhooks written")
+    shadow = report.shadow
+    if shadow is not None:
+        n = shadow.counts
+        _plain(
+            f"  shadow version {shadow.version} on {shadow.day}: would add {n['added']:,}, "
+            f"lift {n['lifted']:,}, change {n['changed']:,}; "
+            f"{'recorded' if shadow.recorded else 'already recorded'} "
+            f"(`fairban shadow compare {spec.id}`)"
+        )
 
 
 def _reasons_of(decisions: Any, accounts: set[str]) -> dict[str, str]:

@@ -5,8 +5,8 @@ go to; ``fairban appeals recheck`` to run waiting re-checks from a separate proc
 
 from __future__ import annotations
 
-import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -70,7 +70,16 @@ def serve(
             err.print(f"--data {data}: not a folder")
             raise typer.Exit(2)
         os.environ["FAIRBAN_EVIDENCE_DIR"] = str(data.resolve())
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from fairban.web.app import configure_logging
+
+    configure_logging(settings)
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # each worker a process: /metrics adds up their files (prometheus-client's
+        # multiprocess mode), a fresh folder per start
+        folder = settings.home.expanduser() / "metrics"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder.resolve())
     out.print(f"fairban serving on http://{host}:{port}/ (console /console, API /api/docs)")
     # uvicorn's access log would print each URL, notice tokens included: ours logs the
     # route template only (fairban.web.app)
@@ -82,6 +91,7 @@ def serve(
         workers=workers,
         access_log=False,
         log_level="info",
+        log_config=None,  # configure_logging's handler, in each worker too
         # the app alone decides a client's address (FAIRBAN_TRUSTED_PROXIES): Uvicorn's
         # own default trusts X-Forwarded-For from 127.0.0.1, i.e. from anyone's request
         # through a local proxy, or a local attacker's

@@ -20,6 +20,7 @@ from fairban.contract import Directive
 from fairban.directives.content import directive_content
 from fairban.directives.models import DirectiveRecord, DirectiveVersion
 from fairban.directives.service import get_directive, version_with_content
+from fairban.errors import FairbanError
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ def load_version(
             payload={"version": version, "content_hash": digest, "previous": previous},
         )
     record.current_version = version
+    if record.shadow_version == version:  # enforced directly: no longer in shadow
+        record.shadow_version = None
     record.title, record.issuer = directive.title, directive.issuer
     record.legal_basis = directive.legal_basis
     session.flush()
@@ -179,3 +182,84 @@ def resume_directive(
         subject=f"directive:{directive_id}",
         payload=payload,
     )
+
+
+class ShadowError(FairbanError):
+    """A shadow version that cannot be started, promoted or stopped (one line)."""
+
+    exit_code = 2
+
+
+def start_shadow(session: Session, directive: Directive, *, actor: str, now: datetime) -> int:
+    """Put ``directive`` (new content of a directive already enforced) in shadow: its
+    content becomes a version of the record (a new one, or the earlier version with that
+    content) without becoming current, so the daily run judges it beside the live one and
+    enforces nothing of it. Returns the version. Starting the same shadow again changes
+    nothing; another shadow must be stopped first."""
+    content, digest = directive_content(directive)
+    record = session.get(DirectiveRecord, directive.id, with_for_update=True)
+    if record is None or record.stage is None:
+        raise ShadowError(
+            f"directive {directive.id!r} is not live yet: a shadow runs beside a live version "
+            f"(`fairban enforce {directive.source.name} --decisions DIR --stage 1%` starts one)"
+        )
+    same = version_with_content(session, directive.id, digest)
+    if same is not None and same.version == record.current_version:
+        raise ShadowError(
+            f"{directive.source.name} is version {same.version} of {directive.id!r}, the live "
+            "one: a shadow needs different content"
+        )
+    if same is not None and same.version == record.shadow_version:
+        return same.version
+    if record.shadow_version is not None:
+        raise ShadowError(
+            f"directive {directive.id!r} has version {record.shadow_version} in shadow: "
+            f"`fairban shadow stop {directive.id}` first"
+        )
+    if same is None:
+        top = session.scalar(
+            select(func.max(DirectiveVersion.version)).where(
+                DirectiveVersion.directive_id == directive.id
+            )
+        )
+        version = (top or 0) + 1
+        _add_version(
+            session,
+            directive,
+            version,
+            content,
+            digest,
+            record.current_version,
+            actor=actor,
+            now=now,
+        )
+    else:
+        version = same.version
+    record.shadow_version = version
+    session.flush()
+    audit.append(
+        session,
+        actor=actor,
+        action=Action.DIRECTIVE_SHADOW_START,
+        subject=f"directive:{directive.id}",
+        payload={"version": version, "live": record.current_version, "content_hash": digest},
+    )
+    return version
+
+
+def stop_shadow(session: Session, directive_id: str, *, actor: str, reason: str) -> int:
+    """End a directive's shadow without promoting it; its recorded days stay. Returns the
+    version that was in shadow."""
+    record = get_directive(session, directive_id)
+    if record.shadow_version is None:
+        raise ShadowError(f"directive {directive_id!r} has no version in shadow")
+    version, record.shadow_version = record.shadow_version, None
+    session.flush()
+    audit.append(
+        session,
+        actor=actor,
+        action=Action.DIRECTIVE_SHADOW_STOP,
+        subject=f"directive:{directive_id}",
+        payload={"version": version, "live": record.current_version, "reason": reason},
+    )
+    return version

@@ -28,6 +28,9 @@ class DirectiveRecord(Base):
     pause_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     #: the largest stage enforced so far (0.01 = 1%, 1.0 = all); None before the first
     stage: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: a version judged every day beside the current one but never enforced (shadow
+    #: mode, ``cases/shadow.py``); None when there is none
+    shadow_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     versions: Mapped[list[DirectiveVersion]] = relationship(

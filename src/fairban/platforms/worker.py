@@ -63,7 +63,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from fairban import __version__
+from fairban import __version__, metrics
 from fairban.audit import append
 from fairban.audit.actions import Action
 from fairban.db import session_factory
@@ -420,15 +420,19 @@ def record(
                 for o in delivered
             ],
         )
+    for o in delivered:
+        metrics.DELIVERIES.labels(o.message.platform, "delivered").inc()
     retried: list[Claimed] = []
     dead: list[Outcome] = []
     changes: list[dict[str, Any]] = []
     for o in failed:
         error = (o.error or "failed")[:MAX_TEXT]
         if o.message.attempts >= max_attempts:
+            metrics.DELIVERIES.labels(o.message.platform, "dead").inc()
             dead.append(o)
             state, next_at = OutboxState.DEAD, o.at
         else:
+            metrics.DELIVERIES.labels(o.message.platform, "failed").inc()
             retried.append(o.message)
             wait = backoff_s(o.message.attempts, backoff_base_s, backoff_cap_s, rng)
             state, next_at = OutboxState.PENDING, o.at + timedelta(seconds=wait)

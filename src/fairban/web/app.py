@@ -9,10 +9,15 @@ loses none.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -27,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from fairban import metrics
 from fairban.appeals.blobs import BlobStore
 from fairban.appeals.codes import code_sender, secret_key
 from fairban.appeals.recheck import DecisionCache
@@ -36,8 +42,67 @@ from fairban.db import database_url, open_database, session_factory
 from fairban.web.api import intake
 from fairban.web.deps import TEMPLATES, AppState, expired_purges, get_lang, render
 from fairban.web.limits import RequestLimits
+from fairban.web.metrics import CONTENT_TYPE, authorized, exposition
 
 log = logging.getLogger("fairban.web")
+
+#: the request being answered, for every log line written while it is (``-``: none)
+REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
+#: what an incoming X-Request-ID may keep: a proxy's id, never a log injection
+_UNSAFE = re.compile(r"[^A-Za-z0-9._:-]")
+MAX_REQUEST_ID = 64
+#: the routes an appeal is filed through, by (method, path): the intake counters
+INTAKE_PATHS = {("POST", "/api/v1/case/appeals"): "api", ("POST", "/case/appeal"): "portal"}
+
+
+def request_id(raw: bytes | None) -> str:
+    """The id of a request: the client's ``X-Request-ID`` cut to 64 safe characters, or
+    a new one when it has none left."""
+    given = _UNSAFE.sub("", (raw or b"").decode("latin-1"))[:MAX_REQUEST_ID]
+    return given or uuid.uuid4().hex
+
+
+class RequestIdFilter(logging.Filter):
+    """Gives every record the request id of the request it was written during."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = REQUEST_ID.get()
+        return True
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object a line: time (UTC), level, logger, message, request id (and the
+    exception's text when there is one)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", REQUEST_ID.get()),
+        }
+        if record.exc_info:
+            doc["exception"] = self.formatException(record.exc_info)
+        return json.dumps(doc, ensure_ascii=False)
+
+
+def configure_logging(settings: Settings) -> None:
+    """The server's logging (``FAIRBAN_LOG_FORMAT``): readable lines or JSON lines on
+    stderr, each with its request id; Uvicorn's own loggers write through the same."""
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdFilter())
+    if settings.log_format == "json":
+        handler.setFormatter(JsonLines())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s [%(request_id)s] %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+
 
 #: the same for every page: nothing from elsewhere, no inline script or style, no
 #: framing, no referrer (notice links carry a token in their query)
@@ -75,11 +140,15 @@ class Guard:
         started = time.perf_counter()
         path: str = scope["path"]
         status = [0]
+        raw = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
+        rid = request_id(raw)
+        token = REQUEST_ID.set(rid)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
                 headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = rid
                 for name, value in SECURITY_HEADERS.items():
                     headers.setdefault(name, value)
                 if not path.startswith("/static"):
@@ -89,14 +158,20 @@ class Guard:
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
+            code = status[0] or 500
+            channel = INTAKE_PATHS.get((scope["method"], path))
+            if channel is not None:
+                outcome = "taken" if code < 400 else "refused" if code < 500 else "error"
+                metrics.INTAKE.labels(channel, outcome).inc()
             template = getattr(scope.get("route"), "path", "-")
             log.info(
                 "%s %s %s %.1f ms",
                 scope["method"],
                 template,
-                status[0] or 500,
+                code,
                 (time.perf_counter() - started) * 1000,
             )
+            REQUEST_ID.reset(token)
 
 
 class App(FastAPI):
@@ -221,6 +296,21 @@ def create_app(
             request, "api_docs.html", {"openapi_url": app.openapi_url}
         )
 
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics(request: Request) -> Response:
+        # never public on the portal's origin: no token set, no endpoint
+        token = settings.metrics_token
+        if not token:
+            raise StarletteHTTPException(404)
+        if not authorized(request.headers.get("authorization"), token):
+            return Response(
+                "a bearer token is needed\n",
+                status_code=401,
+                media_type="text/plain",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return Response(exposition(state.factory), media_type=CONTENT_TYPE)
+
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
@@ -280,4 +370,6 @@ def unechoed(errors: Sequence[Any]) -> list[dict[str, object]]:
 def app_from_environment() -> FastAPI:
     """For Uvicorn's worker processes: settings from FAIRBAN_* (``fairban serve`` has
     already migrated the database)."""
-    return create_app(Settings(), migrate=False)
+    settings = Settings()
+    configure_logging(settings)
+    return create_app(settings, migrate=False)

@@ -15,22 +15,34 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fairban.cases.daily import DailyError, run_daily, stored_accounts
+from fairban import audit
+from fairban.audit.actions import Action
+from fairban.audit.models import AuditEntry
+from fairban.cases.daily import DailyError, promote, run_daily, stored_accounts
 from fairban.cases.decisions import read_decisions
 from fairban.cases.enforce import enforce
 from fairban.cases.flows import lift_measure
 from fairban.cases.models import Case
 from fairban.cases.service import messages_of
+from fairban.cases.shadow import ADDED, CHANGED, LIFTED, compare
 from fairban.cases.transitions import IN_FORCE, CaseState, DeciderKind
 from fairban.config import Settings
 from fairban.contract import Directive, load_directive
-from fairban.directives.flows import pause_directive, resume_directive
+from fairban.directives.flows import (
+    ShadowError,
+    pause_directive,
+    resume_directive,
+    start_shadow,
+    stop_shadow,
+)
+from fairban.directives.models import DirectiveRecord
 from fairban.measures import VISIBLE_VALUES
 from fairban.store.ingest import ingest
 from fairban.store.judge import judge
 from fairban.store.layout import Store
 from fairban.targeting.run import write_decisions
 from fairban.world import WorldConfig, simulate_world
+from tests.support.cases import row_counts
 from tests.support.store import the_day_before, up_to
 
 LOOKBACK = 7  # days of a 60-day world: each day some evidence ages out, some comes in
@@ -207,3 +219,158 @@ def test_a_directive_without_a_rollout_is_refused(
     store = Store(tmp_path / "store", create=True)
     with pytest.raises(DailyError, match="has no rollout yet: enforce a first stage"):
         run_daily(session, store, directive, settings=SETTINGS, actor=ACTOR)
+
+
+# --- a version in shadow beside the live one ------------------------------------------
+
+
+def amended(world: Path, folder: Path, live: Directive, **changes: Any) -> Directive:
+    """The live directive with ``changes``, as a new file (a version to put in shadow)."""
+    doc = yaml.safe_load(live.source.read_text(encoding="utf-8"))
+    doc.update(changes)
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(world / "areas.geojson", folder / "areas.geojson")
+    (folder / "directive.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return load_directive(folder / "directive.yaml")
+
+
+STRICTER = {"thresholds": {"restrict": 0.35, "suspend": 0.6}}
+
+
+def test_a_shadow_version_writes_no_case_notice_or_webhook(
+    world: Path, tmp_path: Path, session: Session, started: tuple[Store, Directive]
+) -> None:
+    store, directive = started
+    folder, _ = day(world, tmp_path, directive, 1)
+    run_daily(session, store, directive, settings=SETTINGS, actor=ACTOR, inbox=folder)
+    live_only = row_counts(session)
+    shadow = amended(world, tmp_path / "shadow", directive, **STRICTER)
+    assert start_shadow(session, shadow, actor="operator:li", now=directive.issued_at) == 2
+    # the same day again, now with a shadow: the live run changes nothing, the shadow
+    # writes its day and no case, event, notice or outbox message
+    report = run_daily(session, store, directive, settings=SETTINGS, actor=ACTOR)
+    assert report.enforced is not None
+    assert not report.enforced.changed
+    assert report.shadow is not None
+    assert report.shadow.recorded
+    assert sum(report.shadow.counts[c] for c in (ADDED, LIFTED, CHANGED)) > 0
+    with_shadow = row_counts(session)
+    for table in ("cases", "case_events", "notices", "outbox"):
+        assert with_shadow[table] == live_only[table], table
+    assert with_shadow["directive_versions"] == live_only["directive_versions"] + 1
+    assert with_shadow["audit_log"] == live_only["audit_log"] + 3  # load, start, judge
+    record = session.get(DirectiveRecord, directive.id)
+    assert record is not None
+    assert record.current_version == 1
+    cases = session.scalars(select(Case).where(Case.directive_id == directive.id)).all()
+    assert {c.directive_version for c in cases} == {1}
+    again = run_daily(session, store, directive, settings=SETTINGS, actor=ACTOR)
+    assert again.shadow is not None
+    assert not again.shadow.recorded
+    assert row_counts(session) == with_shadow
+
+
+def test_the_comparison_lists_who_would_be_added_lifted_and_changed_and_why(
+    world: Path, tmp_path: Path, session: Session, started: tuple[Store, Directive]
+) -> None:
+    store, directive = started
+    shadow = amended(world, tmp_path / "shadow", directive, **STRICTER)
+    start_shadow(session, shadow, actor="operator:li", now=directive.issued_at)
+    for k in (1, 2):
+        folder, _ = day(world, tmp_path, directive, k)
+        run_daily(session, store, directive, settings=SETTINGS, actor=ACTOR, inbox=folder)
+    days = compare(session, directive.id)
+    assert [d.day for d in days] == sorted({d.day for d in days})
+    assert len(days) == 2
+    last = days[-1]
+    live = {
+        c.account_id: c.measure.value
+        for c in session.scalars(select(Case).where(Case.directive_id == directive.id))
+        if c.state in IN_FORCE
+    }
+    wanted = {
+        r["account_id"]: r["measure"]
+        for r in judge(store, shadow, as_of=last.as_of).result.decisions.to_pylist()
+        if r["measure"] != "none"
+    }
+    added = {s.account_id for s in last.rows if s.change == ADDED}
+    lifted = {s.account_id for s in last.rows if s.change == LIFTED}
+    changed = {s.account_id: s.measure for s in last.rows if s.change == CHANGED}
+    assert added == set(wanted) - set(live)
+    assert lifted == set(live) - set(wanted)
+    assert changed == {a: m for a, m in wanted.items() if a in live and live[a] != m}
+    assert added
+    assert changed
+    for s in last.rows:
+        assert s.live_measure == live.get(s.account_id, "none")
+        if s.change == LIFTED:
+            assert s.why == "directive_amended"
+            assert json.loads(s.live_codes)
+        else:
+            assert json.loads(s.codes)  # the reason codes of the would-be measure
+
+
+def test_promoting_enforces_the_shadow_through_the_stages_with_audit_entries(
+    world: Path, tmp_path: Path, session: Session, started: tuple[Store, Directive]
+) -> None:
+    store, directive = started
+    shadow = amended(world, tmp_path / "shadow", directive, **STRICTER)
+    start_shadow(session, shadow, actor="operator:li", now=directive.issued_at)
+    for k in (1, 2):
+        folder, _ = day(world, tmp_path, directive, k)
+        run_daily(session, store, directive, settings=SETTINGS, actor=ACTOR, inbox=folder)
+    would = compare(session, directive.id)[-1]
+    added = {s.account_id for s in would.rows if s.change == ADDED}
+    version, previous, first = promote(
+        session, store, directive.id, stage=0.1, settings=SETTINGS, actor="operator:li"
+    )
+    assert (version, previous) == (2, 1)
+    record = session.get(DirectiveRecord, directive.id)
+    assert record is not None
+    assert (record.current_version, record.shadow_version, record.stage) == (2, None, 0.1)
+    assert first.enforced is not None
+    assert first.shadow is None
+    assert first.enforced.outside_stage > 0  # the first stage holds most new measures
+    now = {
+        c.account_id
+        for c in session.scalars(select(Case).where(Case.directive_id == directive.id))
+        if c.state in IN_FORCE
+    }
+    assert 0 < len(added & now) < len(added)
+    full = run_daily(session, store, shadow, settings=SETTINGS, actor=ACTOR, stage=1.0)
+    assert full.enforced is not None
+    assert visible_in_force(session, directive) == judged_visible(store, shadow, would.as_of)
+    for case in session.scalars(select(Case).where(Case.directive_id == directive.id)):
+        if case.state in IN_FORCE:
+            assert case.directive_version == 2
+    actions = [
+        e.action
+        for e in session.scalars(select(AuditEntry).order_by(AuditEntry.id))
+        if e.subject == f"directive:{directive.id}"
+    ]
+    assert actions[-4:] == [
+        Action.DIRECTIVE_SHADOW_PROMOTE,
+        Action.DIRECTIVE_VERSION_LOAD,
+        Action.DIRECTIVE_ENFORCE,
+        Action.DIRECTIVE_ENFORCE,
+    ]
+    assert Action.DIRECTIVE_SHADOW_START in actions
+    assert actions.count(Action.DIRECTIVE_SHADOW_JUDGE) == 2
+    assert audit.verify(session).ok
+
+
+def test_the_shadow_file_is_refused_by_the_live_daily_run_and_a_second_shadow_waits(
+    world: Path, tmp_path: Path, session: Session, started: tuple[Store, Directive]
+) -> None:
+    store, directive = started
+    shadow = amended(world, tmp_path / "shadow", directive, **STRICTER)
+    start_shadow(session, shadow, actor="operator:li", now=directive.issued_at)
+    with pytest.raises(DailyError, match="in shadow"):
+        run_daily(session, store, shadow, settings=SETTINGS, actor=ACTOR)
+    other = amended(world, tmp_path / "other", directive, thresholds={"restrict": 0.5})
+    with pytest.raises(ShadowError, match="shadow stop"):
+        start_shadow(session, other, actor="operator:li", now=directive.issued_at)
+    with pytest.raises(ShadowError, match="the live one"):
+        start_shadow(session, directive, actor="operator:li", now=directive.issued_at)
+    assert stop_shadow(session, directive.id, actor="operator:li", reason="wrong tiers") == 2
+    assert start_shadow(session, other, actor="operator:li", now=directive.issued_at) == 3
