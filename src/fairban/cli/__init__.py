@@ -139,6 +139,7 @@ def db_upgrade() -> None:
 from fairban.cli import audit as _audit  # noqa: E402, F401
 from fairban.cli import cases as _cases  # noqa: E402, F401
 from fairban.cli import platforms as _platforms  # noqa: E402, F401
+from fairban.cli import report as _report  # noqa: E402, F401
 from fairban.cli import shadow as _shadow  # noqa: E402, F401
 from fairban.cli import store as _store  # noqa: E402, F401
 from fairban.cli import web as _web  # noqa: E402, F401
