@@ -73,6 +73,10 @@ fi
 
 fairban audit verify
 
+echo; echo "== the transparency report of the last two days (Beijing time): what was done and why"
+fairban report transparency --from "$(TZ=Asia/Shanghai date -d yesterday +%F)" --to "$(TZ=Asia/Shanghai date +%F)" \
+    --out "$DIR/transparency" --force
+
 if [ "${DEMO_SERVE:-1}" = "0" ]; then
     exit 0
 fi

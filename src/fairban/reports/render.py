@@ -249,7 +249,8 @@ def bars(
     it. ``keys`` (one per item) choose the bars' colours."""
     if not items:
         return Markup("")
-    row, left, width, scale_w = 28, 190, 560, 300
+    # narrow enough that a phone shows the labels near their size
+    row, left, width, scale_w = 28, 170, 420, 200
     top = max((v for _, v in items), default=0) or 1
     height = row * len(items) + 8
     parts = [
@@ -428,8 +429,8 @@ def html(report: Report, lang: str, files: Sequence[str]) -> str:
             other=other,
             other_lang=other_lang,
             charts=charts,
-            measures=MEASURES,
-            outcomes=OUTCOMES,
+            measure_labels=[w(k) for k in MEASURES],
+            outcome_labels=[w(k) for k in OUTCOMES],
             files=files,
         )
     )
