@@ -12,6 +12,7 @@ import pytest
 from fairban.contract import load_directive
 from fairban.preview import write_report
 from fairban.world import WorldConfig, simulate_world
+from tests.support.browser import SCROLLING_BOXES, serious_violations
 from tests.support.preview_decisions import fixture_decisions
 
 pytestmark = pytest.mark.e2e
@@ -102,6 +103,13 @@ def test_report_in_a_browser(
                 "document.documentElement.scrollWidth - document.documentElement.clientWidth"
             )
             assert overflow <= 0, f"the page is {overflow}px wider than a {width}px screen"
+            # and each such box is a named region the keyboard can reach (scrolls visibly:
+            # its edge shadows, tested by eye in the screenshots)
+            wide = page.evaluate(SCROLLING_BOXES, "div.table-wrap")
+            if device == "phone":
+                assert wide, "some table should need scrolling on a phone"
+            assert all(t == 0 and r == "region" and name for t, r, name in wide), wide
+            assert serious_violations(page) == []
 
             shot = tmp_path / f"preview-{device}.png"
             page.screenshot(path=str(shot), full_page=True)

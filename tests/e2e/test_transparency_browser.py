@@ -8,7 +8,6 @@ from __future__ import annotations
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
@@ -18,6 +17,7 @@ from fairban.config import Settings
 from fairban.contract import Directive
 from fairban.reports.numbers import Period, compute
 from fairban.reports.render import write
+from tests.support.browser import SCROLLING_BOXES, serious_violations
 from tests.support.cases import Decide
 from tests.support.transparency import END, START, build
 
@@ -35,7 +35,6 @@ PAGES = {
         ("Measures taken", "Appeals", "Circuit breaker and pauses", "Audit log"),
     ),
 }
-SERIOUS = ("serious", "critical")
 
 needs_chromium = pytest.mark.skipif(
     not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install chromium)"
@@ -60,14 +59,6 @@ def report(
     return out
 
 
-def _serious(violations: list[dict[str, Any]]) -> list[str]:
-    return [
-        f"{v['id']} ({v['impact']}): {len(v['nodes'])} nodes, e.g. {v['nodes'][0]['target']}"
-        for v in violations
-        if v.get("impact") in SERIOUS
-    ]
-
-
 @needs_chromium
 @pytest.mark.parametrize(
     ("device", "width", "height"), [("phone", 390, 844), ("desktop", 1366, 768)]
@@ -75,7 +66,6 @@ def _serious(violations: list[dict[str, Any]]) -> list[str]:
 def test_both_languages_in_a_browser(
     report: Path, tmp_path: Path, device: str, width: int, height: int
 ) -> None:
-    from axe_playwright_python.sync_playwright import Axe
     from playwright.sync_api import Route, expect, sync_playwright
 
     blocked: list[str] = []
@@ -87,7 +77,6 @@ def test_both_languages_in_a_browser(
             blocked.append(route.request.url)
             route.abort()
 
-    axe = Axe()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
@@ -109,17 +98,11 @@ def test_both_languages_in_a_browser(
                 assert overflow <= 0, f"{name} is {overflow}px wider than a {width}px screen"
                 boxes = page.locator("div.scroll")
                 assert boxes.count() >= 8
-                wide = page.evaluate(
-                    "[...document.querySelectorAll('div.scroll')]"
-                    ".filter(e => e.scrollWidth > e.clientWidth)"
-                    ".map(e => [e.tabIndex, e.getAttribute('role'),"
-                    " e.getAttribute('aria-labelledby')])"
-                )
+                wide = page.evaluate(SCROLLING_BOXES, "div.scroll")
                 if device == "phone":
                     assert wide, "the directives' table should need scrolling on a phone"
                 assert all(t == 0 and r == "region" and by for t, r, by in wide), wide
-                violations = axe.run(page).response["violations"]
-                assert _serious(violations) == [], name
+                assert serious_violations(page) == [], name
                 page.screenshot(
                     path=str(tmp_path / f"transparency-{lang}-{device}.png"), full_page=True
                 )
