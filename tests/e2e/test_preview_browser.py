@@ -37,6 +37,14 @@ HEADINGS = (
     "Compared with the 2019 presence rule",
     "Checked against the simulator's truth",
 )
+HEADINGS_ZH = (
+    "概览",
+    "将会发生什么",
+    "这些人住在哪里",
+    "依据什么证据",
+    "与2019年“在场”规则的对比",
+    "与模拟器真实情况的核对",
+)
 MAPS = ("map-china", "map-border", "map-naive", "map-fairban")
 
 needs_chromium = pytest.mark.skipif(
@@ -111,6 +119,22 @@ def test_report_in_a_browser(
             assert all(t == 0 and r == "region" and name for t, r, name in wide), wide
             assert serious_violations(page) == []
 
+            # the same report in Chinese, reached by its link, held to the same
+            page.get_by_role("link", name="中文").click()
+            assert page.evaluate("document.documentElement.lang") == "zh-CN"
+            for heading in HEADINGS_ZH:
+                expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, f"the Chinese page is {overflow}px wider than {width}px"
+            wide = page.evaluate(SCROLLING_BOXES, "div.table-wrap")
+            assert all(t == 0 and r == "region" and name for t, r, name in wide), wide
+            assert serious_violations(page) == []
+            page.screenshot(path=str(tmp_path / f"preview-zh-{device}.png"), full_page=True)
+            page.get_by_role("link", name="English").click()
+            expect(page.get_by_role("heading", name=HEADINGS[0], exact=True)).to_be_visible()
+
             shot = tmp_path / f"preview-{device}.png"
             page.screenshot(path=str(shot), full_page=True)
         finally:
@@ -120,4 +144,5 @@ def test_report_in_a_browser(
     assert all(url.startswith(("file://", "data:")) for url in requested), requested
     assert shot.stat().st_size > 10_000
     ARTIFACTS.mkdir(exist_ok=True)
-    shutil.copy(shot, ARTIFACTS / shot.name)
+    for made in tmp_path.glob("preview-*.png"):
+        shutil.copy(made, ARTIFACTS / made.name)

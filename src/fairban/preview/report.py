@@ -60,6 +60,23 @@ TRUTH_FILES: dict[str, str] = {
     "quality_summary.csv": "precision and recall of each rule",
     "personas.csv": "the seed personas under each rule",
 }
+#: the same, said in the Chinese page
+FILES_ZH: dict[str, str] = {
+    "by_measure.csv": "各措施的账号和人数",
+    "by_platform.csv": "各平台、各措施的账号",
+    "by_province.csv": "按住处所在省份、各措施的账号",
+    "by_prefecture.csv": "按住处所在地级市、各措施的账号",
+    "by_strength.csv": "按证据强度、各措施的账号",
+    "naive_rule.csv": "2019年“在场”规则与fairban的对比：总体及按来源、平台和省份",
+    "naive_hits.csv": "被“在场”规则命中或被fairban限制、暂停的每个账号",
+    "quality_by_role.csv": "每个模拟角色：各规则标记了多少",
+    "quality_summary.csv": "各规则的精确率和召回率",
+    "personas.csv": "各规则下的种子人物",
+}
+#: the report's pages: English and Chinese, each linking to the other
+PAGES = {"index.html": "index.html.j2", "index.zh-CN.html": "index.zh-CN.html.j2"}
+_MEASURES_ZH = {"none": "不处置", "monitor": "监测", "restrict": "限制功能", "suspend": "暂停使用"}
+_STRENGTHS_ZH = {"strong": "强", "moderate": "中等", "weak": "弱", "none": "无"}
 
 
 @dataclass
@@ -224,8 +241,9 @@ def _write(
         figures = _figures(directive, everyone, tables, comparison, quality)
     summary = _summary(directive, ledger, decided, comparison, quality, tuple(tables), out)
     with progress.stage("Writing index.html", total=None):
-        html = _render(directive, summary, tables, comparison, quality, figures)
-        (out / "index.html").write_text(html, encoding="utf-8")
+        for page, template in PAGES.items():
+            html = _render(directive, summary, tables, comparison, quality, figures, template)
+            (out / page).write_text(html, encoding="utf-8")
     return summary
 
 
@@ -277,7 +295,7 @@ def _summary(
         naive_only=comparison.naive_only,
         fairban_only=comparison.fairban_only,
         observations=ledger.scan.observations,
-        files=("index.html", *files),
+        files=(*PAGES, *files),
     )
     if quality is not None:
         for score in quality.scores:
@@ -436,6 +454,9 @@ def _environment() -> Environment:
     env.filters["num"] = lambda v: "–" if v is None else f"{v:,}"
     env.filters["pct"] = lambda v, d=1: "–" if v is None else f"{v:.{d}%}"
     env.filters["km2"] = lambda v: f"{v:,.1f}"
+    # the Chinese page's words for the measures and strengths (``any`` where either is fine)
+    env.filters["measure"] = lambda v: _MEASURES_ZH.get(str(v), "均可" if v == "any" else v)
+    env.filters["strength"] = lambda v: _STRENGTHS_ZH.get(str(v), v)
     return env
 
 
@@ -446,6 +467,7 @@ def _render(
     comparison: Comparison,
     quality: Quality | None,
     figures: dict[str, Markup],
+    template: str = "index.html.j2",
 ) -> str:
     naive_rows = comparison.table.to_pylist()
     prefectures = tables["by_prefecture.csv"].to_pylist()
@@ -476,10 +498,13 @@ def _render(
         "scores": quality.scores if quality else (),
         "personas": quality.personas.to_pylist() if quality else [],
         "figures": figures,
-        "files": {**FILES, **(TRUTH_FILES if quality else {})},
+        "files": {
+            name: FILES_ZH[name] if template != "index.html.j2" else what
+            for name, what in {**FILES, **(TRUTH_FILES if quality else {})}.items()
+        },
         "home_sources": _home_sources(comparison),
     }
-    return _environment().get_template("index.html.j2").render(context)
+    return _environment().get_template(template).render(context)
 
 
 def _home_sources(comparison: Comparison) -> dict[str, int]:

@@ -3,6 +3,7 @@ network references, the truth section only with truth, and all-or-nothing writin
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from pathlib import Path
@@ -20,6 +21,7 @@ from .conftest import PreviewCase
 MEASURES = ("none", "monitor", "restrict", "suspend")
 ALWAYS = (
     "index.html",
+    "index.zh-CN.html",
     "by_measure.csv",
     "by_platform.csv",
     "by_province.csv",
@@ -114,8 +116,10 @@ def test_prefectures_are_named_and_roll_up_to_provinces(preview_case: PreviewCas
 
 
 def test_html_references_nothing_outside(preview_case: PreviewCase) -> None:
-    for report in (preview_case.report, preview_case.plain_report):
-        html = (report / "index.html").read_text(encoding="utf-8")
+    for report, page in itertools.product(
+        (preview_case.report, preview_case.plain_report), ("index.html", "index.zh-CN.html")
+    ):
+        html = (report / page).read_text(encoding="utf-8")
         assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.I)
         assert not re.search(r"@import|url\(\s*['\"]?(https?:)?//", html, re.I)
         assert "<script" not in html
@@ -143,6 +147,43 @@ def test_html_shows_the_directive_and_headline(preview_case: PreviewCase) -> Non
     ):
         assert heading in html
     assert html.count("<svg") >= 8
+
+
+def _structure(html: str) -> tuple[list[str], list[str], int, int]:
+    """What both languages must share: section ids, every number cell, tables, figures."""
+    return (
+        re.findall(r'<section id="([^"]+)"', html),
+        re.findall(r'<td class="n">([^<]*)</td>', html),
+        html.count("<table>"),
+        html.count("<svg"),
+    )
+
+
+def test_the_chinese_page_says_the_same(preview_case: PreviewCase) -> None:
+    for report in (preview_case.report, preview_case.plain_report):
+        en = (report / "index.html").read_text(encoding="utf-8")
+        zh = (report / "index.zh-CN.html").read_text(encoding="utf-8")
+        assert '<html lang="en">' in en
+        assert '<html lang="zh-CN">' in zh
+        assert _structure(zh) == _structure(en)
+        assert 'href="index.zh-CN.html"' in en
+        assert 'href="index.html"' in zh
+        for heading in (
+            "概览",
+            "将会发生什么",
+            "这些人住在哪里",
+            "依据什么证据",
+            "与2019年“在场”规则的对比",
+        ):
+            assert f"<h2>{heading}</h2>" in zh
+        # no English prose in the Chinese page: its headings and table heads are Chinese
+        for heading in re.findall(r"<h[23]>([^<]*)</h[23]>", zh):
+            assert re.search(r"[\u4e00-\u9fff]", heading), heading
+        for head in re.findall(r"<th[^>]*>([^<]*)</th>", zh):
+            assert not re.fullmatch(r"[A-Za-z ()/:]+", head) or head in ("fairban",), head
+    assert "与模拟器真实情况的核对" in (preview_case.report / "index.zh-CN.html").read_text(
+        encoding="utf-8"
+    )
 
 
 def test_truth_section_only_with_truth(preview_case: PreviewCase) -> None:
