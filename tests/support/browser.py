@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 SERIOUS = ("serious", "critical")
+ANY = ("minor", "moderate", *SERIOUS)
 
 #: every scrolling box that is wider than it shows: [tabIndex, role, its name]
 SCROLLING_BOXES = """
@@ -16,13 +17,14 @@ sel => [...document.querySelectorAll(sel)]
 """
 
 
-def serious_violations(page: Any) -> list[str]:
-    """axe-core's violations of impact serious or critical on ``page``, one line each."""
+def serious_violations(page: Any, impacts: tuple[str, ...] = SERIOUS) -> list[str]:
+    """axe-core's violations of these ``impacts`` (serious or critical) on ``page``, one
+    line each."""
     from axe_playwright_python.sync_playwright import Axe
 
     violations: list[dict[str, Any]] = Axe().run(page).response["violations"]
     return [
         f"{v['id']} ({v['impact']}): {len(v['nodes'])} nodes, e.g. {v['nodes'][0]['target']}"
         for v in violations
-        if v.get("impact") in SERIOUS
+        if v.get("impact") in impacts
     ]

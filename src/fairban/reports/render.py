@@ -38,6 +38,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "generated": ("生成时间（UTC）", "Generated (UTC)"),
     "other_language": ("English", "中文"),
     "contents": ("目录", "Contents"),
+    "table": ("表格", "Table"),
     "glance": ("概览", "At a glance"),
     "measures": ("采取的措施", "Measures taken"),
     "measures_intro": (
