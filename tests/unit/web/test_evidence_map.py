@@ -44,7 +44,7 @@ def test_the_map_has_borders_towns_areas_clusters_home_compound_and_a_scale() ->
     assert sum(counts) == len(points)  # every observation in exactly one cluster
     assert len(counts) > 5  # and they separate
     # home is far: a second map zoomed on the area, where the clusters come apart
-    assert "放大显示指令地区" in zoomed
+    assert "放大显示观测记录最多的指令地区" in zoomed
     near = [int(n) for n in re.findall(r"<title>(\d+) 条观测", zoomed)]
     assert len(near) > 3 * len(counts)
     assert "<title>云南省</title>" in svg  # China's provinces

@@ -18,10 +18,13 @@ def bars(
     series: Sequence[tuple[str, Sequence[float]]],
     title: str,
     fmt: str = "{:.0f}",
+    top: float | None = None,
 ) -> str:
     """Grouped bars: one group per label (a day), one bar per series, a legend, the
-    largest value on the axis. ``title`` is the chart's accessible name."""
-    top = max((v for _, values in series for v in values), default=0.0) or 1.0
+    axis up to ``top`` (default: the largest value). ``title`` is the chart's
+    accessible name."""
+    if top is None:
+        top = max((v for _, values in series for v in values), default=0.0) or 1.0
     plot_w, plot_h = WIDTH - LEFT - 10, HEIGHT - BOTTOM - TOP
     group = plot_w / max(1, len(labels))
     bar = group * 0.8 / max(1, len(series))

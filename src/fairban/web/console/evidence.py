@@ -147,14 +147,16 @@ def _frame(
     areas: Sequence[tuple[str, BaseGeometry]], points: Sequence[Obs]
 ) -> tuple[float, float, float, float] | None:
     """The frame: the areas and the central 96% of the observations, padded by a tenth
-    (at least 0.1 degree)."""
+    (at least 0.1 degree). IP placements (a city's or a country's centre) frame the map
+    only when nothing better placed the account."""
     xs: list[float] = []
     ys: list[float] = []
     for _name, g in areas:
         xs += [g.bounds[0], g.bounds[2]]
         ys += [g.bounds[1], g.bounds[3]]
-    if points:
-        lons, lats = [p[0] for p in points], [p[1] for p in points]
+    placed = [p for p in points if p[3] != "ip"] or list(points)
+    if placed:
+        lons, lats = [p[0] for p in placed], [p[1] for p in placed]
         xs += [_quantile(lons, 0.02), _quantile(lons, 0.98)]
         ys += [_quantile(lats, 0.02), _quantile(lats, 0.98)]
     if not xs:
@@ -194,6 +196,19 @@ def _nice_km(km: float) -> float:
     return 1000.0
 
 
+def _busiest_area(
+    areas: Sequence[tuple[str, BaseGeometry]], points: Sequence[Obs]
+) -> BaseGeometry | None:
+    """The area whose bounds hold the most observations; None when none holds any."""
+    best, most = None, 0
+    for _name, g in areas:
+        x0, y0, x1, y1 = g.bounds
+        n = sum(1 for p in points if x0 <= p[0] <= x1 and y0 <= p[1] <= y1)
+        if n > most:
+            best, most = g, n
+    return best
+
+
 def _no_position(_: Translate) -> str:
     return _("No observation of this account has a position: the map has nothing to show.")
 
@@ -205,25 +220,22 @@ def draw_map(
     unplaced: int = 0,
 ) -> str:
     """The map (module docstring) as an SVG element, its legend and notes after it; when
-    the frame is much wider than the areas (a home far away), a second map zoomed on
-    the areas follows, where their observations separate."""
+    the frame is much wider than the area with the most observations (a home far
+    away), a second map zoomed on that area follows, where their observations separate."""
     frame = _frame(areas, points)
     if frame is None:
         return f"<p>{escape(_no_position(_))}</p>"
     whole, (shown, home, compound) = _svg(frame, areas, points, _)
     parts = [whole]
-    if areas:
-        ax0 = min(g.bounds[0] for _n, g in areas)
-        ax1 = max(g.bounds[2] for _n, g in areas)
-        ay0 = min(g.bounds[1] for _n, g in areas)
-        ay1 = max(g.bounds[3] for _n, g in areas)
+    busiest = _busiest_area(areas, points)
+    if busiest is not None:
+        ax0, ay0, ax1, ay1 = busiest.bounds
         span = max(frame[2] - frame[0], frame[3] - frame[1])
-        if span > 3 * max(ax1 - ax0, ay1 - ay0) and any(
-            ax0 <= p[0] <= ax1 and ay0 <= p[1] <= ay1 for p in points
-        ):
+        if span > 3 * max(ax1 - ax0, ay1 - ay0):
             pad = max(0.02, (ax1 - ax0) / 5)
             zoom, _seen = _svg((ax0 - pad, ay0 - pad, ax1 + pad, ay1 + pad), areas, points, _)
-            parts.append(f"<p>{escape(_('Zoomed on the areas:'))}</p>{zoom}")
+            parts.append(f"<p>{escape(_('Zoomed on the area with the most observations:'))}</p>")
+            parts.append(zoom)
     parts.append(_legend(_, bool(areas), home, compound))
     if not points:
         parts.append(

@@ -514,18 +514,28 @@ def dashboard_page(
     def series(*names: str) -> list[tuple[str, list[float]]]:
         return [(_(n), [float(d.counts[n]) for d in data.days]) for n in names]
 
-    charts = {
-        "measures": bars(labels, series("imposed", "lifted"), _("Measures imposed and lifted")),
-        "appeals": bars(
-            labels, series("appeals", "decided", "overturned"), _("Appeals filed and decided")
+    charts = [
+        (
+            _("Measures imposed and lifted"),
+            bars(labels, series("imposed", "lifted"), _("Measures imposed and lifted")),
         ),
-        "overturn": bars(
-            labels,
-            [(_("Overturn rate"), [100 * (d.overturn_rate or 0.0) for d in data.days])],
+        (
+            _("Appeals filed and decided"),
+            bars(
+                labels, series("appeals", "decided", "overturned"), _("Appeals filed and decided")
+            ),
+        ),
+        (
             _("Overturn rate (%)"),
-            fmt="{:.0f}%",
+            bars(
+                labels,
+                [(_("Overturn rate"), [100 * (d.overturn_rate or 0.0) for d in data.days])],
+                _("Overturn rate (%)"),
+                fmt="{:.0f}%",
+                top=100.0,
+            ),
         ),
-    }
+    ]
     return _page(
         request,
         "console/dashboard.html",
