@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -410,3 +410,25 @@ def test_time_to_decision_median_and_p90_in_order_and_unit(console: Any) -> None
     assert median is not None
     assert median.group(1).endswith(" min")
     assert median.group(2).endswith(" min")
+
+
+def test_a_missed_deadline_is_an_alert_on_the_queue_and_the_dashboard(console: Any) -> None:
+    _users(console)
+    appeal_id = _queued(console, F1)
+    rita = TestClient(console.client.app)
+    _login(rita, "rita")
+    assert 'id="overdue-alert"' not in rita.get("/console/queue").text
+    olga = TestClient(console.client.app)
+    _login(olga, "olga")
+    board = olga.get("/console/dashboard").text
+    assert 'id="overdue-alert"' not in board
+    with console.session() as s, s.begin():
+        appeal = s.get(Appeal, appeal_id)
+        appeal.answer_by = datetime.now(UTC) - timedelta(hours=2)
+    queue = rita.get("/console/queue").text
+    assert 'id="overdue-alert"' in queue
+    assert "1 appeals are past their deadline." in queue
+    board = olga.get("/console/dashboard").text
+    assert 'id="overdue-alert"' in board
+    assert console.seeded.numbers[F1] in board.split('id="overdue-alert"')[1].split("</div>")[0]
+    assert "2.0 h overdue" in board
