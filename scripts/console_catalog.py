@@ -237,6 +237,7 @@ ZH: dict[str, str] = {
     "Town": "城镇",
     "observations": "条观测",
     "Legend": "图例",
+    "The same observations, zoomed on the area with the most of them": "同一批观测记录，放大显示观测最多的指令地区",
     "Zoomed on the area with the most observations:": "放大显示观测记录最多的指令地区：",
     "%(n)s observations have no position.": "%(n)s条观测记录没有位置。",
     "%(source)s observations (a circle per cluster, the count in it)": "%(source)s观测（每个圆圈为一个聚集，圆内为数量）",

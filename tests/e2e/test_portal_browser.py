@@ -278,7 +278,7 @@ def test_a_reviewer_and_a_senior_lift_a_queued_appeal(
             _shoot(rita, tmp_path, "console-queue")
             rita.get_by_role("link", name=number).click()
             rita.get_by_role("button", name="Claim").click()
-            expect(rita.locator("svg.map")).to_be_visible()
+            expect(rita.locator("svg.map").first).to_be_visible()
             _shoot(rita, tmp_path, "console-case")
             rita.get_by_label("Lift on every account", exact=False).check()
             rita.get_by_label("Written reason").fill(

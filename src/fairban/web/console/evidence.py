@@ -233,7 +233,13 @@ def draw_map(
         span = max(frame[2] - frame[0], frame[3] - frame[1])
         if span > 3 * max(ax1 - ax0, ay1 - ay0):
             pad = max(0.02, (ax1 - ax0) / 5)
-            zoom, _seen = _svg((ax0 - pad, ay0 - pad, ax1 + pad, ay1 + pad), areas, points, _)
+            zoom, _seen = _svg(
+                (ax0 - pad, ay0 - pad, ax1 + pad, ay1 + pad),
+                areas,
+                points,
+                _,
+                _("The same observations, zoomed on the area with the most of them"),
+            )
             parts.append(f"<p>{escape(_('Zoomed on the area with the most observations:'))}</p>")
             parts.append(zoom)
     parts.append(_legend(_, bool(areas), home, compound))
@@ -262,8 +268,10 @@ def _svg(
     areas: Sequence[tuple[str, BaseGeometry]],
     points: Sequence[Obs],
     _: Translate,
+    title: str = "",
 ) -> tuple[str, tuple[int, bool, bool]]:
-    """One map of ``frame``; with what it drew: observations, home, compound."""
+    """One map of ``frame`` (``title`` its accessible name); with what it drew:
+    observations, home, compound."""
     x0, y0, x1, y1 = frame
     lat_mid = (y0 + y1) / 2
     cos = math.cos(math.radians(lat_mid))
@@ -315,7 +323,7 @@ def _svg(
             f"{escape(text)}</text>"
         )
 
-    title = _("Observations of the account against the directive's areas")
+    title = title or _("Observations of the account against the directive's areas")
     parts = [
         f'<svg class="map" viewBox="0 0 {WIDTH:.0f} {height:.0f}" role="img" '
         f'aria-label="{escape(title)}"><title>{escape(title)}</title>',
