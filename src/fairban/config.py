@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     #: (the SMS to PUBLIC_URL/c/CASE, short enough for 70 Chinese characters)
     public_url: str = "http://127.0.0.1:8000"
     # --- appeals and the console (fairban serve) ---
+    #: the evidence store (``fairban daily --store``) the console's "next stage" judges
+    #: from; unset, the dashboard says the step needs it
+    store_dir: str | None = None
     #: signs one-time codes and sessions; unset means a random key written once to
     #: HOME/secret_key (development). Production sets it in the environment
     secret_key: str | None = None

@@ -270,7 +270,7 @@ def test_a_reviewer_and_a_senior_lift_a_queued_appeal(
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
             rita = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-            rita.goto(f"{s.base}/console/login")
+            rita.goto(f"{s.base}/lang/en?next=/console/login")  # the console in English
             rita.get_by_label("Name").fill("rita")
             rita.get_by_label("Password").fill(PASSWORD)
             rita.get_by_role("button", name="Sign in").click()
@@ -278,7 +278,7 @@ def test_a_reviewer_and_a_senior_lift_a_queued_appeal(
             _shoot(rita, tmp_path, "console-queue")
             rita.get_by_role("link", name=number).click()
             rita.get_by_role("button", name="Claim").click()
-            expect(rita.locator("svg.map")).to_be_visible()
+            expect(rita.locator("svg.map").first).to_be_visible()
             _shoot(rita, tmp_path, "console-case")
             rita.get_by_label("Lift on every account", exact=False).check()
             rita.get_by_label("Written reason").fill(
@@ -287,7 +287,7 @@ def test_a_reviewer_and_a_senior_lift_a_queued_appeal(
             rita.get_by_role("button", name="Decide").click()
             expect(rita.locator("#proposal")).to_be_visible()
             sam = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-            sam.goto(f"{s.base}/console/login")
+            sam.goto(f"{s.base}/lang/en?next=/console/login")
             sam.get_by_label("Name").fill("sam")
             sam.get_by_label("Password").fill(PASSWORD)
             sam.get_by_role("button", name="Sign in").click()

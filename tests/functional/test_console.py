@@ -3,15 +3,20 @@ four eyes, operators' statistics and the circuit breaker's alert, the audit log.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import io
+import json
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from fairban.appeals.models import Alert, Appeal, AppealState
+from fairban.audit.models import AuditEntry
 from fairban.cases.models import Case
 from fairban.cases.transitions import CaseState
+from fairban.clock import BEIJING
 from fairban.directives.models import DirectiveRecord
 from fairban.review.models import ProposalState, ReviewProposal, Role
 from fairban.review.users import add_user
@@ -33,7 +38,8 @@ def _users(portal: Any) -> None:
             add_user(s, name, role, PASSWORD, now)
 
 
-def _login(client: TestClient, name: str, password: str = PASSWORD) -> Any:
+def _login(client: TestClient, name: str, password: str = PASSWORD, lang: str = "en") -> Any:
+    client.cookies.set("fb_lang", lang)  # the console's language: the portal's cookie
     page = client.get("/console/login")
     return client.post(
         "/console/login",
@@ -148,7 +154,13 @@ def test_upholding_or_downgrading_a_high_risk_suspension_needs_a_senior(console:
     rita.post(f"/console/appeals/{appeal_id}/claim", data={"csrf": csrf})
     rita.post(
         f"/console/appeals/{appeal_id}/decide",
-        data={"csrf": csrf, "action": "uphold", "reason": "Nights in Laukkai for weeks."},
+        # the browser sends the downgrade's choice too: an uphold keeps the measure
+        data={
+            "csrf": csrf,
+            "action": "uphold",
+            "to_measure": "restrict",
+            "reason": "Nights in Laukkai for weeks.",
+        },
     )
     with console.session() as s:
         assert s.get(Appeal, appeal_id).state == AppealState.QUEUED
@@ -156,7 +168,14 @@ def test_upholding_or_downgrading_a_high_risk_suspension_needs_a_senior(console:
     _login(sue, "sue")
     with console.session() as s:
         proposal = s.scalars(select(ReviewProposal)).one()
-    sue_csrf = csrf_of(sue.get("/console/proposals").text)
+        assert proposal.to_measure is None
+    listed = sue.get("/console/proposals").text
+    assert "uphold suspend" in listed
+    assert "uphold to" not in listed
+    sue_csrf = csrf_of(listed)
+    sue.cookies.set("fb_lang", "zh-CN")
+    assert "维持暂停使用" in sue.get("/console/proposals").text
+    sue.cookies.set("fb_lang", "en")
     sue.post(
         f"/console/proposals/{proposal.id}/reject",
         data={"csrf": sue_csrf, "note": "Look at the phone receipts first."},
@@ -231,12 +250,13 @@ def test_operator_stats_breaker_alert_and_auditor_log(console: Any) -> None:
         assert alert.kind == "circuit_breaker"
         assert s.get(DirectiveRecord, alert.directive_id).paused
     olga = TestClient(console.client.app)
-    assert _login(olga, "olga").headers["location"] == "/console/stats"
+    assert _login(olga, "olga").headers["location"] == "/console/dashboard"
     stats = olga.get("/console/stats")
     assert stats.status_code == 200
     assert appeal_world_directive(console) in stats.text
     assert "circuit breaker" in stats.text
     assert "66.7%" in stats.text  # the grant rate
+    _operator_steps_from_the_dashboard(console, olga, appeal_world_directive(console))
     aude = TestClient(console.client.app)
     _login(aude, "aude")
     log = aude.get("/console/audit")
@@ -254,3 +274,161 @@ def test_operator_stats_breaker_alert_and_auditor_log(console: Any) -> None:
 def appeal_world_directive(portal: Any) -> str:
     with portal.session() as s:
         return str(s.scalars(select(DirectiveRecord.id)).one())
+
+
+def _operator_steps_from_the_dashboard(console: Any, olga: TestClient, directive: str) -> None:
+    """The breaker's pause on the dashboard; the operator resumes, pauses and asks for
+    the next stage, each with a reason that the audit log keeps."""
+    page = olga.get("/console/dashboard")
+    assert page.status_code == 200
+    assert "circuit breaker" in page.text
+    assert "paused" in page.text
+    assert "<svg" in page.text
+    assert 'id="by-day"' in page.text
+    csrf = csrf_of(page.text)
+    step = {"csrf": csrf, "directive": directive}
+    # no reason: refused, nothing changes
+    r = olga.post("/console/dashboard/step", data={**step, "step": "resume", "reason": "ok"})
+    assert "write the reason" in r.text
+    with console.session() as s:
+        assert s.get(DirectiveRecord, directive).paused
+    # a forged form
+    forged = {**step, "csrf": "x", "step": "resume", "reason": "the grants were a test run"}
+    assert olga.post("/console/dashboard/step", data=forged).status_code == 403
+    r = olga.post(
+        "/console/dashboard/step",
+        data={**step, "step": "resume", "reason": "the grants were a test run"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    with console.session() as s:
+        assert not s.get(DirectiveRecord, directive).paused
+        entry = s.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action == "directive:resume")
+            .order_by(AuditEntry.id.desc())
+        ).first()
+        assert entry is not None
+        assert entry.actor == "user:olga"
+        assert json.loads(entry.payload)["resume_reason"] == "the grants were a test run"
+    assert "The directive is resumed." in olga.get(r.headers["location"]).text
+    olga.post(
+        "/console/dashboard/step",
+        data={**step, "step": "pause", "reason": "complaints from a county office"},
+    )
+    with console.session() as s:
+        record = s.get(DirectiveRecord, directive)
+        assert record.paused
+        assert record.pause_reason == "complaints from a county office"
+        assert record.paused_by == "user:olga"
+    # the next stage needs the directive running, then an evidence store
+    r = olga.post(
+        "/console/dashboard/step",
+        data={**step, "step": "stage", "reason": "ten per cent after a clean week"},
+    )
+    assert "resume it first" in r.text
+    # a senior sees the dashboard but takes no step
+    sam = TestClient(console.client.app)
+    _login(sam, "sam", lang="zh-CN")
+    page = sam.get("/console/dashboard")
+    assert "仪表盘" in page.text
+    assert "按平台" in page.text
+    assert "北京时间" in page.text
+    assert 'name="step"' not in page.text
+    r = sam.post("/console/dashboard/step", data={**step, "csrf": csrf_of(page.text)})
+    assert r.status_code == 403
+
+
+def _png() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_the_console_in_chinese_with_beijing_time_and_uploads_by_their_name(
+    console: Any,
+) -> None:
+    _users(console)
+    console.sign_in(F1)
+    r, _ = file_appeal_form(
+        console, ["never_been_there"], files=[("files", ("租房合同 1.png", _png(), "image/png"))]
+    )
+    assert r.status_code == 303, r.text[:500]
+    run_rechecks(console)
+    console.client.cookies.clear()
+    with console.session() as s:
+        appeal = s.scalars(select(Appeal).order_by(Appeal.id.desc())).first()
+        appeal_id, upload_id, answer_by = appeal.id, appeal.uploads[0].id, appeal.answer_by
+    rita = TestClient(console.client.app)
+    _login(rita, "rita", lang="zh-CN")
+    queue = rita.get("/console/queue").text
+    assert '<html lang="zh-Hans">' in queue
+    assert "申诉队列" in queue
+    assert "从未去过这些地区" in queue
+    beijing = answer_by.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M")
+    assert f"{beijing} 北京时间" in queue
+    assert " UTC" not in queue
+    page = rita.get(f"/console/appeals/{appeal_id}").text
+    assert "认领" in page
+    assert "自动复核" in page
+    assert "证据" in page
+    # the switch: English, the zone named
+    rita.cookies.set("fb_lang", "en")
+    page = rita.get(f"/console/appeals/{appeal_id}").text
+    assert f"{beijing} Beijing time (UTC+8)" in page
+    assert "Claim" in page
+    got = rita.get(f"/console/uploads/{upload_id}")
+    assert got.status_code == 200
+    assert got.content.startswith(b"\x89PNG")
+    assert got.headers["content-type"] == "image/png"
+    disposition = got.headers["content-disposition"]
+    assert disposition.startswith("attachment;")
+    assert "filename*=UTF-8''%E7%A7%9F%E6%88%BF%E5%90%88%E5%90%8C%201.png" in disposition
+    assert 'filename="____ 1.png"' in disposition  # the ASCII fallback
+
+
+def test_time_to_decision_median_and_p90_in_order_and_unit(console: Any) -> None:
+    from fairban.appeals.service import directive_stats
+
+    for account in (P4, P3[0]):
+        console.sign_in(account)
+        file_appeal_form(console, ["never_been_there"])
+        console.client.cookies.clear()
+    run_rechecks(console)
+    with console.session() as s:
+        (stats,) = directive_stats(s)
+    assert stats.decided == 2
+    assert stats.p90_hours_to_decision >= stats.median_hours_to_decision
+    _users(console)
+    olga = TestClient(console.client.app)
+    _login(olga, "olga")
+    page = olga.get("/console/stats").text
+    assert " h / " not in page
+    median = re.search(r'<td class="median">([^<]+)</td><td class="p90">([^<]+)</td>', page)
+    assert median is not None
+    assert median.group(1).endswith(" min")
+    assert median.group(2).endswith(" min")
+
+
+def test_a_missed_deadline_is_an_alert_on_the_queue_and_the_dashboard(console: Any) -> None:
+    _users(console)
+    appeal_id = _queued(console, F1)
+    rita = TestClient(console.client.app)
+    _login(rita, "rita")
+    assert 'id="overdue-alert"' not in rita.get("/console/queue").text
+    olga = TestClient(console.client.app)
+    _login(olga, "olga")
+    board = olga.get("/console/dashboard").text
+    assert 'id="overdue-alert"' not in board
+    with console.session() as s, s.begin():
+        appeal = s.get(Appeal, appeal_id)
+        appeal.answer_by = datetime.now(UTC) - timedelta(hours=2)
+    queue = rita.get("/console/queue").text
+    assert 'id="overdue-alert"' in queue
+    assert "1 appeals are past their deadline." in queue
+    board = olga.get("/console/dashboard").text
+    assert 'id="overdue-alert"' in board
+    assert console.seeded.numbers[F1] in board.split('id="overdue-alert"')[1].split("</div>")[0]
+    assert "2.0 h overdue" in board

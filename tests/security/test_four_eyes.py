@@ -82,6 +82,7 @@ def _queued_appeal(live: Live, db: Any, account: str) -> int:
 
 def _console(live: Live, name: str) -> httpx.Client:
     c = live.client(follow_redirects=True)
+    c.cookies.set("fb_lang", "en")  # the console's words in English
     csrf = csrf_of(c.get("/console/login").text)
     r = c.post("/console/login", data={"name": name, "password": PASSWORD, "csrf": csrf})
     assert str(r.url).endswith("/console/queue"), r.text

@@ -104,6 +104,7 @@ def test_sign_out_ends_the_session_on_the_server(live: Live) -> None:
 
 
 def console_login(c: httpx.Client, name: str, password: str) -> httpx.Response:
+    c.cookies.set("fb_lang", "en")  # the console's words in English
     csrf = csrf_of(c.get("/console/login").text)
     return c.post("/console/login", data={"name": name, "password": password, "csrf": csrf})
 

@@ -4,6 +4,7 @@ appeals, and per-directive appeal statistics."""
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -149,7 +150,8 @@ def directive_stats(session: Session) -> list[DirectiveStats]:
                 decided=len(decided),
                 granted=sum(1 for r in decided if r.state == AppealState.GRANTED),
                 median_hours_to_decision=statistics.median(hours) if hours else None,
-                p90_hours_to_decision=hours[int(0.9 * (len(hours) - 1))] if hours else None,
+                # nearest rank: the smallest time that 90% of decisions took at most
+                p90_hours_to_decision=hours[math.ceil(0.9 * len(hours)) - 1] if hours else None,
             )
         )
     return out

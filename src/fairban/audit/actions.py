@@ -30,6 +30,7 @@ class Action(StrEnum):
     DIRECTIVE_PAUSE = "directive:pause"
     DIRECTIVE_RESUME = "directive:resume"
     DIRECTIVE_BREAKER_TRIP = "directive:breaker:trip"
+    DIRECTIVE_STAGE = "directive:stage"  # an operator asked for the next stage (console)
     # a version in shadow (directives/flows.py, cases/shadow.py)
     DIRECTIVE_SHADOW_START = "directive:shadow:start"
     DIRECTIVE_SHADOW_JUDGE = "directive:shadow:judge"

@@ -154,11 +154,16 @@ def pause_directive(
 
 
 def resume_directive(
-    session: Session, directive_id: str, *, actor: str, now: datetime | None = None
+    session: Session,
+    directive_id: str,
+    *,
+    actor: str,
+    now: datetime | None = None,
+    reason: str = "",
 ) -> None:
     """Undo :func:`pause_directive`: held webhooks go out, and the next ``enforce`` imposes
     the decisions recorded during the pause. Resuming a running directive changes
-    nothing."""
+    nothing. ``reason``: why it resumes, for the audit entry."""
     record = get_directive(session, directive_id)
     if not record.paused:
         return
@@ -168,6 +173,8 @@ def resume_directive(
         "paused_by": record.paused_by,
         "reason": record.pause_reason,
     }
+    if reason:
+        payload["resume_reason"] = reason
     record.paused, record.paused_at, record.paused_by, record.pause_reason = (
         False,
         None,

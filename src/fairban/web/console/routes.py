@@ -2,7 +2,8 @@
 operators' statistics and alerts, the auditors' view of the audit log.
 
 Server-side sessions (cookie ``fb_console``, HttpOnly, SameSite=Strict); every form
-carries the session's CSRF token. English only: it is a tool for staff.
+carries the session's CSRF token. Chinese and English (``console/i18n.py``, its own
+catalogue), instants in Beijing time with the zone named.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -20,8 +22,10 @@ from fairban.appeals import service
 from fairban.appeals.models import Alert, Appeal, AppealUpload
 from fairban.audit.actions import Action
 from fairban.audit.models import AuditEntry
+from fairban.errors import FairbanError
 from fairban.measures import Measure, weaker_than
 from fairban.ratelimits import allow, forget, used
+from fairban.review import dashboard as board
 from fairban.review import flows as review
 from fairban.review import queue as review_queue
 from fairban.review import users
@@ -33,7 +37,10 @@ from fairban.review.models import (
     ReviewProposal,
     Role,
 )
+from fairban.web.console.charts import bars
 from fairban.web.console.evidence import evidence_view
+from fairban.web.console.i18n import duration, when
+from fairban.web.console.i18n import gettext as console_gettext
 from fairban.web.deps import (
     CONSOLE_COOKIE,
     MAX_ID,
@@ -41,6 +48,7 @@ from fairban.web.deps import (
     SessionDep,
     StateDep,
     client_address,
+    get_lang,
     now,
     render,
 )
@@ -50,10 +58,16 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 LOGIN_FAILS_PER_ADDRESS = 20
 LOGIN_FAILS_PER_USER_ADDRESS = 10
 LOGIN_CSRF = "fb_login_csrf"
+#: what the dashboard says after an operator's step (?done=STEP)
+STEP_DONE = {
+    "pause": "The directive is paused.",
+    "resume": "The directive is resumed.",
+    "stage": "The next stage is enforced.",
+}
 ROLE_HOME = {
     Role.REVIEWER: "/console/queue",
     Role.SENIOR: "/console/queue",
-    Role.OPERATOR: "/console/stats",
+    Role.OPERATOR: "/console/dashboard",
     Role.AUDITOR: "/console/audit",
 }
 
@@ -62,8 +76,43 @@ def _see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def _page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    return render(request, name, "en", status_code=status_code, **context)
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.0f} KB"
+    return f"{n / 1024 / 1024:.1f} MB"
+
+
+def _page(
+    request: Request, name: str, title: str, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    """A console page in the reader's language (the portal's cookie and switch); ``title``
+    is an English message, translated here."""
+    lang = get_lang(request)
+    _ = console_gettext(lang)
+    return render(
+        request,
+        name,
+        lang,
+        status_code=status_code,
+        title=_(title),
+        _=_,
+        when=lambda at: when(at, lang),
+        duration=lambda hours: duration(hours, lang),
+        size=_size,
+        loads=json.loads,
+        now=now(),
+        **context,
+    )
+
+
+def _attachment(filename: str) -> str:
+    """A Content-Disposition that keeps the uploaded name: an ASCII fallback and the
+    UTF-8 name (RFC 6266, RFC 5987), quotes and controls removed."""
+    clean = "".join(c for c in filename if c.isprintable() and c not in '"\\/') or "upload"
+    fallback = "".join(c if c.isascii() else "_" for c in clean)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(clean, safe='')}"
 
 
 def _signed_in(
@@ -88,7 +137,7 @@ def login_page(request: Request, error: str = "") -> HTMLResponse:
     response = _page(
         request,
         "console/login.html",
-        title="Sign in",
+        "Sign in",
         csrf=token,
         error=error,
         status_code=401 if error else 200,
@@ -195,12 +244,11 @@ def queue_page(request: Request, session: SessionDep) -> Response:
     return _page(
         request,
         "console/queue.html",
-        title="Queue",
+        "Queue",
         user=user,
         csrf=console.csrf,
         items=items,
         pending=pending,
-        now=t,
     )
 
 
@@ -218,7 +266,7 @@ def appeal_page(
     return _page(
         request,
         "console/appeal.html",
-        title=f"Appeal {appeal.id}",
+        "Appeal",
         user=user,
         csrf=console.csrf,
         appeal=appeal,
@@ -230,7 +278,7 @@ def appeal_page(
         reasons=json.loads(case.reasons or "[]"),
         events=service.events(session, case),
         linked=linked,
-        evidence=evidence_view(session, case, state.cache),
+        evidence=evidence_view(session, case, state.cache, console_gettext(get_lang(request))),
         history=audit.history(session, f"case:{case.number}"),
         # said before the reviewer submits: which choices wait for a senior's approval
         needs_second_lift=review.second_needed(session, appeal, ReviewAction.LIFT),
@@ -302,7 +350,8 @@ def decide(
         raise HTTPException(status_code=404)
     try:
         chosen = ReviewAction(action)
-        to = Measure(to_measure) if to_measure else None
+        # the form always sends the downgrade's choice; only a downgrade reads it
+        to = Measure(to_measure) if to_measure and chosen == ReviewAction.DOWNGRADE else None
         result = review.decide(session, appeal, user, chosen, reason, state.settings, to_measure=to)
     except ValueError as e:
         session.rollback()
@@ -327,7 +376,7 @@ def proposals_page(request: Request, session: SessionDep) -> Response:
     return _page(
         request,
         "console/proposals.html",
-        title="Waiting for a second reviewer",
+        "Waiting for a second reviewer",
         user=user,
         csrf=console.csrf,
         proposals=pending,
@@ -374,7 +423,7 @@ def upload_file(
         state.blobs.read(upload.sha256),
         media_type=upload.media_type,
         headers={
-            "Content-Disposition": f'attachment; filename="upload-{upload.id}"',
+            "Content-Disposition": _attachment(upload.filename),
             "Content-Security-Policy": "default-src 'none'; sandbox",
         },
     )
@@ -387,7 +436,7 @@ def stats_page(request: Request, session: SessionDep) -> Response:
     return _page(
         request,
         "console/stats.html",
-        title="Directives",
+        "Directives",
         user=user,
         csrf=console.csrf,
         stats=service.directive_stats(session),
@@ -440,9 +489,102 @@ def audit_page(
     return _page(
         request,
         "console/audit.html",
-        title="Audit log",
+        "Audit log",
         user=user,
         csrf=console.csrf,
         entries=entries,
         subject=subject,
     )
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard_page(
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    done: Annotated[str, Query(max_length=16)] = "",
+    error: str = "",
+) -> Response:
+    console, user = _signed_in(request, session, Role.OPERATOR, Role.SENIOR)
+    t = now()
+    data = board.dashboard(session, state.settings, t)
+    _ = console_gettext(get_lang(request))
+    labels = [d.day.strftime("%m-%d") for d in data.days]
+
+    def series(*names: str) -> list[tuple[str, list[float]]]:
+        return [(_(n), [float(d.counts[n]) for d in data.days]) for n in names]
+
+    charts = [
+        (
+            _("Measures imposed and lifted"),
+            bars(labels, series("imposed", "lifted"), _("Measures imposed and lifted")),
+        ),
+        (
+            _("Appeals filed and decided"),
+            bars(
+                labels, series("appeals", "decided", "overturned"), _("Appeals filed and decided")
+            ),
+        ),
+        (
+            _("Overturn rate (%)"),
+            bars(
+                labels,
+                [(_("Overturn rate"), [100 * (d.overturn_rate or 0.0) for d in data.days])],
+                _("Overturn rate (%)"),
+                fmt="{:.0f}%",
+                top=100.0,
+            ),
+        ),
+    ]
+    return _page(
+        request,
+        "console/dashboard.html",
+        "Dashboard",
+        user=user,
+        csrf=console.csrf,
+        board=data,
+        charts=charts,
+        series=board.SERIES,
+        settings=state.settings,
+        operator=user.role == Role.OPERATOR,
+        error=error,
+        done=STEP_DONE.get(done, ""),
+    )
+
+
+@router.post("/dashboard/step")
+def dashboard_step(
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    csrf: Annotated[str, Form(max_length=100)] = "",
+    directive: Annotated[str, Form(max_length=200)] = "",
+    step: Annotated[str, Form(max_length=16)] = "",
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """An operator pauses, resumes or grows a directive's rollout, with a reason."""
+    console, user = _signed_in(request, session, Role.OPERATOR)
+    _check_csrf(console, csrf)
+    actor, t = f"user:{user.name}", now()
+    try:
+        if step == "pause":
+            board.pause(session, directive, actor=actor, reason=reason, now=t)
+        elif step == "resume":
+            board.resume(session, directive, actor=actor, reason=reason, now=t)
+        elif step == "stage":
+            board.next_stage(
+                session,
+                directive,
+                store_dir=state.settings.store_dir,
+                settings=state.settings,
+                actor=actor,
+                reason=reason,
+                now=t,
+            )
+        else:
+            raise HTTPException(status_code=404)
+    except (board.StepError, FairbanError) as e:
+        session.rollback()
+        return dashboard_page(request, session, state, error=str(e))
+    session.commit()
+    return _see_other(f"/console/dashboard?done={step}")
