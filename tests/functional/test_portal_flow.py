@@ -4,7 +4,9 @@ the re-check does not grant, waits for a person."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -315,3 +317,61 @@ def test_the_intake_answers_as_the_route_does(
                 .all()
             )
         assert any("counted" in q for q in last) is fast
+
+
+def test_the_sms_bare_link_signs_in_with_one_code(portal: Any) -> None:
+    """The SMS carries ``/c/{case}`` with no token: its page fills in the case number,
+    shows the masked phone, and one code later the person is in."""
+    c, number = portal.client, portal.seeded.numbers[P4]
+    page = c.get(f"/c/{number}", follow_redirects=False)
+    assert page.status_code == 200
+    assert number in page.text
+    assert "•••• " + portal.seeded.phones[P4][-4:] in page.text
+    assert "fb_portal" not in page.cookies  # nothing is opened until the button
+    r = c.post(f"/c/{number}", follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/verify?sent=link"
+    verify = c.get("/verify?sent=link")
+    assert "•••• " + portal.seeded.phones[P4][-4:] in verify.text
+    r = c.post(
+        "/verify",
+        data={"csrf": csrf_of(verify.text), "code": portal.code(P4)},
+        follow_redirects=False,
+    )
+    assert r.headers["location"] == "/case"
+    assert number in c.get("/case").text
+
+
+def test_an_older_notices_link_still_leads_to_the_sign_in(portal: Any) -> None:
+    """A new notice (a downgrade, say) replaces the token: the old link opens the
+    case's sign-in by code, not a dead end."""
+    from fairban.cases import links
+
+    number = portal.seeded.numbers[P4]
+    with portal.session() as session, session.begin():
+        case = session.scalars(select(Case).where(Case.number == number)).one()
+        links.issue_token(case)  # what the next notice does
+    r = portal.client.get(f"/c/{number}", params={"t": portal.seeded.tokens[P4]})
+    assert r.status_code == 200
+    assert f'action="/c/{number}"' in r.text
+
+
+def test_a_rate_limit_says_how_long_to_wait_and_the_language_switch_works(
+    portal: Any,
+) -> None:
+    c, number = portal.client, portal.seeded.numbers[P4]
+    limit = portal.settings.otp_requests_per_window
+    for _ in range(limit):
+        assert c.post(f"/c/{number}", follow_redirects=False).status_code == 303
+    r = c.post(f"/c/{number}", follow_redirects=False)
+    assert r.status_code == 429
+    wait = int(r.headers["Retry-After"])
+    assert 0 < wait <= portal.settings.rate_window_s
+    minutes = -(-wait // 60)
+    assert f"请在{minutes}分钟后" in r.text
+    # the switch on that page leads to a page that loads (the 429 answered a POST)
+    switch = re.search(r'href="(/lang/en\?next=[^"]*)"', r.text)
+    assert switch is not None
+    r = c.get(html.unescape(switch.group(1)))
+    assert r.status_code == 200
+    assert "Sign in to your case" in r.text

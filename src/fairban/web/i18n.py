@@ -102,6 +102,13 @@ ZH: dict[str, str] = {
     "measure in force": "措施生效",
     "Home": "首页",
     "(Beijing time)": "（北京时间）",
+    "Sign in to your case": "登录您的案件",
+    "Phone bound to the account": "账号绑定的手机",
+    "We send a 6-digit code to this phone. It is valid for 10 minutes.": "我们会向该手机发送6位验证码，10分钟内有效。",
+    "Not your phone any more, or a different case?": "已不再使用这个手机，或是另一个案件？",
+    "Enter your case number and phone number": "输入案件编号和手机号码",
+    "We have sent a 6-digit code to %(phone)s. It is valid for 10 minutes.": "我们已向%(phone)s发送6位验证码，10分钟内有效。",
+    "You can try again in %(minutes)s minutes, from %(when)s (Beijing time).": "请在%(minutes)s分钟后，即%(when)s（北京时间）起重试。",
 }
 
 
