@@ -9,6 +9,7 @@ import json
 import re
 import threading
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -375,3 +376,40 @@ def test_a_rate_limit_says_how_long_to_wait_and_the_language_switch_works(
     r = c.get(html.unescape(switch.group(1)))
     assert r.status_code == 200
     assert "Sign in to your case" in r.text
+
+
+def test_the_case_page_promises_only_what_is_real_in_one_language(portal: Any) -> None:
+    """Before filing, the deadline is counted from the filing (no instant made up from
+    the page's own clock); the Chinese notice names the directive in Chinese; the notice
+    stored when the measure came into force promises the same."""
+    from fairban.cases.models import NoticeRecord
+
+    portal.sign_in(P4)
+    page = portal.client.get("/case").text
+    assert "您提交申诉后，最迟48小时内" in page
+    assert "缅北电信网络诈骗重点地区" in page
+    assert "Inter-ministerial office" not in page
+    assert "Notice of 14 October" not in page
+    button = re.search(r'class="button appeal-button" href="([^"]+)"', page)
+    assert button is not None
+    assert button.group(1) == "#appeal-form"
+    assert 'id="appeal-form"' in page
+    en = portal.client.get("/case?lang=en").text
+    assert "within 48 hours of filing your appeal" in en
+    with portal.session() as session:
+        case = session.scalars(select(Case).where(Case.number == portal.seeded.numbers[P4])).one()
+        stored = session.scalars(select(NoticeRecord).where(NoticeRecord.case_id == case.id)).all()
+    assert stored
+    for notice in stored:
+        said = (
+            "您提交申诉后，最迟48小时内"
+            if notice.locale == "zh-CN"
+            else "within 48 hours of filing"
+        )
+        assert said in notice.long_text, notice.locale
+    # once filed, the promise is the filing time plus the deadline, in Beijing time
+    r, _ = file_appeal_form(portal, ["other"], statement="x")
+    assert r.status_code == 303
+    with portal.session() as session:
+        appeal = session.scalars(select(Appeal).where(Appeal.case_id == case.id)).one()
+        assert appeal.answer_by == appeal.filed_at + timedelta(hours=48)

@@ -112,6 +112,25 @@ ZH: dict[str, str] = {
 }
 
 
+#: the English of the words pages take from the database (states, measures): never
+#: shown raw ("queued")
+EN: dict[str, str] = {
+    "suspend": "suspended",
+    "restrict": "restricted",
+    "monitor": "under observation",
+    "lifted": "lifted",
+    "active": "in force",
+    "appealed": "appeal being handled",
+    "upheld": "upheld",
+    "downgraded": "reduced",
+    "expired": "ended",
+    "proposed": "not in force",
+    "received": "received, being re-checked automatically",
+    "queued": "not lifted by the re-check: waiting for a reviewer's decision",
+    "granted": "appeal granted, measure lifted",
+}
+
+
 def normalize(lang: str | None) -> str:
     if not lang:
         return DEFAULT_LANG
@@ -124,5 +143,5 @@ def normalize(lang: str | None) -> str:
 def gettext(lang: str) -> Callable[[str], str]:
     """``_`` for ``lang``: Chinese from :data:`ZH` (the English itself where missing)."""
     if normalize(lang) == "en":
-        return lambda s: s
+        return lambda s: EN.get(s, s)
     return lambda s: ZH.get(s, s)

@@ -354,13 +354,19 @@ def _case_page(
     error: str = "",
     status_code: int = 200,
 ) -> HTMLResponse:
-    t = now()
     appeal = service.latest_appeal(session, case)
-    answer_by = appeal.answer_by if appeal else t
-    base = str(request.base_url).rstrip("/")
-    facts = service.notice_facts(session, case, appeal_url=f"{base}/", answer_by=answer_by)
-    notice = render_long(facts, lang) if facts else ""
     open_one = service.open_appeal(session, case)
+    can_appeal = case.state in APPEALABLE and open_one is None
+    facts = service.notice_facts(
+        session,
+        case,
+        appeal_url=links.short_url(state.settings, case),  # the SMS's link: it always works
+        # the promise of a filed appeal; before filing, the deadline counts from filing
+        answer_by=open_one.answer_by if open_one else None,
+        answer_hours=state.settings.answer_hours,
+        appeal_button="#appeal-form" if can_appeal else "/case/status",
+    )
+    notice = render_long(facts, lang) if facts else ""
     return render(
         request,
         "portal/case.html",
@@ -371,7 +377,7 @@ def _case_page(
         notice=notice,
         events=service.events(session, case),
         appeal=appeal,
-        can_appeal=case.state in APPEALABLE and open_one is None,
+        can_appeal=can_appeal,
         grounds=GROUNDS,
         csrf=portal.csrf,
         submit_key=secrets.token_urlsafe(24),
