@@ -413,3 +413,40 @@ def test_the_case_page_promises_only_what_is_real_in_one_language(portal: Any) -
     with portal.session() as session:
         appeal = session.scalars(select(Appeal).where(Appeal.case_id == case.id)).one()
         assert appeal.answer_by == appeal.filed_at + timedelta(hours=48)
+
+
+def test_an_upheld_appeal_shows_the_reasons_the_accounts_and_what_next(portal: Any) -> None:
+    """A person decided: the status page (and the case page) show the reviewer's
+    written reason, each of the person's accounts as it is now, and the ways on."""
+    from datetime import UTC, datetime
+
+    from fairban.review.flows import approve, decide
+    from fairban.review.models import ReviewAction, Role
+    from fairban.review.users import add_user
+
+    portal.sign_in(F1)
+    r, _ = file_appeal_form(portal, ["other"], statement="The phone was sold.")
+    assert r.status_code == 303
+    assert run_rechecks(portal) == 1
+    reason = "Seen on 26 nights in Laukkai in 2019; the sale receipt is dated 2020."
+    with portal.session() as s, s.begin():
+        now = datetime.now(UTC)
+        rita = add_user(s, "rita", Role.REVIEWER, "correct horse battery", now)
+        sam = add_user(s, "sam", Role.SENIOR, "correct horse battery", now)
+        appeal = s.scalars(select(Appeal)).one()
+        result = decide(s, appeal, rita, ReviewAction.UPHOLD, reason, portal.settings, now=now)
+        if result.proposal is not None:  # four eyes: a senior agrees
+            approve(s, result.proposal, sam, "agreed", portal.settings, now=now)
+    for lang, said in (
+        ("zh-CN", ("审核人员决定维持措施。", "人民法院", "打击治理电信网络新型违法犯罪")),
+        ("en", ("A reviewer upheld the measure.", "people's court", "Inter-ministerial office")),
+    ):
+        page = html.unescape(portal.client.get("/case/status", params={"lang": lang}).text)
+        assert 'data-state="upheld"' in page
+        assert reason in page
+        for words in said:
+            assert words in page, (lang, words)
+        accounts = page[page.index('id="decision-accounts"') :]
+        assert F1 in accounts[: accounts.index("</ul>")]
+        assert "appeal again" not in page.lower()  # an upheld case takes no new appeal
+    assert reason in html.unescape(portal.client.get("/case").text)

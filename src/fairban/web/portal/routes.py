@@ -12,7 +12,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, File, Form, HTTPException, Request, UploadFile
@@ -24,11 +24,20 @@ from fairban.appeals import codes, service
 from fairban.appeals import sessions as portal_sessions
 from fairban.appeals.export import request_export
 from fairban.appeals.filing import AppealError, Upload, submit_appeal
-from fairban.appeals.models import AccountContact, DataExport, ExportState, Ground, PortalSession
+from fairban.appeals.models import (
+    AccountContact,
+    Appeal,
+    DataExport,
+    ExportState,
+    Ground,
+    PortalSession,
+)
 from fairban.cases import links
 from fairban.cases import service as case_service
 from fairban.cases.models import Case
 from fairban.cases.transitions import APPEALABLE
+from fairban.directives.models import DirectiveRecord
+from fairban.directives.service import translations as directive_translations
 from fairban.notices import render_long
 from fairban.web.deps import (
     PORTAL_COOKIE,
@@ -383,6 +392,7 @@ def _case_page(
         submit_key=secrets.token_urlsafe(24),
         error=error,
         exports=service.exports(session, case)[:3],
+        **_decision(session, case, appeal, lang),
         max_files=state.settings.upload_max_files,
         max_mb=state.settings.upload_max_bytes // (1024 * 1024),
     )
@@ -471,7 +481,26 @@ def status_page(request: Request, session: SessionDep, lang: LangDep) -> Respons
         appeal=appeal,
         expected=service.expected_decision(appeal, t),
         events=service.events(session, case),
+        **_decision(session, case, appeal, lang),
     )
+
+
+def _decision(session: SessionDep, case: Case, appeal: Appeal | None, lang: str) -> dict[str, Any]:
+    """What ``portal/_decision.html`` shows of a decided appeal: who decided, every
+    account of the person as it is now, whether a further appeal is open, and the
+    directive's issuer (in ``lang`` where the directive gives it) for a complaint."""
+    if appeal is None or appeal.decided_at is None:
+        return {}
+    record = session.get(DirectiveRecord, case.directive_id)
+    issuer = record.issuer if record else ""
+    words = directive_translations(session, case.directive_id, case.directive_version)
+    issuer = (words.get(lang) or words.get(lang.split("-")[0]) or {}).get("issuer", issuer)
+    return {
+        "by_person": (appeal.decided_by or "").startswith("user:"),
+        "accounts": service.linked_cases_all(session, case),
+        "appeal_again": case.state in APPEALABLE and service.open_appeal(session, case) is None,
+        "issuer": issuer,
+    }
 
 
 @router.post("/case/export")
