@@ -450,3 +450,52 @@ def test_an_upheld_appeal_shows_the_reasons_the_accounts_and_what_next(portal: A
         assert F1 in accounts[: accounts.index("</ul>")]
         assert "appeal again" not in page.lower()  # an upheld case takes no new appeal
     assert reason in html.unescape(portal.client.get("/case").text)
+
+
+def test_a_refused_upload_keeps_what_was_typed_and_says_so_beside_the_field(
+    portal: Any,
+) -> None:
+    portal.sign_in(P4)
+    page = portal.client.get("/case").text
+    hint = page.index('id="files-hint"')
+    assert hint < page.index('id="files"')  # the limits come before the choice
+    assert "HEIC" in page[hint : page.index("</p>", hint)]
+    fake = [("files", ("photo.png", b"MZ\x90\x00 not an image", "image/png"))]
+    statement = "我在重庆，从没去过云南。<b>不是HTML</b>"
+    r, _ = file_appeal_form(portal, ["never_been_there", "victim"], statement=statement, files=fake)
+    assert r.status_code == 400
+    text = r.text
+    assert html.escape(statement, quote=False) in text  # kept, and escaped
+    assert 'value="never_been_there" aria-describedby="grounds-hint" checked' in text
+    assert 'value="victim" aria-describedby="grounds-hint" checked' in text
+    assert 'value="other" aria-describedby="grounds-hint">' in text  # not ticked
+    field = text.index('id="files"')
+    error = text.index('id="files-error"')
+    assert 0 < error - field < 600  # right below the file field
+    assert "不是照片或PDF" in text[error : text.index("</p>", error)]
+    assert 'aria-describedby="files-hint files-error"' in text
+
+
+def test_a_heic_photo_and_a_large_photo_are_taken(portal: Any) -> None:
+    import io
+    import os
+
+    from PIL import Image
+
+    heic = io.BytesIO()
+    Image.new("RGB", (40, 30), (20, 160, 90)).save(heic, format="HEIF")
+    noise = Image.frombytes("RGB", (2600, 1950), os.urandom(2600 * 1950 * 3))
+    large = io.BytesIO()
+    noise.save(large, format="JPEG", quality=100)
+    assert large.tell() > portal.settings.upload_max_bytes  # over the 5 MB limit
+    portal.sign_in(P4)
+    files = [
+        ("files", ("IMG_0001.HEIC", heic.getvalue(), "image/heic")),
+        ("files", ("IMG_0002.JPG", large.getvalue(), "image/jpeg")),
+    ]
+    r, _ = file_appeal_form(portal, ["other"], files=files)
+    assert r.status_code == 303, r.text[-2000:]
+    with portal.session() as s:
+        stored = {u.filename: u for u in s.scalars(select(AppealUpload))}
+    assert stored["IMG_0001.jpg"].media_type == "image/jpeg"
+    assert stored["IMG_0002.JPG"].size <= portal.settings.upload_max_bytes

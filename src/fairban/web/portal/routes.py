@@ -23,7 +23,7 @@ from fairban import ratelimits, tokens
 from fairban.appeals import codes, service
 from fairban.appeals import sessions as portal_sessions
 from fairban.appeals.export import request_export
-from fairban.appeals.filing import AppealError, Upload, submit_appeal
+from fairban.appeals.filing import AppealError, Upload, photo_max_bytes, submit_appeal
 from fairban.appeals.models import (
     AccountContact,
     Appeal,
@@ -77,6 +77,10 @@ REFUSALS = {
     "not_appealable": "This case cannot be appealed now.",
     "bad_key": "The form has expired. Please try again.",
 }
+
+
+#: refusals about a file: said beside the file field
+FILE_REFUSALS = frozenset({"too_many_files", "file_too_large", "file_type", "empty_file"})
 
 
 def _see_other(url: str) -> RedirectResponse:
@@ -361,6 +365,9 @@ def _case_page(
     case: Case,
     *,
     error: str = "",
+    file_error: str = "",
+    kept_statement: str = "",
+    kept_grounds: Sequence[str] = (),
     status_code: int = 200,
 ) -> HTMLResponse:
     appeal = service.latest_appeal(session, case)
@@ -393,8 +400,12 @@ def _case_page(
         error=error,
         exports=service.exports(session, case)[:3],
         **_decision(session, case, appeal, lang),
+        file_error=file_error,
+        kept_statement=kept_statement,
+        kept_grounds=set(kept_grounds),
         max_files=state.settings.upload_max_files,
         max_mb=state.settings.upload_max_bytes // (1024 * 1024),
+        photo_mb=photo_max_bytes(state.settings) // (1024 * 1024),
     )
 
 
@@ -435,7 +446,7 @@ def file_appeal(
         return _too_many(request, session, state, lang, keys, "/case")
     uploads = []
     for f in files or []:
-        data = f.file.read(s.upload_max_bytes + 1)
+        data = f.file.read(photo_max_bytes(s) + 1)
         uploads.append(Upload(filename=f.filename or "", data=data))
     try:
         submit_appeal(
@@ -455,8 +466,21 @@ def file_appeal(
         message = _(REFUSALS.get(e.code, "The form has expired. Please try again."))
         if "%(name)s" in message:
             message = message % {"name": e.detail}
+        # the page comes back as it was sent: what was typed and ticked kept, a file's
+        # error beside the file field (files are never kept: choose them again)
+        about_files = e.code in FILE_REFUSALS
         return _case_page(
-            request, session, state, lang, portal, case, error=message, status_code=400
+            request,
+            session,
+            state,
+            lang,
+            portal,
+            case,
+            error="" if about_files else message,
+            file_error=message if about_files else "",
+            kept_statement=statement,
+            kept_grounds=grounds or [],
+            status_code=400,
         )
     except IntegrityError:
         session.rollback()  # the same form submitted twice at once: the first one stands
