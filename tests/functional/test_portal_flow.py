@@ -449,7 +449,10 @@ def test_an_upheld_appeal_shows_the_reasons_the_accounts_and_what_next(portal: A
         accounts = page[page.index('id="decision-accounts"') :]
         assert F1 in accounts[: accounts.index("</ul>")]
         assert "appeal again" not in page.lower()  # an upheld case takes no new appeal
-    assert reason in html.unescape(portal.client.get("/case").text)
+    case_page = html.unescape(portal.client.get("/case").text)
+    assert reason in case_page
+    notice = case_page[case_page.index('<section id="review">') :]
+    assert reason in notice[: notice.index("</section>")]  # in the notice too
 
 
 def test_a_refused_upload_keeps_what_was_typed_and_says_so_beside_the_field(

@@ -50,6 +50,7 @@ def notice_facts(
     answer_by: datetime | None,
     answer_hours: int = 48,
     appeal_button: str = "",
+    review_reason: str | None = None,
 ) -> NoticeFacts | None:
     """The facts of the case's current notice (measure, or lift), None when the case
     has none to show (monitor, proposed). ``answer_by`` None: no appeal filed yet (the
@@ -92,6 +93,7 @@ def notice_facts(
         answer_hours=answer_hours,
         translations=directive_translations(session, case.directive_id, case.directive_version),
         appeal_button=appeal_button,
+        review_reason=review_reason,
     )
 
 

@@ -98,6 +98,8 @@ class NoticeFacts:
     )
     #: where the notice's appeal button leads (the portal: its own form); else appeal_url
     appeal_button: str = ""
+    #: the written reason of a person who decided the person's appeal (None: none did)
+    review_reason: str | None = None
 
     def directive_words(self, lang: str) -> tuple[str, str, str]:
         """The directive's title, issuer and legal basis in ``lang`` (``zh-CN`` also

@@ -167,6 +167,7 @@ def context(facts: NoticeFacts, lang: str = DEFAULT_LANG) -> dict[str, Any]:
         "automated": facts.automated,
         "appeal_url": facts.appeal_url,
         "appeal_button": facts.appeal_button or facts.appeal_url,
+        "review_reason": (facts.review_reason or "").strip(),
         # a link with a token opens the case at once; a bare one asks for a code
         "link_has_token": "?t=" in facts.appeal_url,
         "documents": [tr._(d) for d in documents(facts.reasons, facts.account_kind)],

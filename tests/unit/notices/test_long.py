@@ -379,3 +379,20 @@ def test_before_an_appeal_the_deadline_counts_from_filing(rich_facts: Any, lang:
     said = {"zh-CN": "您提交申诉后，最迟48小时内", "en": "within 48 hours of filing your appeal"}
     assert said[lang] in text
     assert Tr(lang).moment(rich_facts.answer_by) not in text  # no made-up instant
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_reviewers_reason_is_part_of_the_notice(rich_facts: Any, lang: str) -> None:
+    reason = "Seen on 26 nights in Laukkai <in 2019>; the receipt is dated 2020."
+    html = render_long(replace(rich_facts, review_reason=reason), lang)
+    section = html[html.index('<section id="review">') :]
+    section = section[: section.index("</section>")]
+    assert "Seen on 26 nights in Laukkai &lt;in 2019&gt;" in section  # escaped
+    court = {"zh-CN": "人民法院", "en": "people's court"}
+    assert court[lang] in section
+    assert html.index('id="review"') < html.index('id="measure"')
+    lifted = render_long(
+        replace(rich_facts, measure="lift", lift_reason="review", review_reason=reason), lang
+    )
+    assert 'id="review"' in lifted
+    assert 'id="review"' not in render_long(rich_facts, lang)

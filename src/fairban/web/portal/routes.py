@@ -381,6 +381,10 @@ def _case_page(
         answer_by=open_one.answer_by if open_one else None,
         answer_hours=state.settings.answer_hours,
         appeal_button="#appeal-form" if can_appeal else "/case/status",
+        # a reviewer's written reason is part of the notice the person reads
+        review_reason=appeal.decision_reason
+        if appeal and (appeal.decided_by or "").startswith("user:")
+        else None,
     )
     notice = render_long(facts, lang) if facts else ""
     return render(
