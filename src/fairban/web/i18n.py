@@ -82,7 +82,6 @@ ZH: dict[str, str] = {
     "A reviewer decides by %(when)s at the latest (Beijing time).": "工作人员最迟将于%(when)s（北京时间）作出决定。",
     "Expected decision": "预计答复时间",
     "within a minute": "一分钟内",
-    "The measure is lifted on every platform and every linked account.": "措施已在所有平台、所有关联账号上解除。",
     "Decided on": "决定时间",
     "Reason": "理由",
     "Documents you sent": "您提交的材料",
