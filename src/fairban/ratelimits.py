@@ -7,6 +7,8 @@ its SHA-256 is stored, never an address or a phone.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -76,6 +78,15 @@ def used(session: Session, key: str, *, window_s: int, now: datetime) -> int:
         return 0
     window_start, count = found
     return 0 if window_start <= now - timedelta(seconds=window_s) else count
+
+
+def wait_s(session: Session, keys: Sequence[str], *, window_s: int, now: datetime) -> int:
+    """Whole seconds until every live window of ``keys`` has ended: after a refusal,
+    how long the person waits (an upper bound: one of them refused)."""
+    hashed = [sha256_hex(k) for k in keys]
+    starts = session.scalars(select(RateBucket.window_start).where(RateBucket.key.in_(hashed)))
+    left = [(start + timedelta(seconds=window_s) - now).total_seconds() for start in starts]
+    return max([0, *(math.ceil(x) for x in left)])
 
 
 def forget(session: Session, key: str) -> None:

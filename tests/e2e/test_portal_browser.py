@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from fairban.platforms.client import PlatformClient
-from tests.support.appeal_world import F1, P4, build_world, last_code, seed, settings_for
+from tests.support.appeal_world import F1, P3, P4, build_world, last_code, seed, settings_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -140,6 +140,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Any
             _wait(
                 lambda port=port: httpx.get(f"http://127.0.0.1:{port}/health").is_success,
                 f"platform-sim {name}",
+                timeout_s=120.0,  # a start, not a timing: a busy machine takes a while
             )
         s.start("worker", "--poll", "0.05", "--quiet", log="worker")
         s.start("serve", "--port", str(s.port), "--data", str(world.evidence), log="serve")
@@ -302,3 +303,118 @@ def test_a_reviewer_and_a_senior_lift_a_queued_appeal(
             browser.close()
     assert api.get("/api/v1/case/appeal", headers=auth).json()["state"] == "granted"
     _wait(lambda: _state_at_platform(s, "wechat", F1) == "none", "F1 lifted at wechat")
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def _axe(page: Any, where: str) -> None:
+    """axe-core on the page as it is: the portal stays at zero violations."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    assert results.violations_count == 0, f"{where}:\n{results.generate_report()}"
+
+
+@needs_chromium
+def test_p3_with_only_the_sms_appeals_on_a_phone_and_reads_the_answer(
+    stack: tuple[Stack, Any], tmp_path: Path
+) -> None:
+    """The SMS's bare link, one code, the notice's appeal button, a refused upload
+    that keeps what was typed, the appeal, the reasoned answer; axe-core on each page."""
+    from playwright.sync_api import expect, sync_playwright
+
+    s, seeded = stack
+    account = P3[0]
+    number, phone = seeded.numbers[account], seeded.phones[account]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            context = browser.new_context(viewport=PHONE, locale="zh-CN", bypass_csp=True)
+            page = context.new_page()
+            page.goto(f"{s.base}/c/{number}")  # what the SMS carries: no token
+            expect(page.get_by_role("heading", name="登录您的案件")).to_be_visible()
+            expect(page.locator("#case-number")).to_have_text(number)
+            expect(page.locator("#masked-phone")).to_have_text("•••• " + phone[-4:])
+            _axe(page, "sign-in by link")
+            _shoot(page, tmp_path, "portal-link-signin")
+            page.get_by_role("button", name="发送验证码").click()
+            expect(page.get_by_role("heading", name="验证您的手机")).to_be_visible()
+            expect(page.get_by_role("status")).to_contain_text("•••• " + phone[-4:])
+            _axe(page, "code page")
+            page.get_by_label("短信中的验证码").fill(last_code(s.home, number))
+            page.get_by_role("button", name="验证", exact=True).click()
+            expect(page.get_by_role("heading", name="您的案件")).to_be_visible()
+            expect(page.locator("#summary")).to_contain_text("暂停")
+            expect(page.locator("#answer")).to_contain_text("您提交申诉后，最迟48小时内")
+            _axe(page, "case page")
+            page.get_by_role("link", name="立即申诉").click()  # the notice's first button
+            expect(page.locator("#appeal-form")).to_be_in_viewport()
+            page.get_by_label("我住在边境附近").check()
+            statement = "我住在瑞丽，在姐告做边贸，从不搞诈骗。"
+            page.get_by_label("用您自己的话说明（可选）").fill(statement)
+            page.set_input_files(
+                "#files",
+                files=[{"name": "photo.png", "mimeType": "image/png", "buffer": b"MZ\x90 x"}],
+            )
+            page.get_by_role("button", name="提交申诉").click()
+            error = page.locator("#files-error")
+            expect(error).to_contain_text("不是照片或PDF")
+            expect(error).to_be_in_viewport()  # beside the field, where the person is
+            expect(page.get_by_label("用您自己的话说明（可选）")).to_have_value(statement)
+            expect(page.get_by_label("我住在边境附近")).to_be_checked()
+            _axe(page, "refused upload")
+            _shoot(page, tmp_path, "portal-upload-refused")
+            page.get_by_role("button", name="提交申诉").click()  # no file this time
+            expect(page.get_by_role("heading", name="您的申诉")).to_be_visible()
+            _axe(page, "status received")
+            deadline = time.monotonic() + 60
+            while page.locator("#appeal-state").get_attribute("data-state") != "granted":
+                assert time.monotonic() < deadline, "the re-check did not grant the appeal"
+                time.sleep(0.5)
+                page.reload()
+            decision = page.locator("#decision")
+            expect(decision).to_contain_text("您的申诉成立")
+            for other in P3:  # both of his accounts, as they are now
+                expect(page.locator("#decision-accounts")).to_contain_text(other)
+            _axe(page, "decision")
+            _shoot(page, tmp_path, "portal-decision")
+            page.get_by_role("link", name="English").click()
+            expect(page.locator("#appeal-state")).not_to_have_text("granted")  # no raw word
+            expect(page.locator("#decision")).to_contain_text("Your appeal was granted")
+            _axe(page, "decision in English")
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0
+        finally:
+            browser.close()
+
+
+@needs_chromium
+def test_a_rate_limit_says_how_long_and_the_language_switch_loads(
+    stack: tuple[Stack, Any], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    s, _seeded = stack
+    link = f"{s.base}/c/FB-2019-999999"  # no such case: a decoy, with its own limit
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_context(viewport=PHONE, bypass_csp=True).new_page()
+            for _ in range(5):
+                page.goto(link)
+                page.get_by_role("button", name="发送验证码").click()
+                expect(page.get_by_role("heading", name="验证您的手机")).to_be_visible()
+            page.goto(link)
+            _axe(page, "sign-in by link, a decoy")
+            page.get_by_role("button", name="发送验证码").click()
+            expect(page.get_by_role("heading", name="请求过于频繁，请稍后再试。")).to_be_visible()
+            expect(page.locator("main")).to_contain_text("分钟后")
+            _axe(page, "rate limit")
+            _shoot(page, tmp_path, "portal-rate-limit")
+            page.get_by_role("link", name="English").click()
+            expect(page.get_by_role("heading", name="Sign in to your case")).to_be_visible()
+        finally:
+            browser.close()

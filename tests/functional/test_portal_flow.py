@@ -4,9 +4,12 @@ the re-check does not grant, waits for a person."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import threading
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -315,3 +318,187 @@ def test_the_intake_answers_as_the_route_does(
                 .all()
             )
         assert any("counted" in q for q in last) is fast
+
+
+def test_the_sms_bare_link_signs_in_with_one_code(portal: Any) -> None:
+    """The SMS carries ``/c/{case}`` with no token: its page fills in the case number,
+    shows the masked phone, and one code later the person is in."""
+    c, number = portal.client, portal.seeded.numbers[P4]
+    page = c.get(f"/c/{number}", follow_redirects=False)
+    assert page.status_code == 200
+    assert number in page.text
+    assert "•••• " + portal.seeded.phones[P4][-4:] in page.text
+    assert "fb_portal" not in page.cookies  # nothing is opened until the button
+    r = c.post(f"/c/{number}", follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/verify?sent=link"
+    verify = c.get("/verify?sent=link")
+    assert "•••• " + portal.seeded.phones[P4][-4:] in verify.text
+    r = c.post(
+        "/verify",
+        data={"csrf": csrf_of(verify.text), "code": portal.code(P4)},
+        follow_redirects=False,
+    )
+    assert r.headers["location"] == "/case"
+    assert number in c.get("/case").text
+
+
+def test_an_older_notices_link_still_leads_to_the_sign_in(portal: Any) -> None:
+    """A new notice (a downgrade, say) replaces the token: the old link opens the
+    case's sign-in by code, not a dead end."""
+    from fairban.cases import links
+
+    number = portal.seeded.numbers[P4]
+    with portal.session() as session, session.begin():
+        case = session.scalars(select(Case).where(Case.number == number)).one()
+        links.issue_token(case)  # what the next notice does
+    r = portal.client.get(f"/c/{number}", params={"t": portal.seeded.tokens[P4]})
+    assert r.status_code == 200
+    assert f'action="/c/{number}"' in r.text
+
+
+def test_a_rate_limit_says_how_long_to_wait_and_the_language_switch_works(
+    portal: Any,
+) -> None:
+    c, number = portal.client, portal.seeded.numbers[P4]
+    limit = portal.settings.otp_requests_per_window
+    for _ in range(limit):
+        assert c.post(f"/c/{number}", follow_redirects=False).status_code == 303
+    r = c.post(f"/c/{number}", follow_redirects=False)
+    assert r.status_code == 429
+    wait = int(r.headers["Retry-After"])
+    assert 0 < wait <= portal.settings.rate_window_s
+    minutes = -(-wait // 60)
+    assert f"请在{minutes}分钟后" in r.text
+    # the switch on that page leads to a page that loads (the 429 answered a POST)
+    switch = re.search(r'href="(/lang/en\?next=[^"]*)"', r.text)
+    assert switch is not None
+    r = c.get(html.unescape(switch.group(1)))
+    assert r.status_code == 200
+    assert "Sign in to your case" in r.text
+
+
+def test_the_case_page_promises_only_what_is_real_in_one_language(portal: Any) -> None:
+    """Before filing, the deadline is counted from the filing (no instant made up from
+    the page's own clock); the Chinese notice names the directive in Chinese; the notice
+    stored when the measure came into force promises the same."""
+    from fairban.cases.models import NoticeRecord
+
+    portal.sign_in(P4)
+    page = portal.client.get("/case").text
+    assert "您提交申诉后，最迟48小时内" in page
+    assert "缅北电信网络诈骗重点地区" in page
+    assert "Inter-ministerial office" not in page
+    assert "Notice of 14 October" not in page
+    button = re.search(r'class="button appeal-button" href="([^"]+)"', page)
+    assert button is not None
+    assert button.group(1) == "#appeal-form"
+    assert 'id="appeal-form"' in page
+    en = portal.client.get("/case?lang=en").text
+    assert "within 48 hours of filing your appeal" in en
+    with portal.session() as session:
+        case = session.scalars(select(Case).where(Case.number == portal.seeded.numbers[P4])).one()
+        stored = session.scalars(select(NoticeRecord).where(NoticeRecord.case_id == case.id)).all()
+    assert stored
+    for notice in stored:
+        said = (
+            "您提交申诉后，最迟48小时内"
+            if notice.locale == "zh-CN"
+            else "within 48 hours of filing"
+        )
+        assert said in notice.long_text, notice.locale
+    # once filed, the promise is the filing time plus the deadline, in Beijing time
+    r, _ = file_appeal_form(portal, ["other"], statement="x")
+    assert r.status_code == 303
+    with portal.session() as session:
+        appeal = session.scalars(select(Appeal).where(Appeal.case_id == case.id)).one()
+        assert appeal.answer_by == appeal.filed_at + timedelta(hours=48)
+
+
+def test_an_upheld_appeal_shows_the_reasons_the_accounts_and_what_next(portal: Any) -> None:
+    """A person decided: the status page (and the case page) show the reviewer's
+    written reason, each of the person's accounts as it is now, and the ways on."""
+    from datetime import UTC, datetime
+
+    from fairban.review.flows import approve, decide
+    from fairban.review.models import ReviewAction, Role
+    from fairban.review.users import add_user
+
+    portal.sign_in(F1)
+    r, _ = file_appeal_form(portal, ["other"], statement="The phone was sold.")
+    assert r.status_code == 303
+    assert run_rechecks(portal) == 1
+    reason = "Seen on 26 nights in Laukkai in 2019; the sale receipt is dated 2020."
+    with portal.session() as s, s.begin():
+        now = datetime.now(UTC)
+        rita = add_user(s, "rita", Role.REVIEWER, "correct horse battery", now)
+        sam = add_user(s, "sam", Role.SENIOR, "correct horse battery", now)
+        appeal = s.scalars(select(Appeal)).one()
+        result = decide(s, appeal, rita, ReviewAction.UPHOLD, reason, portal.settings, now=now)
+        if result.proposal is not None:  # four eyes: a senior agrees
+            approve(s, result.proposal, sam, "agreed", portal.settings, now=now)
+    for lang, said in (
+        ("zh-CN", ("审核人员决定维持措施。", "人民法院", "打击治理电信网络新型违法犯罪")),
+        ("en", ("A reviewer upheld the measure.", "people's court", "Inter-ministerial office")),
+    ):
+        page = html.unescape(portal.client.get("/case/status", params={"lang": lang}).text)
+        assert 'data-state="upheld"' in page
+        assert reason in page
+        for words in said:
+            assert words in page, (lang, words)
+        accounts = page[page.index('id="decision-accounts"') :]
+        assert F1 in accounts[: accounts.index("</ul>")]
+        assert "appeal again" not in page.lower()  # an upheld case takes no new appeal
+    case_page = html.unescape(portal.client.get("/case").text)
+    assert reason in case_page
+    notice = case_page[case_page.index('<section id="review">') :]
+    assert reason in notice[: notice.index("</section>")]  # in the notice too
+
+
+def test_a_refused_upload_keeps_what_was_typed_and_says_so_beside_the_field(
+    portal: Any,
+) -> None:
+    portal.sign_in(P4)
+    page = portal.client.get("/case").text
+    hint = page.index('id="files-hint"')
+    assert hint < page.index('id="files"')  # the limits come before the choice
+    assert "HEIC" in page[hint : page.index("</p>", hint)]
+    fake = [("files", ("photo.png", b"MZ\x90\x00 not an image", "image/png"))]
+    statement = "我在重庆，从没去过云南。<b>不是HTML</b>"
+    r, _ = file_appeal_form(portal, ["never_been_there", "victim"], statement=statement, files=fake)
+    assert r.status_code == 400
+    text = r.text
+    assert html.escape(statement, quote=False) in text  # kept, and escaped
+    assert 'value="never_been_there" aria-describedby="grounds-hint" checked' in text
+    assert 'value="victim" aria-describedby="grounds-hint" checked' in text
+    assert 'value="other" aria-describedby="grounds-hint">' in text  # not ticked
+    field = text.index('id="files"')
+    error = text.index('id="files-error"')
+    assert 0 < error - field < 600  # right below the file field
+    assert "不是照片或PDF" in text[error : text.index("</p>", error)]
+    assert 'aria-describedby="files-hint files-error"' in text
+
+
+def test_a_heic_photo_and_a_large_photo_are_taken(portal: Any) -> None:
+    import io
+    import os
+
+    from PIL import Image
+
+    heic = io.BytesIO()
+    Image.new("RGB", (40, 30), (20, 160, 90)).save(heic, format="HEIF")
+    noise = Image.frombytes("RGB", (2600, 1950), os.urandom(2600 * 1950 * 3))
+    large = io.BytesIO()
+    noise.save(large, format="JPEG", quality=100)
+    assert large.tell() > portal.settings.upload_max_bytes  # over the 5 MB limit
+    portal.sign_in(P4)
+    files = [
+        ("files", ("IMG_0001.HEIC", heic.getvalue(), "image/heic")),
+        ("files", ("IMG_0002.JPG", large.getvalue(), "image/jpeg")),
+    ]
+    r, _ = file_appeal_form(portal, ["other"], files=files)
+    assert r.status_code == 303, r.text[-2000:]
+    with portal.session() as s:
+        stored = {u.filename: u for u in s.scalars(select(AppealUpload))}
+    assert stored["IMG_0001.jpg"].media_type == "image/jpeg"
+    assert stored["IMG_0002.JPG"].size <= portal.settings.upload_max_bytes

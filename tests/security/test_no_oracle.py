@@ -168,3 +168,59 @@ def test_the_code_still_reaches_the_phone(server: tuple[Live, Gateway]) -> None:
     auth = {"Authorization": f"Bearer {session.json()['session']}"}
     r = c.post("/api/v1/access/verify", headers=auth, json={"code": code})
     assert r.json() == {"verified": True}
+
+
+MASK = re.compile(r"•••• \d{4}")
+
+
+def _link_walk(live: Live, number: str) -> list[object]:
+    """The SMS's bare link as an outsider sees it: its page, the button, the code page
+    and a wrong code; the number and the masked digits blanked (they differ anyway)."""
+
+    def blank(text: str) -> str:
+        return MASK.sub("•••• ____", _same(text).replace(number, "NUMBER"))
+
+    c = live.client()
+    page = c.get(f"/c/{number}")
+    seen: list[object] = [page.status_code, blank(page.text), sorted(k for k in page.cookies)]
+    r = c.post(f"/c/{number}")
+    seen += [r.status_code, r.headers.get("location"), sorted(k for k in r.cookies)]
+    verify = c.get("/verify?sent=link")
+    seen += [verify.status_code, blank(verify.text)]
+    shown = MASK.findall(page.text) + MASK.findall(verify.text)
+    seen.append(len(set(shown)))  # the code page shows the phone the link page showed
+    csrf = re.search(r'name="csrf" value="([^"]*)"', verify.text)
+    r = c.post("/verify", data={"csrf": csrf.group(1) if csrf else "", "code": "1234567"})
+    seen += [r.status_code, blank(r.text)]
+    return seen
+
+
+def test_the_bare_link_answers_a_real_and_a_made_up_number_alike(
+    server: tuple[Live, Gateway],
+) -> None:
+    live, _ = server
+    real, made_up = live.seeded.numbers[P4], "FB-2019-999999"
+    walks = {number: _link_walk(live, number) for number in (real, made_up)}
+    assert walks[real][5] == ["fb_portal"]
+    assert walks[real][-3] == 1
+    assert walks[real] == walks[made_up]
+    # a made-up number shows the same digits on every visit, as a real phone would
+    again = live.client().get(f"/c/{made_up}").text
+    assert MASK.findall(again) == MASK.findall(live.client().get(f"/c/{made_up}").text)
+
+
+def test_the_bare_links_button_takes_as_long_for_a_made_up_number(
+    server: tuple[Live, Gateway],
+) -> None:
+    live, _ = server
+    numbers = {"real": live.seeded.numbers[P4], "none": "FB-2019-999998"}
+    took: dict[str, list[float]] = {"real": [], "none": []}
+    for _ in range(TRIES):
+        for kind, number in numbers.items():
+            c = live.client()
+            started = time.perf_counter()
+            r = c.post(f"/c/{number}")
+            took[kind].append(time.perf_counter() - started)
+            assert r.status_code == 303
+    median = {kind: statistics.median(times) for kind, times in took.items()}
+    assert max(median.values()) < 3 * min(median.values()) + 0.05, median

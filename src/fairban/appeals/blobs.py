@@ -14,17 +14,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 #: what an appellant may upload: images and PDF, told apart by their first bytes
-ALLOWED_TYPES = ("image/png", "image/jpeg", "image/webp", "application/pdf")
+ALLOWED_TYPES = ("image/png", "image/jpeg", "image/webp", "image/heif", "application/pdf")
+#: the ISO base media file brands of HEIF pictures (an iPhone's HEIC, Android's HEIF)
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
 
 
 def sniff(data: bytes) -> str | None:
-    """The media type the bytes really are (PNG, JPEG, WebP, PDF), else None."""
+    """The media type the bytes really are (PNG, JPEG, WebP, HEIF, PDF), else None."""
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         return "image/png"
     if data.startswith(b"\xff\xd8\xff"):
         return "image/jpeg"
     if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
+    if len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS:
+        return "image/heif"
     # a PDF header may follow a little junk; readers look within the first 1024 bytes
     if b"%PDF-" in data[:1024]:
         return "application/pdf"

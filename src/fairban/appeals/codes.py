@@ -164,6 +164,50 @@ def start_by_phone(
     return token
 
 
+def decoy_mask(secret: str, case_number: str) -> str:
+    """The masked phone shown for a case number that has no case (or no phone): four
+    digits fixed by the number and the server's secret, so it looks like a real one and
+    stays the same on every visit."""
+    key = f"decoy-phone:{case_number.strip().upper()}".encode()
+    digest = hmac.new(secret.encode(), key, hashlib.sha256).digest()
+    return f"•••• {int.from_bytes(digest[:4], 'big') % 10_000:04d}"
+
+
+def link_target(
+    session: Session, case: Case | None, case_number: str, *, secret: str
+) -> tuple[Case | None, str]:
+    """For the SMS's bare link ``/c/{number}``: the case a code can reach (None: a
+    decoy) and the masked phone to show. The same look-ups and the same kind of answer
+    whether or not the case exists or has a phone (docs/appeals.md, no oracle)."""
+    contact = session.get(AccountContact, case.account_id if case is not None else "")
+    decoy = decoy_mask(secret, case_number)
+    if case is not None and contact is not None:
+        return case, mask_phone(contact.phone)
+    return None, decoy
+
+
+def start_by_link(
+    session: Session,
+    case: Case | None,
+    case_number: str,
+    *,
+    sender: CodeSender,
+    secret: str,
+    settings: Settings,
+    now: datetime,
+) -> str:
+    """Open a session from the bare link of ``case_number`` (``case``: its case, or
+    None) and send one code to the account's phone; returns the session's token. A
+    number without a case (or phone) gets a decoy session that shows the same masked
+    phone as the link's page and whose codes never verify."""
+    target, hint = link_target(session, case, case_number, secret=secret)
+    token = start_session(session, target, now, phone_hint=hint)
+    portal = portal_session(session, token, now)
+    assert portal is not None
+    send_code(session, portal, target, sender=sender, secret=secret, settings=settings, now=now)
+    return token
+
+
 def _code_hash(secret: str, session_hash: str, code: str) -> str:
     message = f"{session_hash}:{code}".encode()
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
@@ -266,14 +310,18 @@ def limit_subject(portal: PortalSession) -> int | str:
     return portal.case_id if portal.case_id is not None else f"decoy:{portal.token_hash}"
 
 
+def code_keys(case_id: int | str, address: str) -> tuple[str, str]:
+    """The rate-limit keys of code requests: per case (:func:`limit_subject`), per address."""
+    return f"code:case:{case_id}", f"code:ip:{address}"
+
+
 def allow_code(
     session: Session, settings: Settings, *, case_id: int | str, address: str, now: datetime
 ) -> bool:
     """The rate limit on sending a one-time code: per case (:func:`limit_subject`) and
     per client address."""
     per_case = settings.otp_requests_per_window
+    by_case, by_ip = code_keys(case_id, address)
     return allow(
-        session, f"code:case:{case_id}", limit=per_case, window_s=settings.rate_window_s, now=now
-    ) and allow(
-        session, f"code:ip:{address}", limit=per_case * 4, window_s=settings.rate_window_s, now=now
-    )
+        session, by_case, limit=per_case, window_s=settings.rate_window_s, now=now
+    ) and allow(session, by_ip, limit=per_case * 4, window_s=settings.rate_window_s, now=now)

@@ -59,18 +59,31 @@ def check_uploads(uploads: Sequence[Upload], settings: Settings) -> list[tuple[U
     for upload in files:
         if not upload.data:
             raise AppealError("empty_file", upload.filename[:80])
-        if len(upload.data) > settings.upload_max_bytes:
-            raise AppealError("file_too_large", upload.filename[:80])
         kind = sniff(upload.data)
         if kind not in ALLOWED_TYPES:
             raise AppealError("file_type", upload.filename[:80])
+        # a photo may be larger (it is made smaller); a PDF is stored as sent
+        limit = (
+            photo_max_bytes(settings) if kind.startswith("image/") else settings.upload_max_bytes
+        )
+        if len(upload.data) > limit:
+            raise AppealError("file_too_large", upload.filename[:80])
         try:
-            data = uploads_.checked(upload.data, kind)
+            data, stored = uploads_.checked(upload.data, kind, settings.upload_max_bytes)
         except uploads_.BadUpload as e:
             log.info("upload refused: %s", e)
             raise AppealError("file_type", upload.filename[:80]) from None
-        checked.append((Upload(filename=upload.filename, data=data), kind))
+        name = upload.filename
+        if stored != kind and stored == "image/jpeg":  # IMG_0001.HEIC is now a JPEG
+            name = name.rsplit(".", 1)[0] + ".jpg" if "." in name else name + ".jpg"
+        checked.append((Upload(filename=name, data=data), stored))
     return checked
+
+
+def photo_max_bytes(settings: Settings) -> int:
+    """The largest photo taken (then made smaller to ``upload_max_bytes``): as large as
+    the whole form may be."""
+    return settings.upload_max_files * settings.upload_max_bytes
 
 
 class AppealTarget(Protocol):

@@ -17,6 +17,7 @@ from fairban.appeals.models import OPEN_STATES, Appeal, AppealState, DataExport
 from fairban.cases.models import Case, CaseEvent
 from fairban.cases.transitions import CaseState, DeciderKind
 from fairban.directives.models import DirectiveRecord
+from fairban.directives.service import translations as directive_translations
 from fairban.measures import VISIBLE
 from fairban.notices import NoticeFacts, reasons_from_json
 from fairban.notices.model import LIFT_REASONS
@@ -43,10 +44,18 @@ def events(session: Session, case: Case) -> list[CaseEvent]:
 
 
 def notice_facts(
-    session: Session, case: Case, *, appeal_url: str, answer_by: datetime
+    session: Session,
+    case: Case,
+    *,
+    appeal_url: str,
+    answer_by: datetime | None,
+    answer_hours: int = 48,
+    appeal_button: str = "",
+    review_reason: str | None = None,
 ) -> NoticeFacts | None:
     """The facts of the case's current notice (measure, or lift), None when the case
-    has none to show (monitor, proposed)."""
+    has none to show (monitor, proposed). ``answer_by`` None: no appeal filed yet (the
+    notice counts ``answer_hours`` from the filing)."""
     record = session.get(DirectiveRecord, case.directive_id)
     if record is None:
         return None
@@ -82,6 +91,10 @@ def notice_facts(
         expires_at=case.expires_at,
         lift_reason=lift_reason,
         account_kind=case.account_kind,
+        answer_hours=answer_hours,
+        translations=directive_translations(session, case.directive_id, case.directive_version),
+        appeal_button=appeal_button,
+        review_reason=review_reason,
     )
 
 

@@ -124,21 +124,21 @@ VERIFIED_CASE = (
 )
 
 
+def start_keys(case_number: str, address: str) -> tuple[str, str]:
+    """The rate-limit keys of opening a case by number: per client address, per number."""
+    return f"start:ip:{address}", f"start:case:{case_number.strip().upper()}"
+
+
 def allow_start(
     session: Session, settings: Settings, *, case_number: str, address: str, now: datetime
 ) -> bool:
-    """The rate limit on opening a case by number and phone: per client address and per
-    case number (the portal and the JSON API share it)."""
+    """The rate limit on opening a case by number and phone (or by the SMS's bare link):
+    per client address and per case number (the portal and the JSON API share it)."""
     per_case = settings.otp_requests_per_window
+    by_ip, by_case = start_keys(case_number, address)
     return allow(
-        session, f"start:ip:{address}", limit=per_case * 4, window_s=settings.rate_window_s, now=now
-    ) and allow(
-        session,
-        f"start:case:{case_number.strip().upper()}",
-        limit=per_case,
-        window_s=settings.rate_window_s,
-        now=now,
-    )
+        session, by_ip, limit=per_case * 4, window_s=settings.rate_window_s, now=now
+    ) and allow(session, by_case, limit=per_case, window_s=settings.rate_window_s, now=now)
 
 
 def case_limit_key(action: str, case_id: int) -> str:

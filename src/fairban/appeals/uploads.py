@@ -5,7 +5,9 @@ polyglot (HTML behind ``%PDF-``, a script after a JPEG's end) passes that. So:
 
 - an image is decoded and re-encoded (Pillow): what is stored is the picture and
   nothing else; no trailing bytes, no metadata (EXIF and its GPS position are dropped,
-  its orientation applied first), one frame;
+  its orientation applied first), one frame. A HEIC/HEIF photo (pillow-heif) is stored
+  as JPEG, and a photo over the size limit is made smaller (as JPEG) until it fits:
+  what phones send is accepted, not refused;
 - a PDF must start with ``%PDF-``, parse (pypdf), have a page, not be encrypted, and
   hold no JavaScript, no automatic or interactive action, no embedded file or form
   that submits, and no HTML anywhere in its bytes. It is stored as sent.
@@ -18,9 +20,12 @@ import re
 from typing import Any
 
 from PIL import Image, ImageOps
+from pillow_heif import register_heif_opener
 from pypdf import PdfReader
 from pypdf.errors import PdfReadError
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject
+
+register_heif_opener()  # Pillow reads HEIC/HEIF (libheif, through pillow-heif)
 
 #: the most pixels an upload may have (a phone's photo has 12-50 million); checked
 #: before decoding, so a decompression bomb is refused unread
@@ -28,7 +33,14 @@ MAX_PIXELS = 60_000_000
 #: the most PDF objects looked at: more than any scan of a few pages has
 MAX_PDF_OBJECTS = 200_000
 #: what Pillow calls each allowed image type
-IMAGE_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
+IMAGE_FORMATS = {
+    "image/png": "PNG",
+    "image/jpeg": "JPEG",
+    "image/webp": "WEBP",
+    "image/heif": "HEIF",
+}
+#: the type of what is stored, per format written
+STORED_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 #: names that make a PDF do something when it is opened or clicked, or carry a file
 PDF_ACTIVE = frozenset(
     {
@@ -60,36 +72,60 @@ class BadUpload(ValueError):  # noqa: N818 (a refusal, not a failure of the code
     """The file is not what it claims to be, or carries what no evidence needs."""
 
 
-def checked(data: bytes, kind: str) -> bytes:
-    """The bytes to store for an upload of sniffed type ``kind``: an image re-encoded,
-    a PDF as sent once checked; :class:`BadUpload` (its reason) else."""
+def checked(data: bytes, kind: str, max_bytes: int) -> tuple[bytes, str]:
+    """The bytes to store for an upload of sniffed type ``kind``, and their type: an
+    image re-encoded (a HEIF photo as JPEG; one over ``max_bytes`` made smaller until it
+    fits), a PDF as sent once checked; :class:`BadUpload` (its reason) else."""
     if kind == "application/pdf":
         _check_pdf(data)
-        return data
+        return data, kind
     if kind in IMAGE_FORMATS:
-        return _reencoded(data, IMAGE_FORMATS[kind])
+        return _reencoded(data, IMAGE_FORMATS[kind], max_bytes)
     raise BadUpload(f"not an allowed type: {kind}")
 
 
-def _reencoded(data: bytes, fmt: str) -> bytes:
+def _reencoded(data: bytes, fmt: str, max_bytes: int) -> tuple[bytes, str]:
     try:
         with Image.open(io.BytesIO(data), formats=[fmt]) as image:
             width, height = image.size
+            if fmt == "JPEG" and width * height > MAX_PIXELS:
+                # a JPEG decodes at 1/2, 1/4 or 1/8 scale: a 108-megapixel phone photo
+                # is read small, never whole
+                for scale in (2, 4, 8):
+                    if (width // scale) * (height // scale) <= MAX_PIXELS:
+                        image.draft("RGB", (width // scale, height // scale))
+                        break
+                width, height = image.size
             if width * height > MAX_PIXELS:
                 raise BadUpload(f"too many pixels: {width}x{height}")
             image.load()
             upright = ImageOps.exif_transpose(image)
-            if fmt == "JPEG" and upright.mode not in ("RGB", "L", "CMYK"):
-                upright = upright.convert("RGB")
-            out = io.BytesIO()
-            # no exif=, no icc_profile= ... : nothing but the picture is written
-            options: dict[str, Any] = {"quality": 90} if fmt in ("JPEG", "WEBP") else {}
-            upright.save(out, format=fmt, **options)
-            return out.getvalue()
     except BadUpload:
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         raise BadUpload(f"not a readable {fmt} image") from e
+    out_fmt = "JPEG" if fmt == "HEIF" else fmt  # what every browser and viewer opens
+    out = _save(upright, out_fmt)
+    if len(out) > max_bytes:  # a phone's large photo: smaller, as a JPEG, until it fits
+        out_fmt, side = "JPEG", max(upright.size)
+        while len(out) > max_bytes:
+            side = int(side * max(0.5, min(0.9, (max_bytes / len(out)) ** 0.5)))
+            if side < 64:
+                raise BadUpload("cannot be made small enough")
+            smaller = upright.copy()
+            smaller.thumbnail((side, side), Image.Resampling.LANCZOS)
+            out = _save(smaller, out_fmt, quality=85)
+    return out, STORED_TYPES[out_fmt]
+
+
+def _save(image: Image.Image, fmt: str, quality: int = 90) -> bytes:
+    if fmt == "JPEG" and image.mode not in ("RGB", "L", "CMYK"):
+        image = image.convert("RGB")
+    out = io.BytesIO()
+    # no exif=, no icc_profile= ... : nothing but the picture is written
+    options: dict[str, Any] = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    image.save(out, format=fmt, **options)
+    return out.getvalue()
 
 
 def _check_pdf(data: bytes) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -29,6 +29,7 @@ from fairban.clock import iso_utc_or_none
 from fairban.config import Settings
 from fairban.directives.models import DirectiveRecord
 from fairban.directives.service import get_directive
+from fairban.directives.service import translations as directive_translations
 from fairban.measures import VISIBLE, Measure
 from fairban.notices import NoticeFacts, reasons_from_json, render_sms, render_text
 from fairban.notices.model import LIFT, Noticed
@@ -49,6 +50,10 @@ class Context:
     notices: int = 0
     messages: int = 0
     _directives: dict[str, DirectiveRecord] = field(default_factory=dict)
+
+    def translations(self, directive_id: str, version: int) -> dict[str, dict[str, str]]:
+        """The directive version's ``translations`` (what its notices say per language)."""
+        return directive_translations(self.session, directive_id, version)
 
     def directive(self, directive_id: str) -> DirectiveRecord:
         if directive_id not in self._directives:
@@ -142,8 +147,10 @@ def notice_facts(
     automated: bool,
     appeal_url: str,
     short_url: str,
-    answer_by: datetime,
+    answer_by: datetime | None,
     lift_reason: str | None = None,
+    answer_hours: int = 48,
+    translations: Mapping[str, Mapping[str, str]] | None = None,
 ) -> NoticeFacts:
     """The facts a notice of ``case`` is written from (the notice's measure, or a lift
     with why). The measure's expiry is stated for a measure, never for a lift."""
@@ -165,6 +172,8 @@ def notice_facts(
         expires_at=case.expires_at if noticed != LIFT else None,
         lift_reason=lift_reason,
         account_kind=case.account_kind,
+        answer_hours=answer_hours,
+        translations=translations or {},
     )
 
 
@@ -185,8 +194,11 @@ def _notice(
             automated=automated,
             appeal_url=appeal_url(ctx.settings, case, TOKEN_MASK),
             short_url=short_url(ctx.settings, case),
-            answer_by=ctx.now + timedelta(hours=ctx.settings.answer_hours),
+            # no appeal yet: the deadline counts from its filing, not from this notice
+            answer_by=None,
             lift_reason=lift_reason,
+            answer_hours=ctx.settings.answer_hours,
+            translations=ctx.translations(case.directive_id, case.directive_version),
         )
         try:
             sms = render_sms(facts, lang)

@@ -10,6 +10,7 @@ looks like, used in error messages) and, if needed, a validator.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -31,6 +32,11 @@ from shapely.geometry.base import BaseGeometry
 from fairban.contract.schema import PLATFORM_NAME
 from fairban.errors import InputError
 from fairban.geo.shapes import geodesic_km2, polygonal_from_geojson
+
+#: what a directive's ``translations`` may give per language
+TRANSLATED = ("title", "issuer", "legal_basis")
+#: a language tag as the translations name them: ``zh-CN``, ``zh-Hans``, ``en``
+LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 
 #: the countries a DSA statement's ``territorial_scope`` may name: the EEA
 #: (``EuropeanCountriesService::EUROPEAN_COUNTRY_CODES`` of the Transparency Database)
@@ -176,7 +182,41 @@ class Directive(BaseModel):
             "statements name no territory)"
         ),
     ] = None
+    translations: Annotated[
+        tuple[tuple[str, tuple[tuple[str, str], ...]], ...] | None,
+        Field(
+            description="a mapping of language tags (e.g. zh-CN) to the directive's title, "
+            "issuer and legal_basis in that language (any of the three), for the notices "
+            "in that language (none: notices say them as the directive does)"
+        ),
+    ] = None
     source: Annotated[Path, Field(description="the YAML file the directive was read from")]
+
+    @field_validator("translations", mode="before")
+    @classmethod
+    def _translations(cls, value: object) -> object:
+        if value is None:
+            return None
+        if not isinstance(value, Mapping) or not value:
+            raise ValueError("a non-empty mapping of language tags to {title, issuer, legal_basis}")
+        out: dict[str, dict[str, str]] = {}
+        for tag, words in value.items():
+            if not isinstance(tag, str) or LANGUAGE_TAG.fullmatch(tag) is None:
+                raise ValueError(f"{tag!r} is not a language tag such as zh-CN or en")
+            if not isinstance(words, Mapping) or not words:
+                raise ValueError(f"{tag}: a mapping of title, issuer and/or legal_basis")
+            for key, text in words.items():
+                if key not in TRANSLATED:
+                    raise ValueError(f"{tag}: unknown key {key!r} (known: {', '.join(TRANSLATED)})")
+                if not isinstance(text, str) or not text.strip():
+                    raise ValueError(f"{tag}.{key}: a non-empty string")
+            out[tag] = {k: str(v).strip() for k, v in words.items()}
+        # pairs, sorted: the model stays hashable and its content canonical
+        return tuple((tag, tuple(sorted(words.items()))) for tag, words in sorted(out.items()))
+
+    def translated(self) -> dict[str, dict[str, str]]:
+        """``translations`` as a mapping: language tag -> {title, issuer, legal_basis}."""
+        return {tag: dict(words) for tag, words in self.translations or ()}
 
     @field_validator("territorial_scope", mode="before")
     @classmethod

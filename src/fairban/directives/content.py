@@ -42,8 +42,16 @@ def directive_content(directive: Directive) -> tuple[str, str]:
         doc["until"] = directive.until.astimezone(UTC).isoformat()
     if directive.territorial_scope is not None:
         doc["territorial_scope"] = list(directive.territorial_scope)
+    if directive.translations is not None:
+        doc["translations"] = directive.translated()
     text = canonical_json(doc)
     return text, sha256_hex(text)
+
+
+def translations_of(content: str) -> dict[str, dict[str, str]]:
+    """The ``translations`` of a version's canonical JSON (empty: none given)."""
+    found = json.loads(content).get("translations") or {}
+    return {str(tag): {str(k): str(v) for k, v in words.items()} for tag, words in found.items()}
 
 
 def directive_from_content(content: str) -> Directive:

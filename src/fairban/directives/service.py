@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fairban.directives.content import translations_of
 from fairban.directives.models import DirectiveRecord, DirectiveVersion
 from fairban.errors import NotFoundError
 
@@ -41,3 +42,35 @@ def version_with_content(
             DirectiveVersion.content_hash == content_hash,
         )
     ).first()
+
+
+#: translations by version content hash (a version's content never changes)
+_TRANSLATIONS: dict[str, dict[str, dict[str, str]]] = {}
+
+
+def translations(
+    session: Session, directive_id: str, version: int | None = None
+) -> dict[str, dict[str, str]]:
+    """The ``translations`` key of a directive's version (its current one by default):
+    language tag -> {title, issuer, legal_basis}; empty when it has none. Read once per
+    version content (the content holds the areas: it can be large)."""
+    if version is None:
+        record = session.get(DirectiveRecord, directive_id)
+        if record is None:
+            return {}
+        version = record.current_version
+    found = session.execute(
+        select(DirectiveVersion.id, DirectiveVersion.content_hash).where(
+            DirectiveVersion.directive_id == directive_id, DirectiveVersion.version == version
+        )
+    ).first()
+    if found is None:
+        return {}
+    if found.content_hash not in _TRANSLATIONS:
+        content = session.scalar(
+            select(DirectiveVersion.content).where(DirectiveVersion.id == found.id)
+        )
+        if len(_TRANSLATIONS) > 256:
+            _TRANSLATIONS.clear()
+        _TRANSLATIONS[found.content_hash] = translations_of(content or "{}")
+    return _TRANSLATIONS[found.content_hash]

@@ -84,10 +84,32 @@ class NoticeFacts:
     automated: bool  # decided by the automatic engine (True) or by a person
     appeal_url: str  # full link with case number and one-time token
     short_url: str  # short link for SMS
-    answer_by: datetime  # an answer to an appeal comes by then at the latest
+    #: an answer to the appeal comes by then at the latest; None before an appeal is
+    #: filed (the deadline is then ``answer_hours`` counted from the filing)
+    answer_by: datetime | None
     expires_at: datetime | None  # the measure ends by itself then (None: until lifted)
     lift_reason: str | None = None  # for measure == 'lift': a LIFT_REASONS code or text
     account_kind: str = "personal"  # the evidence's accounts.kind: personal | merchant
+    answer_hours: int = 48  # the review deadline, counted from an appeal's filing
+    #: the directive's own words per language (its ``translations`` key): language ->
+    #: {title, issuer, legal_basis}; what a language lacks is said as the directive says it
+    translations: Mapping[str, Mapping[str, str]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    #: where the notice's appeal button leads (the portal: its own form); else appeal_url
+    appeal_button: str = ""
+    #: the written reason of a person who decided the person's appeal (None: none did)
+    review_reason: str | None = None
+
+    def directive_words(self, lang: str) -> tuple[str, str, str]:
+        """The directive's title, issuer and legal basis in ``lang`` (``zh-CN`` also
+        finds ``zh``), each falling back to the directive's own."""
+        words = self.translations.get(lang) or self.translations.get(lang.split("-")[0]) or {}
+        return (
+            words.get("title") or self.directive_title,
+            words.get("issuer") or self.issuer,
+            words.get("legal_basis") or self.legal_basis,
+        )
 
 
 def check_facts(facts: NoticeFacts) -> None:

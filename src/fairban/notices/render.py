@@ -143,6 +143,7 @@ def context(facts: NoticeFacts, lang: str = DEFAULT_LANG) -> dict[str, Any]:
         return {"code": r.code, "sentence": sentence(r, tr), "weight": _weight(r.weight)}
 
     lift = (facts.lift_reason or "").strip()
+    title, issuer, legal_basis = facts.directive_words(code)
     return {
         "lang": code,
         "html_lang": HTML_LANG[code],
@@ -154,16 +155,21 @@ def context(facts: NoticeFacts, lang: str = DEFAULT_LANG) -> dict[str, Any]:
         "platform_name": platform_name(facts.platform, tr),
         "decided": tr.moment(facts.decided_at),
         "expires": tr.moment(facts.expires_at) if facts.expires_at else "",
-        "answer_by": tr.moment(facts.answer_by),
+        "answer_by": tr.moment(facts.answer_by) if facts.answer_by else "",
+        "answer_hours": facts.answer_hours,
         "relied": [item(r) for r in facts.reasons if r.weight > 0],
         "context_facts": [item(r) for r in facts.reasons if r.weight == 0],
         "favour": [item(r) for r in facts.reasons if r.weight < 0],
         "directive_id": facts.directive_id,
-        "directive_title": facts.directive_title,
-        "issuer": facts.issuer,
-        "legal_basis": facts.legal_basis.rstrip("."),
+        "directive_title": title,
+        "issuer": issuer,
+        "legal_basis": legal_basis.rstrip("."),
         "automated": facts.automated,
         "appeal_url": facts.appeal_url,
+        "appeal_button": facts.appeal_button or facts.appeal_url,
+        "review_reason": (facts.review_reason or "").strip(),
+        # a link with a token opens the case at once; a bare one asks for a code
+        "link_has_token": "?t=" in facts.appeal_url,
         "documents": [tr._(d) for d in documents(facts.reasons, facts.account_kind)],
         "lift_reason": tr._(LIFT_SENTENCES[lift]) if lift in LIFT_SENTENCES else lift,
     }

@@ -63,7 +63,6 @@ ZH: dict[str, str] = {
     "I know the person who was involved": "我认识涉事的人",
     "Other": "其他",
     "In your own words (optional)": "用您自己的话说明（可选）",
-    "Documents (optional): photos or PDF, up to %(n)s files of %(mb)s MB each": "材料（可选）：照片或PDF，最多%(n)s个文件，每个不超过%(mb)s MB",
     "Send the appeal": "提交申诉",
     "Choose at least one statement.": "请至少选择一项。",
     "A statement was not recognised.": "无法识别所选的说明。",
@@ -83,7 +82,6 @@ ZH: dict[str, str] = {
     "A reviewer decides by %(when)s at the latest (Beijing time).": "工作人员最迟将于%(when)s（北京时间）作出决定。",
     "Expected decision": "预计答复时间",
     "within a minute": "一分钟内",
-    "The measure is lifted on every platform and every linked account.": "措施已在所有平台、所有关联账号上解除。",
     "Decided on": "决定时间",
     "Reason": "理由",
     "Documents you sent": "您提交的材料",
@@ -102,6 +100,50 @@ ZH: dict[str, str] = {
     "measure in force": "措施生效",
     "Home": "首页",
     "(Beijing time)": "（北京时间）",
+    "Documents (optional)": "材料（可选）",
+    "Photos (JPEG, PNG, WebP, HEIC) or PDF, up to %(n)s files. A PDF may have %(mb)s MB; a larger photo (up to %(photo_mb)s MB) is made smaller for you.": "照片（JPEG、PNG、WebP、HEIC）或PDF，最多%(n)s个文件。PDF每个不超过%(mb)s MB；较大的照片（不超过%(photo_mb)s MB）会自动为您压缩。",
+    "What you typed and ticked is kept: choose the files again.": "您填写和勾选的内容已保留，请重新选择文件。",
+    "The decision on your appeal": "申诉决定",
+    "Your appeal was granted: the measure is lifted on every platform and every linked account.": "您的申诉成立：措施已在所有平台、所有关联账号上解除。",
+    "A reviewer reduced the measure to: %(measure)s.": "审核人员将措施减轻为：%(measure)s。",
+    "A reviewer upheld the measure.": "审核人员决定维持措施。",
+    "by a person": "由工作人员作出",
+    "by the automatic re-check": "由自动复核作出",
+    "The reviewer's reasons": "审核人员的理由",
+    "A re-check with the information you gave found that the measure no longer holds.": "根据您提供的信息重新核查后，认定该措施已不再成立。",
+    "Your accounts now": "您的账号现状",
+    "What you can do next": "您接下来可以做什么",
+    "Ask for a further review: appeal the remaining measure on your case page. A person decides again.": "申请再次复核：在案件页面对仍在执行的措施再次申诉，由工作人员重新决定。",
+    "Appeal again": "再次申诉",
+    "Complain to the authority that ordered the measure, %(issuer)s. Under art. 31 and 32 of the PRC Anti-Telecom and Online Fraud Law it must accept and check complaints, and lift the measure at once when the check passes.": "向下令采取该措施的部门（%(issuer)s）投诉。根据《反电信网络诈骗法》第三十一条、第三十二条，该部门应当受理并核查申诉，核查通过的应当即时解除措施。",
+    "Go to court: you can bring the decision before a people's court.": "向法院起诉：您可以就该决定向人民法院提起诉讼。",
+    "Your data stays yours: you can export it at any time from your case page.": "您的数据仍归您所有：您可以随时在案件页面导出。",
+    "Sign in to your case": "登录您的案件",
+    "Phone bound to the account": "账号绑定的手机",
+    "We send a 6-digit code to this phone. It is valid for 10 minutes.": "我们会向该手机发送6位验证码，10分钟内有效。",
+    "Not your phone any more, or a different case?": "已不再使用这个手机，或是另一个案件？",
+    "Enter your case number and phone number": "输入案件编号和手机号码",
+    "We have sent a 6-digit code to %(phone)s. It is valid for 10 minutes.": "我们已向%(phone)s发送6位验证码，10分钟内有效。",
+    "You can try again in %(minutes)s minutes, from %(when)s (Beijing time).": "请在%(minutes)s分钟后，即%(when)s（北京时间）起重试。",
+}
+
+
+#: the English of the words pages take from the database (states, measures): never
+#: shown raw ("queued")
+EN: dict[str, str] = {
+    "suspend": "suspended",
+    "restrict": "restricted",
+    "monitor": "under observation",
+    "lifted": "lifted",
+    "active": "in force",
+    "appealed": "appeal being handled",
+    "upheld": "upheld",
+    "downgraded": "reduced",
+    "expired": "ended",
+    "proposed": "not in force",
+    "received": "received, being re-checked automatically",
+    "queued": "not lifted by the re-check: waiting for a reviewer's decision",
+    "granted": "appeal granted, measure lifted",
 }
 
 
@@ -117,5 +159,5 @@ def normalize(lang: str | None) -> str:
 def gettext(lang: str) -> Callable[[str], str]:
     """``_`` for ``lang``: Chinese from :data:`ZH` (the English itself where missing)."""
     if normalize(lang) == "en":
-        return lambda s: s
+        return lambda s: EN.get(s, s)
     return lambda s: ZH.get(s, s)

@@ -313,6 +313,14 @@ def _write_directive(world: World, out: Path) -> None:
         "lookback_days": world.config.lookback,
         "platforms": ["qq", "wechat", "alipay", "pos"],
         "areas": "areas.geojson",
+        # what the Chinese notices say (docs/notices.md: a notice never mixes languages)
+        "translations": {
+            "zh-CN": {
+                "title": "缅北电信网络诈骗重点地区",
+                "issuer": "打击治理电信网络新型违法犯罪工作部际联席会议办公室",
+                "legal_basis": "2019年10月14日通告",
+            }
+        },
     }
     (out / "directive.yaml").write_text(
         "# The 2019 directive, as simulated by fairban (areas: see areas.geojson)\n"

@@ -92,7 +92,9 @@ def test_the_longest_statement_is_taken(
     ("uploads", "code"),
     [
         ([Upload("a.png", PNG)] * 4, "too_many_files"),  # 3 at most (SETTINGS)
-        ([Upload("photo.png", PNG + b"\x00" * 1024)], "file_too_large"),  # 1 KiB at most
+        ([Upload("scan.pdf", PDF + b"\x00" * 1024)], "file_too_large"),  # 1 KiB at most
+        # a photo may be as large as the whole form (3 KiB), then is made smaller
+        ([Upload("photo.png", PNG + b"\x00" * 4096)], "file_too_large"),
         ([Upload("photo.png", b"MZ\x90\x00 a Windows program")], "file_type"),
         ([Upload("drawing.svg", b"<svg onload=alert(1)>")], "file_type"),
         ([Upload("ok.pdf", PDF), Upload("empty.png", b"")], "empty_file"),
@@ -219,3 +221,12 @@ def test_an_open_appeal_is_still_found_after_the_case_was_lifted(
     again, created = file(session, case, blobs, submit_key="form-1")
     assert not created
     assert again.id == first.id
+
+
+def test_a_photo_above_the_limit_is_taken_and_made_to_fit() -> None:
+    from fairban.appeals.filing import check_uploads
+
+    sent = PNG + b"\x00" * 1500  # over SETTINGS' 1 KiB a file, under the form's 3 KiB
+    [(stored, kind)] = check_uploads([Upload("photo.png", sent)], SETTINGS)
+    assert kind.startswith("image/")
+    assert len(stored.data) <= SETTINGS.upload_max_bytes

@@ -134,6 +134,7 @@ def test_extension_keys_come_from_the_model() -> None:
         "measure_days",
         "until",
         "territorial_scope",
+        "translations",
     )
 
 
@@ -142,13 +143,15 @@ KEY_ERRORS = [
         "foo",
         "1",
         "key 'foo': unknown key (known: id, title, issuer, legal_basis, issued_at, "
-        "lookback_days, platforms, areas, thresholds, measure_days, until, territorial_scope)",
+        "lookback_days, platforms, areas, thresholds, measure_days, until, territorial_scope, "
+        "translations)",
     ),
     (
         "source",
         "x",
         "key 'source': unknown key (known: id, title, issuer, legal_basis, issued_at, "
-        "lookback_days, platforms, areas, thresholds, measure_days, until, territorial_scope)",
+        "lookback_days, platforms, areas, thresholds, measure_days, until, territorial_scope, "
+        "translations)",
     ),
     ("issued_at", None, "missing required key 'issued_at'"),
     ("lookback_days", "abc", "key 'lookback_days': expected a positive integer, got 'abc'"),
@@ -237,7 +240,8 @@ def test_a_key_given_twice(tmp_path: Path) -> None:
 def test_not_a_mapping(tmp_path: Path) -> None:
     assert error_of(write(tmp_path, "- id\n- title\n")) == (
         "directive.yaml: expected a mapping of keys (id, title, issuer, legal_basis, issued_at, "
-        "lookback_days, platforms, areas, thresholds, measure_days, until, territorial_scope), "
+        "lookback_days, platforms, areas, thresholds, measure_days, until, territorial_scope, "
+        "translations), "
         "got a list"
     )
 
@@ -380,4 +384,30 @@ def test_territorial_scope_names_eea_countries(tmp_path: Path) -> None:
         with pytest.raises(InputError) as refused:
             load_directive(write(tmp_path, DIRECTIVE + f"territorial_scope: {value}\n"))
         assert str(refused.value).startswith("directive.yaml key 'territorial_scope': "), value
+        assert said in str(refused.value), (value, str(refused.value))
+
+
+def test_translations_give_the_directives_words_per_language(tmp_path: Path) -> None:
+    text = DIRECTIVE + (
+        "translations:\n"
+        "  zh-CN:\n"
+        "    title: 缅北电信诈骗窝点地区\n"
+        "    issuer: 打击治理电信网络新型违法犯罪工作部际联席会议办公室\n"
+        "    legal_basis: 2019年10月14日通告\n"
+        "  fr: {title: Zones de fraude}\n"
+    )
+    d = load_directive(write(tmp_path, text))
+    assert d.translated()["zh-CN"]["issuer"].startswith("打击治理")
+    assert d.translated()["fr"] == {"title": "Zones de fraude"}
+    assert load_directive(write(tmp_path, DIRECTIVE)).translations is None
+    for value, said in (
+        ("{zh-CN: {motto: x}}", "zh-CN: unknown key 'motto'"),
+        ("{zh-CN: {title: ''}}", "zh-CN.title: a non-empty string"),
+        ("{'Chinese!': {title: x}}", "is not a language tag"),
+        ("{}", "a non-empty mapping"),
+        ("{zh-CN: x}", "zh-CN: a mapping of title"),
+    ):
+        with pytest.raises(InputError) as refused:
+            load_directive(write(tmp_path, DIRECTIVE + f"translations: {value}\n"))
+        assert str(refused.value).startswith("directive.yaml key 'translations': "), value
         assert said in str(refused.value), (value, str(refused.value))

@@ -318,3 +318,81 @@ def test_dates_are_beijing_time(rich_facts: Any) -> None:
     assert "5 March 2024, 10:30 (Beijing time)" in render_text(
         replace(rich_facts, decided_at=utc), "en"
     )
+
+
+ZH_WORDS = {
+    "title": "缅北电信诈骗窝点地区",
+    "issuer": "打击治理电信网络新型违法犯罪工作部际联席会议办公室",
+    "legal_basis": "2019年10月14日通告",
+}
+
+
+def test_the_directives_translations_keep_each_notice_in_one_language(rich_facts: Any) -> None:
+    facts = replace(rich_facts, translations={"zh-CN": ZH_WORDS})
+    zh = render_long(facts, "zh-CN")
+    for words in ZH_WORDS.values():
+        assert words in zh
+    for english in (rich_facts.directive_title, rich_facts.issuer):
+        assert english not in zh  # no English in the Chinese notice
+    en = render_long(facts, "en")  # no translation for English: the directive's own words
+    assert rich_facts.directive_title in en
+    assert ZH_WORDS["title"] not in en
+    # "zh" serves zh-CN too
+    assert ZH_WORDS["issuer"] in render_long(replace(rich_facts, translations={"zh": ZH_WORDS}))
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("measure", ["restrict", "suspend"])
+def test_the_notice_starts_with_what_happened_and_an_appeal_button(
+    rich_facts: Any, measure: str, lang: str
+) -> None:
+    html = render_long(replace(rich_facts, measure=measure, appeal_button="#appeal-form"), lang)
+    summary = html.index('id="summary"')
+    assert summary < html.index('id="measure"') < html.index('id="facts"')
+    button = re.search(r'<a class="button appeal-button" href="([^"]+)">', html)
+    assert button is not None
+    assert button.group(1) == "#appeal-form"
+    assert button.start() < html.index('id="measure"')
+    # without a button target of its own, the button is the notice's link
+    plain = render_long(replace(rich_facts, measure=measure), lang)
+    assert f'class="button appeal-button" href="{rich_facts.appeal_url}"' in plain
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_bare_link_is_never_said_to_carry_a_code(rich_facts: Any, lang: str) -> None:
+    with_token = render_text(rich_facts, lang)
+    bare = render_text(replace(rich_facts, appeal_url="https://fb.cn/c/FB-2024-000123"), lang)
+    tr = Tr(lang)
+    claim = tr._(
+        "Your case number is %(case_number)s. The link is yours alone: it carries your case "
+        "number and a one-time code, so do not share it.",
+        case_number=rich_facts.case_number,
+    )
+    assert claim in with_token
+    assert claim not in bare
+    assert rich_facts.case_number in bare
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_before_an_appeal_the_deadline_counts_from_filing(rich_facts: Any, lang: str) -> None:
+    text = render_text(replace(rich_facts, answer_by=None, answer_hours=48), lang)
+    said = {"zh-CN": "您提交申诉后，最迟48小时内", "en": "within 48 hours of filing your appeal"}
+    assert said[lang] in text
+    assert Tr(lang).moment(rich_facts.answer_by) not in text  # no made-up instant
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_reviewers_reason_is_part_of_the_notice(rich_facts: Any, lang: str) -> None:
+    reason = "Seen on 26 nights in Laukkai <in 2019>; the receipt is dated 2020."
+    html = render_long(replace(rich_facts, review_reason=reason), lang)
+    section = html[html.index('<section id="review">') :]
+    section = section[: section.index("</section>")]
+    assert "Seen on 26 nights in Laukkai &lt;in 2019&gt;" in section  # escaped
+    court = {"zh-CN": "人民法院", "en": "people's court"}
+    assert court[lang] in section
+    assert html.index('id="review"') < html.index('id="measure"')
+    lifted = render_long(
+        replace(rich_facts, measure="lift", lift_reason="review", review_reason=reason), lang
+    )
+    assert 'id="review"' in lifted
+    assert 'id="review"' not in render_long(rich_facts, lang)

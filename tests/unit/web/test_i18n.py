@@ -27,3 +27,19 @@ def test_every_portal_string_has_its_chinese() -> None:
     missing = sorted(s for s in found if s not in ZH)
     assert missing == []
     assert len(found) > 50
+
+
+def test_no_page_shows_a_raw_state_or_measure() -> None:
+    """States and measures come from the database as words ("queued"): each has its
+    English and its Chinese."""
+    from fairban.appeals.models import AppealState
+    from fairban.cases.transitions import CaseState
+    from fairban.measures import Measure
+    from fairban.web.i18n import EN, gettext
+
+    raw = {s.value for s in AppealState} | {s.value for s in CaseState}
+    raw |= {m.value for m in Measure if m.value != "none"}
+    for word in sorted(raw):
+        assert word in EN, word
+        assert gettext("zh-CN")(word) != word, word
+    assert gettext("en")("queued") != "queued"
