@@ -183,7 +183,7 @@ def score_features(
     # most linked accounts get no measure and so no reasons: only the others are explained
     reasons = np.full(len(final.risk), "[]", dtype=object)
     for i in np.flatnonzero(final.measure != "none"):
-        reasons[i] = to_json(explain(cols, final, names, int(i), int(links[i])))
+        reasons[i] = to_json(explain(cols, final, names, int(i), int(links[i]), t))
     decisions = pa.table(
         {
             "account_id": feats.column("account_id"),

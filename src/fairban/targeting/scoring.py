@@ -12,14 +12,16 @@ so every measure can say what it rests on. Two guards hold whatever the points s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from fairban.contract import Directive
 from fairban.errors import InputError
-from fairban.measures import DECISION_MEASURES
+from fairban.measures import DECISION_MEASURES, HARM_MEASURES, severity
 
 Columns = dict[str, np.ndarray]
 
@@ -42,13 +44,21 @@ class Thresholds:
     #: one-off senders and forwards within an hour: a mule
     mule_senders: int = 3
     mule_forwards: int = 2
+    #: kind of harm -> the strongest measure it calls for (``measures.HARM_MEASURES``)
+    measures: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({k: v.value for k, v in HARM_MEASURES.items()})
+    )
 
     @classmethod
     def for_directive(cls, directive: Directive) -> Thresholds:
-        """Defaults, overridden by the directive's ``thresholds``; tiers must increase."""
+        """Defaults, overridden by the directive's ``thresholds``; tiers must increase.
+        ``measures`` overrides the defaults kind by kind."""
         t = cls()
         if directive.thresholds is not None:
-            t = replace(t, **directive.thresholds.given())  # type: ignore[arg-type]
+            given = directive.thresholds.given()
+            if "measures" in given:
+                given["measures"] = MappingProxyType({**t.measures, **given["measures"]})
+            t = replace(t, **given)
         if not 0 < t.monitor < t.restrict < t.suspend <= 1:
             raise InputError(
                 f"{directive.source.name} key 'thresholds'",
@@ -81,6 +91,8 @@ class Scored:
     risk: np.ndarray
     measure: np.ndarray  # object: MEASURES
     signals: dict[str, np.ndarray] = field(default_factory=dict)
+    #: the kinds of harm each account's signals show (``harms``)
+    harms: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _f(cols: Columns, name: str) -> np.ndarray:
@@ -135,6 +147,8 @@ def signals(cols: Columns, t: Thresholds) -> dict[str, np.ndarray]:
     # a life elsewhere counters presence, not money or outreach
     elsewhere = (nights >= 0.5) & (_f(cols, "nights_elsewhere") >= 3 * nights) & ~sustained
     behaviour = outreach | outreach_weak | mule | device | confirmed_ties | collector | cashout
+    ties_phone = (_f(cols, "device_confirmed") >= 1) & behaviour
+    ties_money = (_f(cols, "confirmed_money") >= 1) & behaviour
     return {
         "sustained": sustained,
         "outreach": outreach,
@@ -144,6 +158,8 @@ def signals(cols: Columns, t: Thresholds) -> dict[str, np.ndarray]:
         "device_farm": device_farm,
         "device": device & ~device_farm,
         "confirmed_ties": confirmed_ties & behaviour,
+        "ties_phone": ties_phone,
+        "ties_money": ties_money,
         "copresence": copresence & behaviour,
         "collector": collector,
         "cashout": cashout,
@@ -154,6 +170,25 @@ def signals(cols: Columns, t: Thresholds) -> dict[str, np.ndarray]:
         "against_elsewhere": elsewhere,
         "presence_points": np.minimum(nights / t.sustained_nights, 2.0),
     }
+
+
+def harms(s: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The kinds of harm (``measures.HARM_MEASURES``) each account's signals show.
+    ``confirmed`` counts only where nothing else shows what the account does: a police
+    case makes the evidence sure, not the harm greater."""
+    shown = {
+        "outreach": s["outreach"] | s["outreach_weak"],
+        "phone_farm": s["device_farm"],
+        "operation_phones": s.get("device_operation", np.zeros(len(s["mule"]), dtype=bool)),
+        "shared_phone": s["device"] | s["ties_phone"],
+        "collector": s["collector"],
+        "mule": s["mule"],
+        "cashout": s["cashout"],
+        "money_ties": s["ties_money"],
+    }
+    anything = np.logical_or.reduce(list(shown.values()))
+    shown["confirmed"] = s["confirmed"] & ~anything
+    return shown
 
 
 def score(cols: Columns, t: Thresholds) -> Scored:
@@ -174,7 +209,17 @@ def score(cols: Columns, t: Thresholds) -> Scored:
     measure[risk >= t.monitor] = "monitor"
     measure[risk >= t.restrict] = "restrict"
     measure[risk >= t.suspend] = "suspend"
-    return Scored(risk=np.round(risk, 4), measure=measure, signals=s)
+    # principle 4: how sure the evidence is sets the measure up to the one its kind of
+    # harm calls for, no further (a mule is restricted however sure, an operator
+    # suspended once sure). Without a kind shown nothing is visible: presence is no harm.
+    shown = harms(s)
+    cap = np.zeros(len(risk), dtype=np.int64)
+    for harm, rows in shown.items():
+        cap = np.where(rows, np.maximum(cap, severity(t.measures[harm])), cap)
+    cap = np.maximum(cap, severity("monitor"))
+    ranks = np.array([severity(m) for m in measure], dtype=np.int64)
+    measure = np.where(ranks > cap, np.asarray(MEASURES, dtype=object)[cap], measure)
+    return Scored(risk=np.round(risk, 4), measure=measure, signals=s, harms=shown)
 
 
 #: independent kinds of behaviour evidence (presence is not one of them)
