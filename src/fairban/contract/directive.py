@@ -103,6 +103,7 @@ class RiskThresholds(BaseModel):
     outreach_answer_rate: Annotated[float | None, Field(ge=0, le=1)] = None
     mule_senders: Annotated[int | None, Field(gt=0)] = None
     mule_forwards: Annotated[int | None, Field(gt=0)] = None
+    operation_operators: Annotated[int | None, Field(gt=0)] = None
     #: kind of harm -> the strongest measure it calls for (``fairban.measures.HARM_MEASURES``)
     measures: dict[str, Literal["monitor", "restrict", "suspend"]] | None = None
 
@@ -161,7 +162,8 @@ class Directive(BaseModel):
         Field(
             description="a mapping of risk tiers (monitor, restrict, suspend), signal "
             "thresholds (sustained_nights, outreach_contacts, outreach_provinces, "
-            "outreach_answer_rate, mule_senders, mule_forwards) and measures (kind of "
+            "outreach_answer_rate, mule_senders, mule_forwards, operation_operators) and "
+            "measures (kind of "
             "harm -> monitor, restrict or suspend)"
         ),
     ] = None

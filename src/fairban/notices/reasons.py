@@ -187,6 +187,14 @@ def device_shared(d: Data, tr: Tr) -> str:
     )
 
 
+def device_operation(d: Data, tr: Tr) -> str:
+    return tr._(
+        "The account was used on the same phones as %(accounts)s already under measures "
+        "for contacting strangers or for a shared phone farm, within days of each other.",
+        accounts=_accounts(_int(d, "device_operators"), tr),
+    )
+
+
 def confirmed_ties(d: Data, tr: Tr) -> str:
     phones, money = _int(d, "device_confirmed"), _int(d, "confirmed_money")
     if phones and money:
@@ -337,6 +345,7 @@ SENTENCES: dict[str, Sentence] = {
     "MONEY_TO_AREA": money_to_area,
     "DEVICE_FARM": device_farm,
     "DEVICE_SHARED": device_shared,
+    "DEVICE_OPERATION": device_operation,
     "CONFIRMED_TIES": confirmed_ties,
     "COPRESENCE_CONFIRMED": copresence_confirmed,
     "MONEY_FROM_MULES": money_from_mules,
@@ -365,7 +374,7 @@ def sentence(reason: Reason, tr: Tr) -> str:
 
 PRESENCE = frozenset({"PRESENCE_SUSTAINED", "PRESENCE_SOME", "COPRESENCE_CONFIRMED"})
 MONEY = frozenset({"MULE_PATTERN", "MONEY_TO_AREA", "MONEY_FROM_MULES", "CASHOUT"})
-DEVICES = frozenset({"DEVICE_FARM", "DEVICE_SHARED"})
+DEVICES = frozenset({"DEVICE_FARM", "DEVICE_SHARED", "DEVICE_OPERATION"})
 OUTREACH = frozenset({"OUTREACH_STRANGERS", "OUTREACH_SOME"})
 
 DOC_HOME = N_(

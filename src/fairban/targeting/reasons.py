@@ -30,6 +30,7 @@ CODES = {
     "MONEY_TO_AREA": "sends money to accounts that stay in the areas",
     "DEVICE_FARM": "uses the same phones as several accounts that stay in the areas",
     "DEVICE_SHARED": "used a phone at the same time as an account that stays in an area",
+    "DEVICE_OPERATION": "used on phones that several accounts judged as operators pass around",
     "CONFIRMED_TIES": "money or phones shared with accounts confirmed by police",
     "COPRESENCE_CONFIRMED": "at the same spot at night as accounts confirmed by police",
     "MONEY_FROM_MULES": "receives the money that mule accounts forward",
@@ -66,6 +67,7 @@ DATA_FIELDS: dict[str, tuple[str, ...]] = {
     "MONEY_TO_AREA": ("to_area_n", "to_area_amount"),
     "DEVICE_FARM": ("device_peers",),
     "DEVICE_SHARED": ("device_peers",),
+    "DEVICE_OPERATION": ("device_operators",),
     "CONFIRMED_TIES": ("device_confirmed", "confirmed_money"),
     "COPRESENCE_CONFIRMED": ("copresent_nights",),
     "MONEY_FROM_MULES": ("from_mules_n", "from_mules_amount"),
@@ -266,6 +268,14 @@ def explain(
             f"used the same phones as {int(num('device_peers'))} accounts that stay in the "
             "areas, within days of each other",
             POINTS["device_farm" if farm else "device"],
+        )
+    if s["device_operation"][i]:
+        add(
+            "DEVICE_OPERATION",
+            f"used on the same phones as {int(num('device_operators'))} accounts already "
+            "judged as operators, within days of each other: whoever holds it on paper, it "
+            "is one of the operation's accounts",
+            POINTS["device_operation"],
         )
     if s["confirmed_ties"][i]:
         parts = []

@@ -44,6 +44,8 @@ class Thresholds:
     #: one-off senders and forwards within an hour: a mule
     mule_senders: int = 3
     mule_forwards: int = 2
+    #: accounts judged as operators on one's phones within days: the operation's phones
+    operation_operators: int = 2
     #: kind of harm -> the strongest measure it calls for (``measures.HARM_MEASURES``)
     measures: Mapping[str, str] = field(
         default_factory=lambda: MappingProxyType({k: v.value for k, v in HARM_MEASURES.items()})
@@ -78,6 +80,7 @@ POINTS = {
     "device": 1.5,
     "confirmed_ties": 1.5,
     "copresence": 1.0,
+    "device_operation": 4.0,
     "collector": 3.0,
     "cashout": 2.5,
     "against": -1.0,
@@ -123,6 +126,12 @@ def signals(cols: Columns, t: Thresholds) -> dict[str, np.ndarray]:
     )
     # phones shared with several accounts of the areas, or with one already judged
     device_farm = sustained & ((_f(cols, "device_peers") >= 2) | (suspects_on_phone >= 1))
+    # phones that several accounts judged as operators pass around: whoever owns the
+    # account on paper and however vaguely it is placed, it is the operation's
+    operators_on_phone = (
+        _f(cols, "device_operators") if "device_operators" in cols else np.zeros(len(nights))
+    )
+    device_operation = ~device_farm & (operators_on_phone >= t.operation_operators)
     confirmed_ties = (_f(cols, "device_confirmed") >= 1) | (_f(cols, "confirmed_money") >= 1)
     copresence = _f(cols, "copresent_nights") >= 3
     to_area = _f(cols, "to_area_n") >= 2
@@ -131,9 +140,15 @@ def signals(cols: Columns, t: Thresholds) -> dict[str, np.ndarray]:
     suspect_in = _f(cols, "from_suspects_amount") if "from_suspects_amount" in cols else 0 * nights
     money_in = _f(cols, "money_in_amount") if "money_in_amount" in cols else 0 * nights
     suspect_n = _f(cols, "from_suspects_n") if "from_suspects_n" in cols else 0 * nights
+    # a terminal is where its shop is, by day: one used in an area on as many days as
+    # sustained presence has nights can cash out there, though it is rarely seen at night
+    terminal = (np.asarray(cols["platform"], dtype=object) == "pos") | (
+        np.asarray(cols["kind"], dtype=object) == "merchant"
+    )
+    day_terminal = terminal & (_f(cols, "days_w") >= t.sustained_nights)
     # cash-out takes large sums from few payers; a shop feeding a compound takes meals
     cashout = (
-        sustained
+        (sustained | day_terminal)
         & (suspect_in >= 10_000)
         & (suspect_in >= 0.5 * np.maximum(money_in, 1))
         & (suspect_in >= 1_000 * np.maximum(suspect_n, 1))
@@ -147,6 +162,7 @@ def signals(cols: Columns, t: Thresholds) -> dict[str, np.ndarray]:
     # a life elsewhere counters presence, not money or outreach
     elsewhere = (nights >= 0.5) & (_f(cols, "nights_elsewhere") >= 3 * nights) & ~sustained
     behaviour = outreach | outreach_weak | mule | device | confirmed_ties | collector | cashout
+    behaviour |= device_operation
     ties_phone = (_f(cols, "device_confirmed") >= 1) & behaviour
     ties_money = (_f(cols, "confirmed_money") >= 1) & behaviour
     return {
@@ -156,6 +172,7 @@ def signals(cols: Columns, t: Thresholds) -> dict[str, np.ndarray]:
         "mule": mule,
         "to_area": to_area & (mule | sustained),
         "device_farm": device_farm,
+        "device_operation": device_operation,
         "device": device & ~device_farm,
         "confirmed_ties": confirmed_ties & behaviour,
         "ties_phone": ties_phone,
@@ -165,7 +182,9 @@ def signals(cols: Columns, t: Thresholds) -> dict[str, np.ndarray]:
         "cashout": cashout,
         "confirmed": confirmed,
         "behaviour": behaviour | confirmed,
-        "against_reciprocal": reciprocal & ~(outreach | mule),
+        # the circle of an account on a compound's phone farm is its crew, not an
+        # ordinary one: it writes back all day
+        "against_reciprocal": reciprocal & ~(outreach | mule | device_farm),
         "against_merchant": merchant_repeat & ~cashout,
         "against_elsewhere": elsewhere,
         "presence_points": np.minimum(nights / t.sustained_nights, 2.0),
@@ -179,7 +198,7 @@ def harms(s: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     shown = {
         "outreach": s["outreach"] | s["outreach_weak"],
         "phone_farm": s["device_farm"],
-        "operation_phones": s.get("device_operation", np.zeros(len(s["mule"]), dtype=bool)),
+        "operation_phones": s["device_operation"],
         "shared_phone": s["device"] | s["ties_phone"],
         "collector": s["collector"],
         "mule": s["mule"],
@@ -226,7 +245,7 @@ def score(cols: Columns, t: Thresholds) -> Scored:
 BEHAVIOUR_KINDS = (
     ("outreach", "outreach_weak"),
     ("mule",),
-    ("device_farm", "device"),
+    ("device_farm", "device_operation", "device"),
     ("collector",),
     ("cashout",),
     ("confirmed",),

@@ -38,6 +38,7 @@ CITED: dict[str, tuple[str, ...]] = {
     "MONEY_TO_AREA": ("to_area_n", "to_area_amount"),
     "DEVICE_FARM": ("device_peers",),
     "DEVICE_SHARED": ("device_peers",),
+    "DEVICE_OPERATION": ("device_operators",),
     "CONFIRMED_TIES": (),
     "COPRESENCE_CONFIRMED": ("copresent_nights",),
     "MONEY_FROM_MULES": ("from_mules_n", "from_mules_amount"),
