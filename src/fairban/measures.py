@@ -51,3 +51,25 @@ def weaker_than(measure: Measure | str | None) -> tuple[Measure, ...]:
     """The measures weaker than ``measure``, weakest first."""
     rank = severity(measure)
     return tuple(m for m in Measure if m.severity < rank)
+
+
+#: the kinds of harm targeting can see an account do, and the strongest measure each
+#: calls for by default (principle 4: the weakest measure that stops the harm). An
+#: account that reaches people itself (outreach, a compound's phones) is suspended: a
+#: hold on its payments would not stop it. An account that only moves money (a mule, a
+#: cash-out terminal, money with confirmed accounts) is restricted: holding its outgoing
+#: money and blocking new payees stops that. A directive's ``thresholds.measures`` may
+#: name other measures; the kinds are fixed.
+HARM_MEASURES: dict[str, Measure] = {
+    "outreach": Measure.SUSPEND,  # adds strangers who rarely answer: reaches victims
+    "phone_farm": Measure.SUSPEND,  # a compound's shared phones, with accounts there
+    "operation_phones": Measure.SUSPEND,  # phones judged operators pass around
+    "shared_phone": Measure.SUSPEND,  # a phone of an account that stays in the areas
+    "collector": Measure.SUSPEND,  # takes the mules' money inside the areas
+    "confirmed": Measure.SUSPEND,  # a police case, when nothing else says what it does
+    "mule": Measure.RESTRICT,  # forwards victims' money
+    "cashout": Measure.RESTRICT,  # turns the operation's money into cash
+    "money_ties": Measure.RESTRICT,  # money exchanged with confirmed accounts
+}
+#: the kinds of harm that move money only: restricted unless others are shown too
+MONEY_HARMS: frozenset[str] = frozenset({"mule", "cashout", "money_ties"})

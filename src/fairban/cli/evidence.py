@@ -31,8 +31,10 @@ def validate(
     number of observations.
     """
     from fairban.contract import load_directive, validate_evidence
+    from fairban.targeting.scoring import Thresholds
 
     spec = load_directive(directive)
+    Thresholds.for_directive(spec)  # tiers that do not increase, as target says
     report = validate_evidence(data, progress=RichProgress(quiet), max_errors=max_errors)
     if not report.ok:
         for line in report.errors.lines():

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -32,6 +32,7 @@ from shapely.geometry.base import BaseGeometry
 from fairban.contract.schema import PLATFORM_NAME
 from fairban.errors import InputError
 from fairban.geo.shapes import geodesic_km2, polygonal_from_geojson
+from fairban.measures import HARM_MEASURES
 
 #: what a directive's ``translations`` may give per language
 TRANSLATED = ("title", "issuer", "legal_basis")
@@ -108,8 +109,21 @@ class RiskThresholds(BaseModel):
     outreach_answer_rate: Annotated[float | None, Field(ge=0, le=1)] = None
     mule_senders: Annotated[int | None, Field(gt=0)] = None
     mule_forwards: Annotated[int | None, Field(gt=0)] = None
+    operation_operators: Annotated[int | None, Field(gt=0)] = None
+    #: kind of harm -> the strongest measure it calls for (``fairban.measures.HARM_MEASURES``)
+    measures: dict[str, Literal["monitor", "restrict", "suspend"]] | None = None
 
-    def given(self) -> dict[str, float | int]:
+    @field_validator("measures")
+    @classmethod
+    def _known_harms(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for harm in value or {}:
+            if harm not in HARM_MEASURES:
+                raise ValueError(
+                    f"unknown kind of harm {harm!r} (known: {', '.join(HARM_MEASURES)})"
+                )
+        return value
+
+    def given(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
@@ -152,9 +166,11 @@ class Directive(BaseModel):
     thresholds: Annotated[
         RiskThresholds | None,
         Field(
-            description="a mapping of risk tiers (monitor, restrict, suspend) and signal "
+            description="a mapping of risk tiers (monitor, restrict, suspend), signal "
             "thresholds (sustained_nights, outreach_contacts, outreach_provinces, "
-            "outreach_answer_rate, mule_senders, mule_forwards)"
+            "outreach_answer_rate, mule_senders, mule_forwards, operation_operators) and "
+            "measures (kind of "
+            "harm -> monitor, restrict or suspend)"
         ),
     ] = None
     measure_days: Annotated[
@@ -431,6 +447,8 @@ def _key_error(name: str, raw: Mapping[str, Any], error: ValidationError) -> Inp
     if len(first["loc"]) > 1 and key == "thresholds":
         path = ".".join(str(part) for part in first["loc"])
         what = "unknown key" if first["type"] == "extra_forbidden" else first["msg"].lower()
+        if first["type"] == "value_error":
+            what = str(first["ctx"]["error"])
         return InputError(f"{name} key {path!r}", what)
     if first["type"] == "value_error" and key != "issued_at":
         return InputError(f"{name} key {key!r}", str(first["ctx"]["error"]))

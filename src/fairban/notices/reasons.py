@@ -187,6 +187,14 @@ def device_shared(d: Data, tr: Tr) -> str:
     )
 
 
+def device_operation(d: Data, tr: Tr) -> str:
+    return tr._(
+        "The account was used on the same phones as %(accounts)s already under measures "
+        "for contacting strangers or for a shared phone farm, within days of each other.",
+        accounts=_accounts(_int(d, "device_operators"), tr),
+    )
+
+
 def confirmed_ties(d: Data, tr: Tr) -> str:
     phones, money = _int(d, "device_confirmed"), _int(d, "confirmed_money")
     if phones and money:
@@ -280,6 +288,53 @@ def against_elsewhere(d: Data, tr: Tr) -> str:
     )
 
 
+#: what each kind of harm says about the account (``fairban.measures.HARM_MEASURES``)
+HARM_PHRASES = {
+    "outreach": N_("it adds strangers who rarely answer, so it reaches people itself"),
+    "phone_farm": N_("it is used on shared phones together with accounts that stay in the areas"),
+    "operation_phones": N_(
+        "it is used on phones that accounts already under measures pass between them"
+    ),
+    "shared_phone": N_("it shares a phone with accounts that stay in the areas"),
+    "collector": N_("it receives, inside the areas, money that other accounts pass on"),
+    "confirmed": N_("a police case confirmed that it was used for fraud"),
+    "mule": N_("it passes on money from people it has no other dealings with"),
+    "cashout": N_("most of its money comes from accounts under measures"),
+    "money_ties": N_("it exchanged money with accounts confirmed by police"),
+}
+
+
+def measure_basis(d: Data, tr: Tr) -> str:
+    """Why this measure and not a lighter one (principle 4), from what set it."""
+    harms = [str(h) for h in d.get("harms") or [] if h in HARM_PHRASES]
+    what = tr.join([tr._(HARM_PHRASES[h]) for h in harms])
+    measure, held_by = str(d.get("measure") or ""), str(d.get("held_by") or "")
+    if measure == "suspend" and what:
+        return tr._(
+            "The account is suspended rather than only restricted because %(what)s: "
+            "holding its payments would not stop that.",
+            what=what,
+        )
+    if measure == "restrict" and what and held_by == "harm":
+        return tr._(
+            "The account is restricted, not suspended: %(what)s, and holding its outgoing "
+            "payments and blocking new payees is enough to stop that. You can still sign "
+            "in, talk to people and receive money.",
+            what=what,
+        )
+    if measure == "restrict" and what:
+        return tr._(
+            "The account is restricted because %(what)s; the records are not sure enough "
+            "for a stronger measure. You can still sign in, talk to people and receive money.",
+            what=what,
+        )
+    if measure == "restrict":
+        return tr._("The account is restricted: it can still sign in, but not send money.")
+    if measure == "suspend":
+        return tr._("The account is suspended because of the records above.")
+    return tr._("The account is only watched: nothing about it changes and nothing is shown.")
+
+
 SENTENCES: dict[str, Sentence] = {
     "CONFIRMED_CASE": confirmed_case,
     "PRESENCE_SUSTAINED": presence_sustained,
@@ -290,6 +345,7 @@ SENTENCES: dict[str, Sentence] = {
     "MONEY_TO_AREA": money_to_area,
     "DEVICE_FARM": device_farm,
     "DEVICE_SHARED": device_shared,
+    "DEVICE_OPERATION": device_operation,
     "CONFIRMED_TIES": confirmed_ties,
     "COPRESENCE_CONFIRMED": copresence_confirmed,
     "MONEY_FROM_MULES": money_from_mules,
@@ -299,6 +355,7 @@ SENTENCES: dict[str, Sentence] = {
     "AGAINST_RECIPROCAL": against_reciprocal,
     "AGAINST_MERCHANT": against_merchant,
     "AGAINST_ELSEWHERE": against_elsewhere,
+    "MEASURE_BASIS": measure_basis,
 }
 
 
@@ -317,7 +374,7 @@ def sentence(reason: Reason, tr: Tr) -> str:
 
 PRESENCE = frozenset({"PRESENCE_SUSTAINED", "PRESENCE_SOME", "COPRESENCE_CONFIRMED"})
 MONEY = frozenset({"MULE_PATTERN", "MONEY_TO_AREA", "MONEY_FROM_MULES", "CASHOUT"})
-DEVICES = frozenset({"DEVICE_FARM", "DEVICE_SHARED"})
+DEVICES = frozenset({"DEVICE_FARM", "DEVICE_SHARED", "DEVICE_OPERATION"})
 OUTREACH = frozenset({"OUTREACH_STRANGERS", "OUTREACH_SOME"})
 
 DOC_HOME = N_(

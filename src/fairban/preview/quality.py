@@ -19,13 +19,15 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from fairban.errors import InputError
-from fairban.measures import VISIBLE_VALUES
+from fairban.measures import VISIBLE_VALUES, severity
 from fairban.preview.decisions import ENFORCED
 from fairban.preview.ledger import source_names
 
 _TRUTH_COLUMNS = ("account_id", "role", "expected", "persona")
 _POSITIVE = VISIBLE_VALUES
 _EXPECTED_ORDER = {"suspend": 0, "restrict": 1, "any": 2, "innocent": 3}
+#: how a measure stands to the expected one (``measure_fit``), in the CSVs' order
+FIT = ("exact", "harsher", "lighter", "none")
 
 Row = dict[str, Any]
 
@@ -39,6 +41,31 @@ class RuleScore:
     missed: int
     precision: float | None
     recall: float | None
+    #: of the accounts truth expects restricted or suspended: those that got exactly
+    #: that measure, a harsher one, a lighter one (monitor, or restrict for suspend),
+    #: or none (principle 4: a measure harsher than the truth is shown, not hidden)
+    exact: int = 0
+    harsher: int = 0
+    lighter: int = 0
+    none: int = 0
+
+
+def measure_fit(measure: np.ndarray[Any, Any], expected: np.ndarray[Any, Any]) -> dict[str, Any]:
+    """Per account, how ``measure`` stands to what truth ``expected``: ``exact``,
+    ``harsher``, ``lighter`` or ``none`` (no measure where one was expected); innocent
+    accounts are exact with none or monitor, harsher with a visible measure; ``any``
+    is neither."""
+    rank = np.array([severity(m) for m in measure], dtype=np.int64)
+    want = np.array([severity(e) if e in _POSITIVE else 0 for e in expected], dtype=np.int64)
+    positive = np.isin(expected, _POSITIVE)
+    innocent = expected == "innocent"
+    visible = rank >= severity("restrict")
+    return {
+        "exact": (positive & (rank == want)) | (innocent & ~visible),
+        "harsher": (positive & (rank > want)) | (innocent & visible),
+        "lighter": positive & (rank < want) & (rank > 0),
+        "none": positive & (rank == 0),
+    }
 
 
 @dataclass(frozen=True)
@@ -83,6 +110,10 @@ def judge(ledger: pa.Table, truth: pa.Table) -> Quality:
     naive = joined.column("naive_touches").to_numpy() > 0
     positive = np.isin(expected, _POSITIVE)
     innocent = expected == "innocent"
+    # what the 2019 rule did to every account it hit: suspension
+    naive_measure = np.where(naive, "suspend", "none")
+    fit = measure_fit(measure, expected)
+    naive_fit = measure_fit(naive_measure, expected)
 
     rows: list[Row] = []
     for name in sorted(set(role)):
@@ -106,16 +137,22 @@ def judge(ledger: pa.Table, truth: pa.Table) -> Quality:
                 "naive_recall": n / count if kind in _POSITIVE else None,
                 "fairban_false_positive_rate": f / count if kind == "innocent" else None,
                 "naive_false_positive_rate": n / count if kind == "innocent" else None,
-                "fairban_exact": int(((measure == kind) & member).sum())
-                if kind in _POSITIVE
-                else None,
+                **{
+                    f"{rule}_{how}": (
+                        int((fits[how] & member).sum())
+                        if kind in _POSITIVE or (kind == "innocent" and how in ("exact", "harsher"))
+                        else None
+                    )
+                    for rule, fits in (("fairban", fit), ("naive", naive_fit))
+                    for how in FIT
+                },
             }
         )
     rows.sort(key=lambda r: (_EXPECTED_ORDER.get(r["expected"], 9), -r["accounts"], r["role"]))
     by_role = pa.Table.from_pylist(rows, schema=_ROLE_SCHEMA)
     scores = (
-        _score("fairban", fairban, positive, innocent),
-        _score("naive", naive, positive, innocent),
+        _score("fairban", fairban, positive, innocent, fit),
+        _score("naive", naive, positive, innocent, naive_fit),
     )
     return Quality(by_role, scores, _personas(joined))
 
@@ -135,7 +172,7 @@ _ROLE_FIELDS: list[pa.Field[Any]] = [
     pa.field("naive_recall", pa.float64()),
     pa.field("fairban_false_positive_rate", pa.float64()),
     pa.field("naive_false_positive_rate", pa.float64()),
-    pa.field("fairban_exact", pa.int64()),
+    *(pa.field(f"{rule}_{how}", pa.int64()) for rule in ("fairban", "naive") for how in FIT),
 ]
 _ROLE_SCHEMA = pa.schema(_ROLE_FIELDS)
 
@@ -145,10 +182,12 @@ def _score(
     flagged: np.ndarray[Any, Any],
     positive: np.ndarray[Any, Any],
     innocent: np.ndarray[Any, Any],
+    fit: dict[str, Any],
 ) -> RuleScore:
     tp = int((flagged & positive).sum())
     fp = int((flagged & innocent).sum())
     return RuleScore(
+        **{how: int((fit[how] & positive).sum()) for how in FIT},
         rule=rule,
         flagged=int(flagged.sum()),
         true_positives=tp,

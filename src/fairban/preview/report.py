@@ -28,7 +28,7 @@ from fairban.preview import charts
 from fairban.preview.charts import COLOURS, Points
 from fairban.preview.decisions import ENFORCED, MEASURES, STRENGTHS
 from fairban.preview.ledger import Ledger, build_ledger, save_ledger
-from fairban.preview.quality import Quality, judge, read_truth
+from fairban.preview.quality import FIT, Quality, judge, read_truth
 from fairban.preview.tallies import (
     Comparison,
     by_measure,
@@ -56,8 +56,10 @@ FILES: dict[str, str] = {
     "naive_hits.csv": "every account the presence rule hits or fairban restricts or suspends",
 }
 TRUTH_FILES: dict[str, str] = {
-    "quality_by_role.csv": "per simulated role: how many each rule flags",
-    "quality_summary.csv": "precision and recall of each rule",
+    "quality_by_role.csv": "per simulated role: how many each rule flags, and how many got "
+    "exactly the expected measure, a harsher, a lighter or none",
+    "quality_summary.csv": "precision and recall of each rule, and its exact, harsher, "
+    "lighter and missing measures",
     "personas.csv": "the seed personas under each rule",
 }
 #: the same, said in the Chinese page
@@ -103,6 +105,9 @@ class ReportSummary:
     files: tuple[str, ...]
     precision: dict[str, float | None] = field(default_factory=dict)
     recall: dict[str, float | None] = field(default_factory=dict)
+    #: per rule, of the accounts truth expects restricted or suspended: how many got
+    #: exactly that measure, a harsher, a lighter, none (``quality.FIT``)
+    fit: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -131,9 +136,12 @@ class ReportSummary:
         )
         for rule in ("fairban", "naive"):
             if rule in self.precision:
+                fit = self.fit.get(rule, {})
                 lines.append(
                     f"  against truth, {rule}: precision {_percent(self.precision[rule])}, "
-                    f"recall {_percent(self.recall[rule])}"
+                    f"recall {_percent(self.recall[rule])}; measure exact "
+                    f"{fit.get('exact', 0):,}, harsher {fit.get('harsher', 0):,}, lighter "
+                    f"{fit.get('lighter', 0):,}, none {fit.get('none', 0):,}"
                 )
         lines.append(
             f"  {self.observations:,} observations read in {self.seconds:.1f} s; "
@@ -301,6 +309,7 @@ def _summary(
         for score in quality.scores:
             summary.precision[score.rule] = score.precision
             summary.recall[score.rule] = score.recall
+            summary.fit[score.rule] = {how: getattr(score, how) for how in FIT}
     return summary
 
 

@@ -87,5 +87,7 @@ def with_thresholds(directive: Directive, path: Path | None) -> Directive:
         first = error.errors()[0]
         key = ".".join(str(p) for p in first["loc"]) or "?"
         what = "unknown key" if first["type"] == "extra_forbidden" else first["msg"].lower()
+        if first["type"] == "value_error":
+            what = str(first["ctx"]["error"])
         raise InputError(f"{name} key {key!r}", what) from None
     return directive.model_copy(update={"thresholds": merged})

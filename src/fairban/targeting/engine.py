@@ -183,7 +183,7 @@ def score_features(
     # most linked accounts get no measure and so no reasons: only the others are explained
     reasons = np.full(len(final.risk), "[]", dtype=object)
     for i in np.flatnonzero(final.measure != "none"):
-        reasons[i] = to_json(explain(cols, final, names, int(i), int(links[i])))
+        reasons[i] = to_json(explain(cols, final, names, int(i), int(links[i]), t))
     decisions = pa.table(
         {
             "account_id": feats.column("account_id"),
@@ -314,9 +314,13 @@ def _envelope(index: AreaIndex) -> str:
 
 
 def _judged(cols: dict[str, np.ndarray], scored: Scored) -> pa.Table:
-    """Accounts under restrict or suspend after pass 1, and whether they are mules."""
+    """Accounts under restrict or suspend, and whether they are mules or operators
+    (under a measure for their own outreach or phone farm: not for phones shared with
+    operators, so that no chain of phones judges itself)."""
+    s = scored.signals
     hit = np.isin(scored.measure, ["restrict", "suspend"])
-    kind = np.where(scored.signals["mule"], "mule", "other")
+    operator = hit & (s["outreach"] | s["outreach_weak"] | s["device_farm"])
+    kind = np.where(s["mule"], "mule", np.where(operator, "operator", "other"))
     return pa.table(
         {
             "account_id": pa.array(cols["account_id"][hit].tolist(), pa.string()),

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from fairban.targeting.scoring import POINTS, Columns, Scored
+from fairban.measures import severity
+from fairban.targeting.scoring import POINTS, Columns, Scored, Thresholds
 
 SOURCE_NAMES = (("by_gps", "GPS"), ("by_wifi", "Wi-Fi"), ("by_cell", "cell"), ("by_ip", "IP"))
 
@@ -29,6 +30,7 @@ CODES = {
     "MONEY_TO_AREA": "sends money to accounts that stay in the areas",
     "DEVICE_FARM": "uses the same phones as several accounts that stay in the areas",
     "DEVICE_SHARED": "used a phone at the same time as an account that stays in an area",
+    "DEVICE_OPERATION": "used on phones that several accounts judged as operators pass around",
     "CONFIRMED_TIES": "money or phones shared with accounts confirmed by police",
     "COPRESENCE_CONFIRMED": "at the same spot at night as accounts confirmed by police",
     "MONEY_FROM_MULES": "receives the money that mule accounts forward",
@@ -38,6 +40,20 @@ CODES = {
     "AGAINST_RECIPROCAL": "an ordinary circle: most people it writes to write back",
     "AGAINST_MERCHANT": "a shop with repeat local customers",
     "AGAINST_ELSEWHERE": "spends its nights outside the areas",
+    "MEASURE_BASIS": "why this measure and not a lighter one: the kind of harm, how sure",
+}
+
+#: what each kind of harm (``measures.HARM_MEASURES``) says about the account
+HARM_TEXT = {
+    "outreach": "adds strangers who rarely answer, so it reaches people itself",
+    "phone_farm": "is used on a compound's shared phones with accounts that stay there",
+    "operation_phones": "is used on phones that accounts judged as operators pass around",
+    "shared_phone": "shares a phone with accounts that stay in the areas",
+    "collector": "takes, inside the areas, the money that mule accounts forward",
+    "confirmed": "is confirmed as used for fraud by a police case",
+    "mule": "forwards money from unrelated people within the hour",
+    "cashout": "takes most of its money from accounts under measures",
+    "money_ties": "exchanges money with accounts confirmed by police",
 }
 
 
@@ -51,6 +67,7 @@ DATA_FIELDS: dict[str, tuple[str, ...]] = {
     "MONEY_TO_AREA": ("to_area_n", "to_area_amount"),
     "DEVICE_FARM": ("device_peers",),
     "DEVICE_SHARED": ("device_peers",),
+    "DEVICE_OPERATION": ("device_operators",),
     "CONFIRMED_TIES": ("device_confirmed", "confirmed_money"),
     "COPRESENCE_CONFIRMED": ("copresent_nights",),
     "MONEY_FROM_MULES": ("from_mules_n", "from_mules_amount"),
@@ -92,10 +109,79 @@ def _day(value: Any) -> str:
         return str(value)[:10]
 
 
+def measure_basis(scored: Scored, t: Thresholds, i: int, person_links: int = 0) -> dict[str, Any]:
+    """The reason ``MEASURE_BASIS`` of row ``i``: why its measure and not a lighter one
+    (principle 4). ``held_by`` says what set it: ``harm`` (the measure its kind of harm
+    calls for), ``certainty`` (the risk tiers), ``link`` (another account of the
+    person) or ``presence`` (no kind of harm shown)."""
+    measure = str(scored.measure[i])
+    risk = float(scored.risk[i])
+    shown = [h for h, rows in scored.harms.items() if rows[i]]
+    # the kinds that call for this measure first: they are what it rests on
+    shown.sort(key=lambda h: -severity(t.measures[h]))
+    top = [h for h in shown if severity(t.measures[h]) >= severity(measure)] or shown
+    what = "; it ".join(HARM_TEXT[h] for h in top)
+    tiers = f"restrict from risk {t.restrict:g}, suspend from {t.suspend:g}"
+    if measure == "suspend":
+        held_by = "harm"
+        text = (
+            f"suspended, not restricted: the account {what}, which holding its payments "
+            f"would not stop (risk {risk:.2f}; {tiers})"
+        )
+    elif measure == "restrict":
+        capped = risk >= t.suspend
+        held_by = "harm" if capped else "certainty"
+        if capped:
+            text = (
+                f"restricted, not suspended: the account {what}, and the directive's measure "
+                "for that is to hold its outgoing money and block new payees"
+            )
+        else:
+            text = (
+                f"restricted, not suspended: the account {what}, but the evidence is not "
+                f"sure enough to suspend it (risk {risk:.2f}; {tiers})"
+            )
+    elif person_links and risk < t.restrict:
+        held_by = "link"
+        text = (
+            "watched only, which is not shown to anyone: another account of the same "
+            "person is under a measure"
+        )
+    elif not shown:
+        held_by = "presence"
+        text = (
+            "watched only, which is not shown to anyone: nothing shows the account doing "
+            "harm, and being in or near an area is not evidence of fraud"
+        )
+    elif risk >= t.restrict:
+        held_by = "harm"
+        text = f"watched only: the directive's measure for an account that {what} is to watch it"
+    else:
+        held_by = "certainty"
+        text = (
+            f"watched only, which is not shown to anyone: the evidence is not sure enough "
+            f"for a measure the person sees (risk {risk:.2f}; {tiers})"
+        )
+    data = {
+        "measure": measure,
+        "held_by": held_by,
+        "harms": top if shown else [],
+        "risk": round(risk, 2),
+        "restrict_from": t.restrict,
+        "suspend_from": t.suspend,
+    }
+    return {"code": "MEASURE_BASIS", "text": text, "weight": 0.0, "data": data}
+
+
 def explain(
-    cols: Columns, scored: Scored, areas: list[str], i: int, person_links: int = 0
+    cols: Columns,
+    scored: Scored,
+    areas: list[str],
+    i: int,
+    person_links: int = 0,
+    thresholds: Thresholds | None = None,
 ) -> list[dict[str, Any]]:
-    """The reasons of row ``i``, strongest first."""
+    """The reasons of row ``i``, strongest first, then ``MEASURE_BASIS``."""
     s = scored.signals
     r: list[dict[str, Any]] = []
 
@@ -183,6 +269,14 @@ def explain(
             "areas, within days of each other",
             POINTS["device_farm" if farm else "device"],
         )
+    if s["device_operation"][i]:
+        add(
+            "DEVICE_OPERATION",
+            f"used on the same phones as {int(num('device_operators'))} accounts already "
+            "judged as operators, within days of each other: whoever holds it on paper, it "
+            "is one of the operation's accounts",
+            POINTS["device_operation"],
+        )
     if s["confirmed_ties"][i]:
         parts = []
         if num("device_confirmed"):
@@ -251,6 +345,8 @@ def explain(
             POINTS["against"],
         )
     r.sort(key=lambda x: -abs(x["weight"]))
+    if scored.measure[i] != "none":
+        r.append(measure_basis(scored, thresholds or Thresholds(), i, person_links))
     return r
 
 

@@ -12,14 +12,16 @@ so every measure can say what it rests on. Two guards hold whatever the points s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 from fairban.contract import Directive
 from fairban.errors import InputError
-from fairban.measures import DECISION_MEASURES
+from fairban.measures import DECISION_MEASURES, HARM_MEASURES, severity
 
 Columns = dict[str, np.ndarray]
 
@@ -42,13 +44,23 @@ class Thresholds:
     #: one-off senders and forwards within an hour: a mule
     mule_senders: int = 3
     mule_forwards: int = 2
+    #: accounts judged as operators on one's phones within days: the operation's phones
+    operation_operators: int = 2
+    #: kind of harm -> the strongest measure it calls for (``measures.HARM_MEASURES``)
+    measures: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({k: v.value for k, v in HARM_MEASURES.items()})
+    )
 
     @classmethod
     def for_directive(cls, directive: Directive) -> Thresholds:
-        """Defaults, overridden by the directive's ``thresholds``; tiers must increase."""
+        """Defaults, overridden by the directive's ``thresholds``; tiers must increase.
+        ``measures`` overrides the defaults kind by kind."""
         t = cls()
         if directive.thresholds is not None:
-            t = replace(t, **directive.thresholds.given())  # type: ignore[arg-type]
+            given = directive.thresholds.given()
+            if "measures" in given:
+                given["measures"] = MappingProxyType({**t.measures, **given["measures"]})
+            t = replace(t, **given)
         if not 0 < t.monitor < t.restrict < t.suspend <= 1:
             raise InputError(
                 f"{directive.source.name} key 'thresholds'",
@@ -68,6 +80,7 @@ POINTS = {
     "device": 1.5,
     "confirmed_ties": 1.5,
     "copresence": 1.0,
+    "device_operation": 4.0,
     "collector": 3.0,
     "cashout": 2.5,
     "against": -1.0,
@@ -81,6 +94,8 @@ class Scored:
     risk: np.ndarray
     measure: np.ndarray  # object: MEASURES
     signals: dict[str, np.ndarray] = field(default_factory=dict)
+    #: the kinds of harm each account's signals show (``harms``)
+    harms: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _f(cols: Columns, name: str) -> np.ndarray:
@@ -111,6 +126,12 @@ def signals(cols: Columns, t: Thresholds) -> dict[str, np.ndarray]:
     )
     # phones shared with several accounts of the areas, or with one already judged
     device_farm = sustained & ((_f(cols, "device_peers") >= 2) | (suspects_on_phone >= 1))
+    # phones that several accounts judged as operators pass around: whoever owns the
+    # account on paper and however vaguely it is placed, it is the operation's
+    operators_on_phone = (
+        _f(cols, "device_operators") if "device_operators" in cols else np.zeros(len(nights))
+    )
+    device_operation = ~device_farm & (operators_on_phone >= t.operation_operators)
     confirmed_ties = (_f(cols, "device_confirmed") >= 1) | (_f(cols, "confirmed_money") >= 1)
     copresence = _f(cols, "copresent_nights") >= 3
     to_area = _f(cols, "to_area_n") >= 2
@@ -119,9 +140,15 @@ def signals(cols: Columns, t: Thresholds) -> dict[str, np.ndarray]:
     suspect_in = _f(cols, "from_suspects_amount") if "from_suspects_amount" in cols else 0 * nights
     money_in = _f(cols, "money_in_amount") if "money_in_amount" in cols else 0 * nights
     suspect_n = _f(cols, "from_suspects_n") if "from_suspects_n" in cols else 0 * nights
+    # a terminal is where its shop is, by day: one used in an area on as many days as
+    # sustained presence has nights can cash out there, though it is rarely seen at night
+    terminal = (np.asarray(cols["platform"], dtype=object) == "pos") | (
+        np.asarray(cols["kind"], dtype=object) == "merchant"
+    )
+    day_terminal = terminal & (_f(cols, "days_w") >= t.sustained_nights)
     # cash-out takes large sums from few payers; a shop feeding a compound takes meals
     cashout = (
-        sustained
+        (sustained | day_terminal)
         & (suspect_in >= 10_000)
         & (suspect_in >= 0.5 * np.maximum(money_in, 1))
         & (suspect_in >= 1_000 * np.maximum(suspect_n, 1))
@@ -135,6 +162,9 @@ def signals(cols: Columns, t: Thresholds) -> dict[str, np.ndarray]:
     # a life elsewhere counters presence, not money or outreach
     elsewhere = (nights >= 0.5) & (_f(cols, "nights_elsewhere") >= 3 * nights) & ~sustained
     behaviour = outreach | outreach_weak | mule | device | confirmed_ties | collector | cashout
+    behaviour |= device_operation
+    ties_phone = (_f(cols, "device_confirmed") >= 1) & behaviour
+    ties_money = (_f(cols, "confirmed_money") >= 1) & behaviour
     return {
         "sustained": sustained,
         "outreach": outreach,
@@ -142,18 +172,42 @@ def signals(cols: Columns, t: Thresholds) -> dict[str, np.ndarray]:
         "mule": mule,
         "to_area": to_area & (mule | sustained),
         "device_farm": device_farm,
+        "device_operation": device_operation,
         "device": device & ~device_farm,
         "confirmed_ties": confirmed_ties & behaviour,
+        "ties_phone": ties_phone,
+        "ties_money": ties_money,
         "copresence": copresence & behaviour,
         "collector": collector,
         "cashout": cashout,
         "confirmed": confirmed,
         "behaviour": behaviour | confirmed,
-        "against_reciprocal": reciprocal & ~(outreach | mule),
+        # the circle of an account on a compound's phone farm is its crew, not an
+        # ordinary one: it writes back all day
+        "against_reciprocal": reciprocal & ~(outreach | mule | device_farm),
         "against_merchant": merchant_repeat & ~cashout,
         "against_elsewhere": elsewhere,
         "presence_points": np.minimum(nights / t.sustained_nights, 2.0),
     }
+
+
+def harms(s: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The kinds of harm (``measures.HARM_MEASURES``) each account's signals show.
+    ``confirmed`` counts only where nothing else shows what the account does: a police
+    case makes the evidence sure, not the harm greater."""
+    shown = {
+        "outreach": s["outreach"] | s["outreach_weak"],
+        "phone_farm": s["device_farm"],
+        "operation_phones": s["device_operation"],
+        "shared_phone": s["device"] | s["ties_phone"],
+        "collector": s["collector"],
+        "mule": s["mule"],
+        "cashout": s["cashout"],
+        "money_ties": s["ties_money"],
+    }
+    anything = np.logical_or.reduce(list(shown.values()))
+    shown["confirmed"] = s["confirmed"] & ~anything
+    return shown
 
 
 def score(cols: Columns, t: Thresholds) -> Scored:
@@ -174,14 +228,24 @@ def score(cols: Columns, t: Thresholds) -> Scored:
     measure[risk >= t.monitor] = "monitor"
     measure[risk >= t.restrict] = "restrict"
     measure[risk >= t.suspend] = "suspend"
-    return Scored(risk=np.round(risk, 4), measure=measure, signals=s)
+    # principle 4: how sure the evidence is sets the measure up to the one its kind of
+    # harm calls for, no further (a mule is restricted however sure, an operator
+    # suspended once sure). Without a kind shown nothing is visible: presence is no harm.
+    shown = harms(s)
+    cap = np.zeros(len(risk), dtype=np.int64)
+    for harm, rows in shown.items():
+        cap = np.where(rows, np.maximum(cap, severity(t.measures[harm])), cap)
+    cap = np.maximum(cap, severity("monitor"))
+    ranks = np.array([severity(m) for m in measure], dtype=np.int64)
+    measure = np.where(ranks > cap, np.asarray(MEASURES, dtype=object)[cap], measure)
+    return Scored(risk=np.round(risk, 4), measure=measure, signals=s, harms=shown)
 
 
 #: independent kinds of behaviour evidence (presence is not one of them)
 BEHAVIOUR_KINDS = (
     ("outreach", "outreach_weak"),
     ("mule",),
-    ("device_farm", "device"),
+    ("device_farm", "device_operation", "device"),
     ("collector",),
     ("cashout",),
     ("confirmed",),

@@ -61,6 +61,15 @@ TRADE_ROUTES = (("Nansan", "Laukkai"), ("Daluo", "Mong La"), ("Ruili", "Muse"))
 COMPOUNDS_PER_AREA = (("Laukkai", 2), ("Pangkham", 1), ("Mong La", 1), ("Tachileik", 1))
 #: shared phones in each compound, on which bought accounts are used
 PHONES_PER_COMPOUND = 6
+#: money mules per person of the world: one per about 1,000
+MULES_PER_PERSON = 0.001
+#: victims drawn for each mule account at least: each pays it 1-3 times, so a mule
+#: account handles at least 12 victims' transfers whatever the world's size
+VICTIMS_PER_MULE = 12
+#: F2's mule accounts (WeChat, Alipay), added with the personas after the victims
+PERSONA_MULE_ACCOUNTS = 2
+#: share of the WeChat accounts bought from sellers whose QQ the operator keeps as a spare
+SPARE_SHARE = 0.5
 #: what an operator buys unless told: two accounts (name, platform), both drawn
 OPERATOR_BOUGHT: tuple[tuple[str | None, int | None], ...] = ((None, None), (None, None))
 
@@ -87,6 +96,9 @@ def build_world(config: WorldConfig) -> World:
     assembly.mule_accounts.extend(personas.mule_accounts)
     assembly.add_ties()
     assembly.add_police_cases(personas.classmate_account)
+    # drawn after the police cases: the people and accounts before are those of a world
+    # without spares (only the generators of traffic and positions see them)
+    assembly.add_spare_accounts()
     if config.after:
         # drawn last, so that the people of the window are those of a world without them
         add_days_after(assembly)
@@ -128,6 +140,8 @@ class WorldAssembly:
         self.area_residents: dict[str, list[int]] = {}
         self.area_merchant_accounts: list[int] = []
         self.compounds: list[int] = []  # place indices
+        #: operators' spare QQ accounts (``add_spare_accounts``)
+        self.spare_accounts: list[int] = []
         self.compound_areas: list[str] = []
         #: ids of the phones the operation buys (compound phones, phones retired early)
         self.new_device_ids = iter(range(10**12, 10**12 + 10**7))
@@ -399,14 +413,43 @@ class WorldAssembly:
             self.account_compound[terminal] = compound
 
     def add_mules(self) -> None:
-        """Money mules at home in the south-east, never near the border."""
+        """Money mules at home in the south-east, never near the border: about one per
+        1,000 people, so that each handles dozens of victims' transfers as a 2019 mule
+        did (not two, as when mules grew with the world as victims do)."""
         builder, rng = self.builder, self.rng
-        for _ in range(self.how_many(0.004, 4)):
+        for _ in range(self.how_many(MULES_PER_PERSON, 1)):
             province = str(rng.choice(MULE_PROVINCES))
             person = builder.add_person(Role.MULE, self.random_town(province))
             self.mule_accounts.append(builder.add_account(person, WECHAT, Role.MULE))
             if rng.random() < 0.5:
                 self.mule_accounts.append(builder.add_account(person, ALIPAY, Role.MULE))
+
+    def add_spare_accounts(self) -> None:
+        """Operators' spare accounts: a seller who sold a WeChat often sold the QQ of
+        the same identity too. The operator keeps it logged in on the compound's phones
+        and does no outreach from it; it is seen only through IP addresses, placed tens
+        of km wide. It is as much the operation's as the phones are."""
+        builder, rng = self.builder, self.rng
+        acc = builder.acc
+        for account in list(self.outreach_accounts):
+            if acc["persona"][account] or acc["platform"][account] != WECHAT:
+                continue
+            if rng.random() >= SPARE_SHARE:
+                continue
+            operator = int(acc["user"][account])  # type: ignore[call-overload]
+            compound = self.operator_compound[operator]
+            spare = builder.add_account(
+                int(acc["owner"][account]),  # type: ignore[call-overload]
+                QQ,
+                Role.OPERATOR,
+                user=operator,
+                bought_day=int(acc["bought_day"][account]),  # type: ignore[call-overload]
+                farm_device=int(rng.choice(self.compound_phones[compound])),
+                ip_only=True,
+                rate=2.0,
+            )
+            self.account_compound[spare] = compound
+            self.spare_accounts.append(spare)
 
     # -- hard cases around the operation ------------------------------------------------
     def add_police(self) -> None:
@@ -427,7 +470,11 @@ class WorldAssembly:
             self.sales_accounts.extend(self.builder.person_accounts.get(person, {}).values())
 
     def add_victims(self) -> None:
-        for person in self.pick_unassigned(self.ordinary + self.students, self.how_many(0.03, 12)):
+        """Victims: 3% of people, and at least ``VICTIMS_PER_MULE`` for each mule account
+        (F2's included), each paying one mule 1-3 times (``social._fraud_events``)."""
+        mule_accounts = len(self.mule_accounts) + PERSONA_MULE_ACCOUNTS
+        k = max(self.how_many(0.03, 12), VICTIMS_PER_MULE * mule_accounts)
+        for person in self.pick_unassigned(self.ordinary + self.students, k):
             self.set_role(person, Role.VICTIM)
 
     def add_resold_devices(self) -> None:
@@ -477,8 +524,13 @@ class WorldAssembly:
         for account in self.outreach_accounts:
             if persona[account] == "" and rng.random() < 0.2:
                 self.confirm(account, "YN")
+        # the first mule stays unknown to police: with one mule per 1,000 people a small
+        # world may have a single one, and the days after need a mule without a case
+        # (``after``: mule_stopped); the draw is made all the same
+        first = self.builder.acc["owner"][self.mule_accounts[0]] if self.mule_accounts else -1
         for account in self.mule_accounts:
-            if persona[account] == "" and rng.random() < 0.25:
+            keep = self.builder.acc["owner"][account] == first
+            if persona[account] == "" and rng.random() < 0.25 and not keep:
                 self.confirm(account, "GD")
         if self.collector_accounts:
             self.confirm(self.collector_accounts[0], "YN")

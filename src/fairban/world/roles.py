@@ -32,8 +32,9 @@ class Role(IntEnum):
 @dataclass(frozen=True)
 class RoleInfo:
     fraud: bool
-    #: what a correct engine does: 'innocent' (none or monitor), 'restrict' (restrict or
-    #: suspend), 'suspend', or 'any' (no expectation: the gate ignores these)
+    #: what a correct engine does: 'innocent' (none or monitor), 'restrict' (exactly:
+    #: the weakest measure that stops a money-only role; suspend is harsher and the
+    #: preview counts it so), 'suspend', or 'any' (no expectation: the gate ignores these)
     expected: str
 
 

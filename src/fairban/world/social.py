@@ -288,11 +288,13 @@ def _fraud_events(world: World, rng: np.random.Generator, ev: _Events) -> None:
         busy_hi = stops[busy] - 10
     early = np.flatnonzero(active < busy_hi)
     drawn = 0
-    for k, v in enumerate(victims):
+    k = -1  # victims who pay, in turn: each mule account gets its share of them
+    for v in victims:
         src_acc = _account_of(world, np.array([v]), (WECHAT, ALIPAY))[0]
         dst_acc = world.person_account[v, WECHAT]
         if src_acc < 0 or dst_acc < 0:
             continue
+        k += 1
         if drawn < BUSY_VICTIMS and len(early) and busy_hi > busy_lo:
             i = int(rng.choice(early))
             d0 = int(rng.integers(max(busy_lo, active[i]), busy_hi))
@@ -320,8 +322,9 @@ def _fraud_events(world: World, rng: np.random.Generator, ev: _Events) -> None:
             _times(rng, world, talk),
             MESSAGE,
         )
-        # every recruited mule account is used; then victims go where they are sent
-        mule = int(mules[k % len(mules)] if k < 3 * len(mules) else rng.choice(mules))
+        # victims go to the mule accounts in turn: each gets its share (``add_victims``
+        # draws at least VICTIMS_PER_MULE for each), as a busy mule would
+        mule = int(mules[k % len(mules)])
         if busy >= 0 and busy_lo <= d0 < busy_hi:
             mule = busy
         n_pay = int(rng.integers(1, 4))

@@ -169,6 +169,42 @@ def test_target_on_bad_evidence_leaves_out_untouched(small_world: Path, tmp_path
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("given", "line"),
+    [
+        (
+            "{measures: {mule: ban}}",
+            "directive.yaml key 'thresholds.measures.mule': input should be 'monitor', "
+            "'restrict' or 'suspend'",
+        ),
+        (
+            "{measures: {smuggler: restrict}}",
+            "directive.yaml key 'thresholds.measures': unknown kind of harm 'smuggler' (known: ",
+        ),
+        (
+            "{restrict: 0.95, suspend: 0.9}",
+            "directive.yaml key 'thresholds': tiers must increase: monitor 0.05 < restrict 0.95 "
+            "< suspend 0.9",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["validate", "target"])
+def test_bad_measures_are_one_line_and_nothing_written(
+    small_world: Path, tmp_path: Path, given: str, line: str, command: str
+) -> None:
+    bad = tmp_path / "directive.yaml"
+    bad.write_text((small_world / "directive.yaml").read_text() + f"thresholds: {given}\n")
+    (tmp_path / "areas.geojson").write_text((small_world / "areas.geojson").read_text())
+    out = tmp_path / "out"
+    args = ["--out", str(out)] if command == "target" else []
+    done = fairban(command, str(bad), "--data", str(small_world / "evidence"), *args)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(line), lines
+    assert not out.exists()
+
+
 def test_preview_writes_a_report_and_finds_the_truth(small_world: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
     done = fairban(

@@ -38,6 +38,7 @@ CITED: dict[str, tuple[str, ...]] = {
     "MONEY_TO_AREA": ("to_area_n", "to_area_amount"),
     "DEVICE_FARM": ("device_peers",),
     "DEVICE_SHARED": ("device_peers",),
+    "DEVICE_OPERATION": ("device_operators",),
     "CONFIRMED_TIES": (),
     "COPRESENCE_CONFIRMED": ("copresent_nights",),
     "MONEY_FROM_MULES": ("from_mules_n", "from_mules_amount"),
@@ -47,6 +48,7 @@ CITED: dict[str, tuple[str, ...]] = {
     "AGAINST_RECIPROCAL": ("contacts",),
     "AGAINST_MERCHANT": ("payers", "repeat_payers"),
     "AGAINST_ELSEWHERE": ("nights_elsewhere",),
+    "MEASURE_BASIS": (),
 }
 
 
@@ -172,3 +174,28 @@ def test_a_reason_without_its_numbers_says_the_engines_text_not_zeros() -> None:
     old = Reason(code="PRESENCE_SUSTAINED", text="Seen on 41 nights in Laukkai.", weight=3.0)
     for lang in LANGS:
         assert sentence(old, Tr(lang)) == "Seen on 41 nights in Laukkai."
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_measure_basis_says_why_not_a_lighter_measure(lang: str) -> None:
+    tr = Tr(lang)  # type: ignore[arg-type]
+    mule = Reason(
+        "MEASURE_BASIS",
+        "",
+        0.0,
+        {"measure": "restrict", "held_by": "harm", "harms": ["mule"], "risk": 0.97},
+    )
+    operator = Reason(
+        "MEASURE_BASIS",
+        "",
+        0.0,
+        {"measure": "suspend", "held_by": "harm", "harms": ["outreach", "phone_farm"]},
+    )
+    if lang == "en":
+        assert "restricted, not suspended" in sentence(mule, tr)
+        assert "passes on money" in sentence(mule, tr)
+        assert "suspended rather than only restricted" in sentence(operator, tr)
+        assert "strangers" in sentence(operator, tr)
+    else:
+        assert "限制而非停用" in sentence(mule, tr)
+        assert "陌生人" in sentence(operator, tr)

@@ -191,6 +191,7 @@ def test_truth_section_only_with_truth(preview_case: PreviewCase) -> None:
     without = (preview_case.plain_report / "index.html").read_text(encoding="utf-8")
     assert 'id="truth"' in with_truth
     assert "Checked against the simulator" in with_truth
+    assert "Exact measure" in with_truth
     assert 'id="truth"' not in without
     assert "Checked against the simulator" not in without
     assert "wxid_p1_msli_qujing" in with_truth
@@ -218,11 +219,33 @@ def test_quality_by_role_counts_the_truth(preview_case: PreviewCase) -> None:
         ]
         flagged = sum(1 for a in members if measures.get(a) in ("restrict", "suspend"))
         assert row["fairban_flagged"] == flagged
+        # principle 4: the exact measure, not just flagged (a suspended mule is harsher)
+        rank = {"none": 0, "monitor": 1, "restrict": 2, "suspend": 3}
+        got = [rank[measures.get(a) or "none"] for a in members]
+        if row["expected"] in ("restrict", "suspend"):
+            want = rank[row["expected"]]
+            assert row["fairban_exact"] == sum(g == want for g in got)
+            assert row["fairban_harsher"] == sum(g > want for g in got)
+            assert row["fairban_lighter"] == sum(0 < g < want for g in got)
+            assert row["fairban_none"] == sum(g == 0 for g in got)
+        elif row["expected"] == "innocent":
+            assert row["fairban_exact"] == sum(g <= 1 for g in got)
+            assert row["fairban_harsher"] == flagged
+            assert (row["fairban_lighter"], row["fairban_none"]) == (None, None)
     summary = {r["rule"]: r for r in read(preview_case.report, "quality_summary.csv").to_pylist()}
     # the fixture restricts a police investigator and only monitors one operator
     assert summary["fairban"]["false_positives"] >= 1
     assert summary["fairban"]["missed"] >= 1
     assert summary["naive"]["precision"] < summary["fairban"]["precision"]
+    positive = [r for r in table if r["expected"] in ("restrict", "suspend")]
+    for rule in ("fairban", "naive"):
+        for how in ("exact", "harsher", "lighter", "none"):
+            assert summary[rule][how] == sum(r[f"{rule}_{how}"] for r in positive), (rule, how)
+        fit = [summary[rule][how] for how in ("exact", "harsher", "lighter", "none")]
+        assert sum(fit) == sum(r["accounts"] for r in positive)
+    # the 2019 rule suspends what it hits: a cash-out terminal it hits is harsher
+    pos = next(r for r in table if r["role"] == "cashout_pos")
+    assert pos["naive_harsher"] == pos["naive_flagged"] > 0
 
 
 def test_personas_under_both_rules(preview_case: PreviewCase) -> None:
@@ -239,6 +262,11 @@ def test_summary_renders_for_the_terminal(preview_case: PreviewCase) -> None:
     assert preview_case.directive.id in text
     assert str(preview_case.report / "index.html") in text
     assert "precision" in text
+    fit = preview_case.summary.fit["fairban"]
+    assert (
+        f"measure exact {fit['exact']:,}, harsher {fit['harsher']:,}, lighter "
+        f"{fit['lighter']:,}, none {fit['none']:,}" in text
+    )
     assert "precision" not in preview_case.plain_summary.render()
     assert preview_case.summary.index_html == preview_case.report / "index.html"
 

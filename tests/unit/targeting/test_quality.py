@@ -1,9 +1,13 @@
 """The quality gate: fresh simulated worlds the engine was never tuned on, at several
 seeds, sizes and noise levels. And the seed personas of 2019, each as a test.
 
-Gate (issue: targeting): no seed persona restricted or suspended; at most 0.1% of
-innocent accounts restricted or suspended; at least 90% of fraud accounts restricted
-or suspended and 80% suspended; every mule restricted at least.
+Gate (issue 14: worlds it was not tuned on): no innocent account restricted or
+suspended; every fraud account restricted or suspended; mules and cash-out terminals
+restricted, not suspended (principle 4: the weakest measure that stops the harm);
+every operator and collector suspended; the seed personas as
+shared/cases/seed-personas.md says (F1 suspended, F2 restricted). On worlds of 1,500
+and 3,000 accounts as on 10,000 and, in the slow tests, 100,000: the thresholds must
+not depend on the world's size.
 """
 
 from __future__ import annotations
@@ -45,19 +49,45 @@ def run_world(root: Path, **config: Any) -> Outcome:
 
 def check_gate(o: Outcome) -> None:
     innocent = o.accounts(expected="innocent")
-    wrongly = [a for a in innocent if o.measure(a) in HIT]
-    personas = [a for a in innocent if o.truth[a]["persona"]]
-    assert [a for a in personas if o.measure(a) in HIT] == []
-    assert len(wrongly) <= 0.001 * len(innocent), [(a, o.truth[a]["role"]) for a in wrongly]
-    ordinary = o.accounts(role="ordinary")
-    assert sum(o.measure(a) in HIT for a in ordinary) <= 0.001 * len(ordinary)
+    wrongly = [(a, o.truth[a]["role"]) for a in innocent if o.measure(a) in HIT]
+    assert wrongly == []
     fraud = o.accounts(fraud=True)
-    hit = sum(o.measure(a) in HIT for a in fraud) / len(fraud)
-    suspended = sum(o.measure(a) == "suspend" for a in fraud) / len(fraud)
-    assert hit >= 0.90, hit
-    assert suspended >= 0.80, suspended
-    mules = o.accounts(role="mule")
-    assert [a for a in mules if o.measure(a) not in HIT] == []
+    missed = [(a, o.truth[a]["role"], o.measure(a)) for a in fraud if o.measure(a) not in HIT]
+    assert missed == []
+    for role, measure in (
+        ("mule", "restrict"),
+        ("cashout_pos", "restrict"),
+        ("operator", "suspend"),
+        ("collector", "suspend"),
+    ):
+        wrong = [(a, o.measure(a)) for a in o.accounts(role=role) if o.measure(a) != measure]
+        assert wrong == [], role
+    check_personas(o)
+
+
+def check_personas(o: Outcome) -> None:
+    """shared/cases/seed-personas.md: P1-P6 innocent, F1 suspended, F2 restricted."""
+    for a in o.accounts(expected="innocent"):
+        if o.truth[a]["persona"]:
+            assert o.measure(a) in ("none", "monitor"), a
+    for a in persona(o, "F1"):
+        assert o.measure(a) == "suspend", a
+    for a in persona(o, "F2"):
+        assert o.measure(a) == "restrict", a  # not missed, and not suspended
+
+
+#: small worlds on several seeds: a rule that needs a count (three one-off senders)
+#: must hold whatever the number of accounts
+SMALL_WORLDS = [
+    pytest.param({"accounts": 1_500, "seed": 7}, id="1500-seed7"),
+    pytest.param({"accounts": 1_500, "seed": 23}, id="1500-seed23"),
+    pytest.param({"accounts": 3_000, "seed": 11}, id="3000-seed11"),
+]
+
+
+@pytest.mark.parametrize("config", SMALL_WORLDS)
+def test_gate_holds_on_small_worlds(tmp_path: Path, config: dict[str, Any]) -> None:
+    check_gate(run_world(tmp_path, **config))
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +124,7 @@ def test_risk_is_calibrated_on_an_unseen_world(unseen: Outcome) -> None:
         pytest.param({"accounts": 10_000, "seed": 303, "border_spill": 3.0}, id="more-spill"),
         pytest.param({"accounts": 10_000, "seed": 404, "gps_rate": 0.3}, id="fewer-gps"),
         pytest.param({"accounts": 25_000, "seed": 505}, id="bigger"),
+        pytest.param({"accounts": 100_000, "seed": 606}, id="100000"),
     ],
 )
 def test_gate_holds_across_seeds_scales_and_noise(tmp_path: Path, config: dict[str, Any]) -> None:
@@ -133,12 +164,18 @@ def test_f1_operator_in_laukkai_is_suspended(unseen: Outcome) -> None:
     assert {"PRESENCE_SUSTAINED", "OUTREACH_STRANGERS"} <= set(codes)
 
 
-def test_f2_mule_in_guangdong_is_restricted_at_least(unseen: Outcome) -> None:
+def test_f2_mule_in_guangdong_is_restricted(unseen: Outcome) -> None:
     for a in persona(unseen, "F2"):
-        assert unseen.measure(a) in HIT, a
-        codes = [r["code"] for r in json.loads(unseen.decisions[a]["reasons"])]
+        assert unseen.measure(a) == "restrict", a
+        reasons = json.loads(unseen.decisions[a]["reasons"])
+        codes = [r["code"] for r in reasons]
         assert "MULE_PATTERN" in codes
         assert "PRESENCE_SUSTAINED" not in codes  # never near the border
+        # a mule of 2019 handled dozens of victims' transfers, not two
+        mule = next(r for r in reasons if r["code"] == "MULE_PATTERN")
+        assert mule["data"]["oneoff_senders"] >= 12
+        assert reasons[-1]["code"] == "MEASURE_BASIS"
+        assert reasons[-1]["data"]["held_by"] == "harm"
 
 
 def test_classmate_c_is_suspended_for_his_case(unseen: Outcome) -> None:

@@ -143,8 +143,10 @@ def test_presence_alone_is_not_guilt(tmp_path: Path) -> None:
     ev.nights(a, LAUKKAI, range(1, 61))
     d = run(ev, tmp_path)[a]
     assert d["measure"] == "monitor"
-    assert d["codes"] == ["PRESENCE_SUSTAINED"]
-    assert "60 nights in Laukkai (GPS)" in json.loads(d["reasons"])[0]["text"]
+    assert d["codes"] == ["PRESENCE_SUSTAINED", "MEASURE_BASIS"]
+    reasons = json.loads(d["reasons"])
+    assert "60 nights in Laukkai (GPS)" in reasons[0]["text"]
+    assert reasons[1]["data"]["held_by"] == "presence"
 
 
 def test_presence_and_outreach_to_strangers_is_suspended_with_numbers(tmp_path: Path) -> None:
@@ -180,8 +182,22 @@ def test_money_mule_far_from_the_border_is_restricted(tmp_path: Path) -> None:
         ev.interact(victim, mule, "transfer", 10 + i, "5000")
         ev.interact(mule, collector, "transfer", 10 + i - 0.01, "4800")  # 14 minutes later
     d = run(ev, tmp_path)
-    assert d[mule]["measure"] in ("restrict", "suspend")
+    # principle 4: however sure, forwarding money is stopped by holding it, not by
+    # locking the account
+    assert d[mule]["measure"] == "restrict"
+    assert d[mule]["risk"] >= 0.9
     assert "MULE_PATTERN" in d[mule]["codes"]
+    basis = json.loads(d[mule]["reasons"])[-1]
+    assert basis["code"] == "MEASURE_BASIS"
+    assert basis["data"] | {"risk": 0} == {
+        "measure": "restrict",
+        "held_by": "harm",
+        "harms": ["mule"],
+        "risk": 0,
+        "restrict_from": 0.6,
+        "suspend_from": 0.9,
+    }
+    assert basis["text"].startswith("restricted, not suspended")
     # principle 2: the victims are not suspects
     for i in range(6):
         assert d.get(f"wechat:victim{i}", {"measure": "none"})["measure"] in ("none", "monitor")

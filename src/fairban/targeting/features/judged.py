@@ -1,7 +1,8 @@
 """The later passes' evidence: what depends on accounts already judged.
 
 Scoring's first pass reads the table ``features`` alone; each later pass registers the
-accounts it judged (``account_id``, ``kind``: ``mule`` or ``other``) as a table and
+accounts it judged (``account_id``, ``kind``: ``mule``, ``operator`` (suspended for
+outreach or a phone farm) or ``other``) as a table and
 queries ``second_pass_sql`` over it, ``features``, ``money_edges``, ``linked`` and
 ``device_pairs``.
 """
@@ -33,15 +34,19 @@ FROM money_edges WHERE dst IN (SELECT account_id FROM linked) GROUP BY dst
 
 def second_pass_sql(suspects_table: str) -> str:
     """Evidence that depends on accounts already judged: money received from them (and
-    from mules among them), all money received, and phones shared with them."""
+    from mules among them), all money received, and phones shared with them (and with
+    operators among them: ``device_operators``, the accounts judged as operators that
+    used one of its phones within days of it; ``device_pairs`` leaves out the person's
+    own accounts and phones used months apart)."""
     return f"""
 SELECT f.account_id, x.from_mules_n, x.from_mules_amount, x.from_suspects_amount,
-       x.from_suspects_n, y.money_in_amount, z.device_suspects
+       x.from_suspects_n, y.money_in_amount, z.device_suspects, z.device_operators
 FROM features f
 LEFT JOIN ({money_from_sql(suspects_table)}) x ON x.account_id = f.account_id
 LEFT JOIN ({money_in_total_sql()}) y ON y.account_id = f.account_id
 LEFT JOIN (
-    SELECT d.account_id, count(DISTINCT d.peer) AS device_suspects
+    SELECT d.account_id, count(DISTINCT d.peer) AS device_suspects,
+           count(DISTINCT CASE WHEN s.kind = 'operator' THEN d.peer END) AS device_operators
     FROM device_pairs d JOIN {suspects_table} s ON s.account_id = d.peer
     GROUP BY d.account_id
 ) z ON z.account_id = f.account_id
