@@ -285,7 +285,7 @@ def main() -> None:
     from sqlalchemy import create_engine, text
     from sqlalchemy.pool import NullPool
 
-    from fairban.db import make_engine, normalize_url, upgrade
+    from fairban.db import normalize_url
 
     base_url = normalize_url(args.postgres)
     admin = create_engine(base_url, poolclass=NullPool)
@@ -360,9 +360,18 @@ def main() -> None:
                         {"options": f"-csearch_path={schema}"}
                     ).render_as_string(hide_password=False)
                     try:
-                        engine = make_engine(url)
-                        upgrade(engine)
-                        engine.dispose()
+                        # migrated by the code that runs (the baseline's may be older)
+                        subprocess.run(
+                            [sys.executable, "-m", "fairban.cli", "db", "upgrade"],
+                            env={
+                                **os.environ,
+                                "FAIRBAN_DATABASE_URL": url,
+                                "PYTHONPATH": str(cwd / "src"),
+                            },
+                            cwd=cwd,
+                            check=True,
+                            stdout=subprocess.DEVNULL,
+                        )
                         seed(url, world, args.appeals, args.held)
                         home = scratch / f"home-{schema}"
                         home.mkdir()
