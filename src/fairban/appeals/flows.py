@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -21,14 +22,13 @@ from sqlalchemy.orm import Session
 from fairban import audit
 from fairban.appeals.breaker import check_breaker
 from fairban.appeals.models import OPEN_STATES, Appeal, AppealState
-from fairban.appeals.recheck import NONE, DecisionCache, hints
+from fairban.appeals.recheck import NONE, DecisionCache, NewDecision, hints
 from fairban.audit.actions import Action
 from fairban.cases import flows as case_flows
 from fairban.cases.models import Case
 from fairban.cases.transitions import APPEALABLE, IN_FORCE, CaseState, DeciderKind
 from fairban.config import Settings
 from fairban.digests import sha256_hex
-from fairban.directives.content import directive_from_content
 from fairban.directives.models import DirectiveRecord, DirectiveVersion
 
 log = logging.getLogger("fairban.appeals")
@@ -82,16 +82,93 @@ def take_in(session: Session, appeal: Appeal, settings: Settings, now: datetime)
     )
 
 
+@dataclass(frozen=True)
+class Judgement:
+    """The re-check's view of one directive: its current version and the engine's
+    decisions on the evidence as it is now (one per directive version and evidence
+    state, shared by every appeal of a batch), or why there are none."""
+
+    version: int | None = None
+    table: Mapping[str, NewDecision] | None = None
+    note: str | None = None
+    #: held so the session's identity map keeps it (the notices of every lift read it;
+    #: the map holds objects weakly, and each lookup again would flush and query)
+    record: DirectiveRecord | None = None
+
+
+def judge(session: Session, directive_id: str, cache: DecisionCache | None) -> Judgement:
+    """The engine's decisions under the directive's current version (cached: the engine
+    runs once per version and evidence state)."""
+    if cache is None:
+        return Judgement(note="no evidence folder configured: a person decides")
+    record = session.get(DirectiveRecord, directive_id)
+    version = session.scalars(
+        select(DirectiveVersion).where(
+            DirectiveVersion.directive_id == directive_id,
+            DirectiveVersion.version == (record.current_version if record else -1),
+        )
+    ).first()
+    if version is None:
+        return Judgement(
+            note="the directive's current version is missing: a person decides", record=record
+        )
+    try:
+        directive = cache.directive(version.content_hash, version.content)
+        table = cache.decisions(directive, f"{version.directive_id}@{version.content_hash}")
+    except Exception as e:  # a broken evidence folder must not strand the appeal
+        log.exception("re-check under directive %s failed", directive_id)
+        return Judgement(
+            note=f"re-check failed ({type(e).__name__}): a person decides", record=record
+        )
+    return Judgement(version=version.version, table=table, record=record)
+
+
+def recheck_batch(
+    session: Session,
+    appeals: Sequence[Appeal],
+    cache: DecisionCache | None,
+    settings: Settings,
+    now: datetime | None = None,
+) -> list[RecheckOutcome]:
+    """Re-check many appeals in the caller's transaction: one judgement per directive
+    (its version and the evidence state) answers all of them, and the circuit breaker
+    is asked once per directive at the end. Same outcome, appeal by appeal, as
+    :func:`recheck`."""
+    now = now or datetime.now(UTC)
+    judgements: dict[str, Judgement] = {}
+    outcomes: list[RecheckOutcome] = []
+    granted: set[str] = set()
+    for appeal in appeals:
+        directive_id = appeal.case.directive_id
+        if directive_id not in judgements:
+            judgements[directive_id] = judge(session, directive_id, cache)
+        outcome = recheck(
+            session, appeal, cache, settings, now, judgement=judgements[directive_id], breaker=False
+        )
+        if outcome.granted:
+            granted.add(directive_id)
+        outcomes.append(outcome)
+    session.flush()
+    for directive_id in sorted(granted):
+        check_breaker(session, directive_id, settings, now)
+    return outcomes
+
+
 def recheck(
     session: Session,
     appeal: Appeal,
     cache: DecisionCache | None,
     settings: Settings,
     now: datetime | None = None,
+    *,
+    judgement: Judgement | None = None,
+    breaker: bool = True,
 ) -> RecheckOutcome:
     """Re-run the directive's current version for the appellant's accounts; lift on
     every linked account and platform when no measure holds any more, else queue the
-    appeal for a person with the hints. Person-made decisions are not overruled."""
+    appeal for a person with the hints. Person-made decisions are not overruled.
+    ``judgement`` is the directive's (:func:`judge`) when a batch shares it; ``breaker``
+    false leaves the circuit breaker to the batch."""
     now = now or datetime.now(UTC)
     case = appeal.case
     if appeal.state != AppealState.RECEIVED:
@@ -106,45 +183,31 @@ def recheck(
         granted = case.state == CaseState.LIFTED
     elif case.decided_by_kind == DeciderKind.PERSON and case.judged_by:
         result["note"] = "a person decided this case: a person decides the appeal"
-    elif cache is None:
-        result["note"] = "no evidence folder configured: a person decides"
     else:
-        record = session.get(DirectiveRecord, case.directive_id)
-        version = session.scalars(
-            select(DirectiveVersion).where(
-                DirectiveVersion.directive_id == case.directive_id,
-                DirectiveVersion.version == (record.current_version if record else -1),
-            )
-        ).first()
-        if version is None:
-            result["note"] = "the directive's current version is missing: a person decides"
+        judged = judgement or judge(session, case.directive_id, cache)
+        if judged.table is None:
+            result["note"] = judged.note
         else:
-            try:
-                directive = directive_from_content(version.content)
-                table = cache.decisions(directive, f"{version.directive_id}@{version.content_hash}")
-            except Exception as e:  # a broken evidence folder must not strand the appeal
-                log.exception("re-check of appeal %s failed", appeal.id)
-                result["note"] = f"re-check failed ({type(e).__name__}): a person decides"
-            else:
-                cases = linked_cases(session, case)
-                accounts = {c.account_id: table.get(c.account_id, NONE) for c in cases}
-                result["version"] = version.version
-                result["accounts"] = {
-                    a: {"measure": d.measure, "risk": round(d.risk, 3)} for a, d in accounts.items()
-                }
-                mine = accounts.get(case.account_id, NONE)
-                result["hints"] = hints(json.loads(appeal.grounds), mine.reasons)
-                granted = not any(d.holds for d in accounts.values())
-                if granted:
-                    lift_everywhere(
-                        session,
-                        case,
-                        actor=RECHECK_ACTOR,
-                        kind=DeciderKind.AUTOMATIC,
-                        reason="recheck_passed",
-                        settings=settings,
-                        now=now,
-                    )
+            table = judged.table
+            cases = linked_cases(session, case)
+            accounts = {c.account_id: table.get(c.account_id, NONE) for c in cases}
+            result["version"] = judged.version
+            result["accounts"] = {
+                a: {"measure": d.measure, "risk": round(d.risk, 3)} for a, d in accounts.items()
+            }
+            mine = accounts.get(case.account_id, NONE)
+            result["hints"] = hints(json.loads(appeal.grounds), mine.reasons)
+            granted = not any(d.holds for d in accounts.values())
+            if granted:
+                lift_everywhere(
+                    session,
+                    case,
+                    actor=RECHECK_ACTOR,
+                    kind=DeciderKind.AUTOMATIC,
+                    reason="recheck_passed",
+                    settings=settings,
+                    now=now,
+                )
     appeal.recheck = json.dumps(result, ensure_ascii=False)
     appeal.rechecked_at = now
     appeal.recheck_claim = None
@@ -156,6 +219,7 @@ def recheck(
             reason="recheck_passed",
             now=now,
             settings=settings,
+            appeal=appeal,
         )
     else:
         appeal.state = AppealState.QUEUED
@@ -166,8 +230,9 @@ def recheck(
         subject=f"case:{case.number}",
         payload={"appeal": appeal.id, "result": result},
     )
-    session.flush()
-    if granted:
+    if not audit.is_batched(session):
+        session.flush()
+    if granted and breaker:
         check_breaker(session, case.directive_id, settings, now)
     return RecheckOutcome(granted, result)
 
@@ -208,13 +273,22 @@ def close_appeals_of_lifted(
     reason: str,
     now: datetime,
     settings: Settings,
+    appeal: Appeal | None = None,
 ) -> None:
     """Mark granted every open appeal whose case is lifted now (the appellant's and
-    those of the person's other accounts); one not yet taken in is taken in first."""
-    ids = [c.id for c in linked_cases_any(session, case)]
-    for appeal in session.scalars(
-        select(Appeal).where(Appeal.case_id.in_(ids), Appeal.state.in_(OPEN_STATES))
-    ):
+    those of the person's other accounts); one not yet taken in is taken in first.
+    ``appeal``, the case's open appeal when known: without a person it is the only one
+    (one open appeal per case), and no query is needed."""
+    if appeal is not None and not case.person_id:
+        open_appeals: list[Appeal] = [appeal] if appeal.state in OPEN_STATES else []
+    else:
+        ids = [c.id for c in linked_cases_any(session, case)]
+        open_appeals = list(
+            session.scalars(
+                select(Appeal).where(Appeal.case_id.in_(ids), Appeal.state.in_(OPEN_STATES))
+            )
+        )
+    for appeal in open_appeals:
         if appeal.case.state != CaseState.LIFTED:
             continue
         if appeal.state == AppealState.RECEIVED:

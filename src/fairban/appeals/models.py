@@ -54,6 +54,8 @@ class Appeal(Base):
         UniqueConstraint("submit_key", name="uq_appeals_submit_key"),
         Index("ix_appeals_case_id", "case_id"),
         Index("ix_appeals_state", "state"),
+        # the re-check's drain rate: appeals re-checked in the last minute (migration 0008)
+        Index("ix_appeals_rechecked_at", "rechecked_at"),
         Index("ix_appeals_directive_decided", "directive_id", "decided_at"),
         # at most one open appeal per case: intake inserts without looking first
         Index(

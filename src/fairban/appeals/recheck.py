@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from fairban.appeals.models import Ground
 from fairban.contract import Directive
 from fairban.contract.fingerprint import fingerprint
+from fairban.directives.content import directive_from_content
 from fairban.measures import VISIBLE_VALUES
 
 #: measures that hold an account back; monitor and none do not
@@ -73,6 +74,7 @@ class DecisionCache:
         self._lock = threading.Lock()
         self._tables: dict[str, dict[str, NewDecision]] = {}
         self._fingerprint: tuple[float, str] | None = None
+        self._directives: dict[str, Directive] = {}
 
     def _evidence_state(self) -> str:
         # stat-walking the folder costs milliseconds; once a second is plenty
@@ -80,6 +82,17 @@ class DecisionCache:
         if self._fingerprint is None or now - self._fingerprint[0] > 1.0:
             self._fingerprint = (now, fingerprint(self.data_dir))
         return self._fingerprint[1]
+
+    def directive(self, content_hash: str, content: str) -> Directive:
+        """The directive of a stored version (``directive_versions.content``), rebuilt
+        once per content hash: reading its areas costs milliseconds."""
+        with self._lock:
+            found = self._directives.get(content_hash)
+        if found is None:
+            found = directive_from_content(content)
+            with self._lock:
+                self._directives = {content_hash: found, **dict(list(self._directives.items())[:7])}
+        return found
 
     def decisions(self, directive: Directive, version_key: str) -> Mapping[str, NewDecision]:
         """Every linked account's decision under ``directive`` (``version_key`` names

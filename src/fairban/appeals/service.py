@@ -191,6 +191,45 @@ def expected_for(
     return None
 
 
+#: the window over which the re-check's drain rate is measured
+DRAIN_WINDOW = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where an appeal waiting for the automatic re-check stands in the queue."""
+
+    ahead: int  # appeals filed before it that still wait for the re-check
+    rate_per_s: float  # re-checks finished over the last DRAIN_WINDOW, every process
+    #: when its re-check is expected, from the measured rate; None when the queue moves
+    #: but nothing finished in the window (the re-check is stalled or just starting)
+    expected: datetime | None
+
+
+def standing(session: Session, appeal: Appeal, now: datetime) -> Standing | None:
+    """The appeal's place in the re-check's queue and when its turn is expected:
+    ``ahead / rate`` at the rate measured over the last minute, not a constant (two
+    index-only counts). None once the appeal is past the re-check."""
+    if appeal.state != AppealState.RECEIVED:
+        return None
+    ahead = session.scalar(
+        select(func.count())
+        .select_from(Appeal)
+        .where(Appeal.state == AppealState.RECEIVED, Appeal.id < appeal.id)
+    )
+    done = session.scalar(
+        select(func.count()).select_from(Appeal).where(Appeal.rechecked_at > now - DRAIN_WINDOW)
+    )
+    rate = (done or 0) / DRAIN_WINDOW.total_seconds()
+    if rate > 0:
+        expected: datetime | None = now + timedelta(seconds=((ahead or 0) + 1) / rate)
+    elif not ahead:
+        expected = max(now, appeal.filed_at + timedelta(minutes=1))  # nothing in the way
+    else:
+        expected = None
+    return Standing(ahead or 0, rate, expected)
+
+
 def linked_cases_all(session: Session, case: Case) -> list[Case]:
     """Every case of the case's person, any state (the case alone without a person)."""
     if not case.person_id:

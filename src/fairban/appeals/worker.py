@@ -1,9 +1,11 @@
 """Running re-checks: appeals claimed from the table (the queue), re-checked in batches,
 by the re-check loop of ``fairban serve`` or ``fairban appeals recheck --watch``.
 
-Several processes share the queue: a claim marks appeals with the worker's id, and a
-claim older than ``STALE_CLAIM`` (a crashed worker) is taken over, so nothing is lost on
-restart and no appeal is re-checked twice at once.
+Several processes share the queue. On PostgreSQL each batch locks its rows
+(``FOR UPDATE SKIP LOCKED``) in the transaction that re-checks them, so no two processes
+do the same appeal and a killed one leaves nothing claimed; on SQLite a claim marks
+appeals with the worker's id, and a claim older than ``STALE_CLAIM`` (a crashed worker)
+is taken over. Either way nothing is lost on restart and no appeal is re-checked twice.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, selectinload, sessionmaker
 
-from fairban import metrics
-from fairban.appeals.flows import recheck
+from fairban import audit, metrics
+from fairban.appeals.flows import recheck, recheck_batch
 from fairban.appeals.models import Appeal, AppealState
 from fairban.appeals.recheck import DecisionCache
 from fairban.appeals.sessions import PURGE_EVERY_S
@@ -72,20 +74,35 @@ def run_pending(
 ) -> int:
     """Take in and re-check the appeals that wait for it; returns how many were done.
 
-    A claimed batch is done in one transaction (one commit, one wait for the audit
-    log's lock, however many appeals); if that fails, each appeal is tried in its own,
-    and one that still fails stays claimed and is retried once the claim is stale."""
+    On PostgreSQL a batch is claimed and done in one transaction: its rows are locked
+    with ``SELECT ... FOR UPDATE SKIP LOCKED`` (other processes take the next ones, never
+    the same) and the re-check, its audit entries (written together at the end:
+    :func:`fairban.audit.batched`), lifts, notices and outbox messages commit with them.
+    A process killed half-way holds nothing afterwards: its transaction is rolled back
+    and the rows are free again. Elsewhere (SQLite) the claim is a column, taken over
+    when stale. If a batch fails, each appeal is tried in its own transaction, and one
+    that still fails is marked claimed and retried once the claim is stale."""
     worker = worker or uuid.uuid4().hex
     with factory() as session:
-        ids = claim_pending(session, worker, limit, datetime.now(UTC))
-    if not ids:
-        return 0
+        locking = session.get_bind().dialect.name == "postgresql"
+        if locking:
+            ids = []
+        else:
+            ids = claim_pending(session, worker, limit, datetime.now(UTC))
+            if not ids:
+                return 0
     try:
-        filed = []
         with factory() as session, session.begin():
-            for appeal in _claimed(session, ids, worker):
-                recheck(session, appeal, cache, settings)
-                filed.append(appeal.filed_at)
+            if locking:
+                appeals = lock_waiting(session, limit, datetime.now(UTC))
+                ids = [a.id for a in appeals]
+            else:
+                appeals = _claimed(session, ids, worker)
+            if not appeals:
+                return 0
+            with audit.batched(session):
+                recheck_batch(session, appeals, cache, settings)
+            filed = [a.filed_at for a in appeals]
         _observe(filed)
         return len(ids)
     except Exception:
@@ -95,7 +112,11 @@ def run_pending(
         try:
             filed = []
             with factory() as session, session.begin():
-                for appeal in _claimed(session, [appeal_id], worker):
+                if locking:
+                    one = lock_waiting(session, 1, datetime.now(UTC), appeal_id)
+                else:
+                    one = _claimed(session, [appeal_id], worker)
+                for appeal in one:
                     recheck(session, appeal, cache, settings)
                     filed.append(appeal.filed_at)
             _observe(filed)
@@ -103,7 +124,36 @@ def run_pending(
         except Exception:
             metrics.RECHECKS.labels("failed").inc()
             log.exception("re-check of appeal %s failed; retried later", appeal_id)
+            if locking:  # keep it out of the next batches until the claim is stale
+                with factory() as session, session.begin():
+                    session.execute(
+                        update(Appeal)
+                        .where(Appeal.id == appeal_id, Appeal.state == AppealState.RECEIVED)
+                        .values(recheck_claim=worker, recheck_claimed_at=datetime.now(UTC))
+                    )
     return done
+
+
+def lock_waiting(
+    session: Session, limit: int, now: datetime, appeal_id: int | None = None
+) -> list[Appeal]:
+    """Up to ``limit`` waiting appeals, oldest first, locked until the transaction ends;
+    rows another transaction holds are skipped. With their cases and uploads, loaded in
+    two queries for the whole batch."""
+    query = (
+        select(Appeal)
+        .where(
+            Appeal.state == AppealState.RECEIVED,
+            or_(Appeal.recheck_claim.is_(None), Appeal.recheck_claimed_at < now - STALE_CLAIM),
+        )
+        .order_by(Appeal.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=Appeal)
+        .options(joinedload(Appeal.case, innerjoin=True), selectinload(Appeal.uploads))
+    )
+    if appeal_id is not None:
+        query = query.where(Appeal.id == appeal_id)
+    return list(session.scalars(query).unique())
 
 
 def _observe(filed: list[datetime]) -> None:

@@ -18,12 +18,13 @@ import json
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, TextIO
 
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from fairban.audit.actions import Action
@@ -95,6 +96,9 @@ def append(
     database lock already serialises writers. Either way the unique ``prev_hash`` makes a
     fork impossible: a writer that raced would fail with an integrity error, not branch.
 
+    Inside :func:`batched` the entry is only collected (no id or hashes yet): the batch
+    writes its entries together, under one lock, just before the commit.
+
     Raises ``ValueError`` for a malformed action tag (``case:measure:lift``), an empty or
     too long actor or subject, or a payload that is not JSON.
     """
@@ -110,6 +114,26 @@ def append(
     except (TypeError, ValueError) as e:
         raise ValueError(f"payload is not JSON: {e}") from e
 
+    entry = AuditEntry(
+        at=datetime.now(UTC),
+        actor=actor,
+        action=action,
+        subject=subject,
+        payload=payload_text,
+        payload_hash=sha256_hex(payload_text),
+    )
+    pending: list[AuditEntry] | None = session.info.get(_PENDING)
+    if pending is not None:  # inside batched(): chained and written just before commit
+        pending.append(entry)
+        return entry
+    _chain(session, [entry])
+    session.flush()
+    return entry
+
+
+def _chain(session: Session, entries: list[AuditEntry]) -> None:
+    """Take the log's lock, then give ``entries`` the next ids and their hashes, in order,
+    and add them to the session."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         # keyed by the table's oid: one lock per log (schema), released at commit
@@ -121,23 +145,66 @@ def append(
         select(AuditEntry.id, AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)
     ).first()
     new_id, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
-    at = datetime.now(UTC)
-    payload_hash = sha256_hex(payload_text)
-    line = entry_line(new_id, format_at(at), actor, action, subject, payload_hash, prev_hash)
-    entry = AuditEntry(
-        id=new_id,
-        at=at,
-        actor=actor,
-        action=action,
-        subject=subject,
-        payload=payload_text,
-        payload_hash=payload_hash,
-        prev_hash=prev_hash,
-        entry_hash=sha256_hex(line),
-    )
-    session.add(entry)
+    for entry in entries:
+        line = entry_line(
+            new_id,
+            format_at(entry.at),
+            entry.actor,
+            entry.action,
+            entry.subject,
+            entry.payload_hash,
+            prev_hash,
+        )
+        entry.id, entry.prev_hash, entry.entry_hash = new_id, prev_hash, sha256_hex(line)
+        new_id, prev_hash = new_id + 1, entry.entry_hash
+    session.add_all(entries)
+
+
+_PENDING = "fairban.audit.pending"
+
+
+@contextmanager
+def batched(session: Session) -> Iterator[None]:
+    """Within the block, :func:`append` only collects entries (no lock, no query);
+    they are chained and written together at the block's end, one lock taken for all of
+    them just before the caller commits. A batch is thus a run of consecutive entries:
+    the log's lock is held for one insert and the commit, not for the batch's work.
+
+    The caller commits after the block (a rollback drops the entries with the actions).
+    A commit inside the block writes what was collected first (``before_commit``), so
+    no action is ever committed without its entry."""
+    if _PENDING in session.info:
+        yield  # already batched: the outer block writes
+        return
+    session.info[_PENDING] = []
+    try:
+        yield
+        write_pending(session)
+    finally:
+        session.info.pop(_PENDING, None)
+
+
+def is_batched(session: Session) -> bool:
+    """Whether the session is inside :func:`batched` (flows that would flush for each
+    object leave it to the batch's one flush)."""
+    return _PENDING in session.info
+
+
+def write_pending(session: Session) -> int:
+    """Chain and write the entries :func:`batched` collected so far; returns how many."""
+    pending: list[AuditEntry] | None = session.info.get(_PENDING)
+    if not pending:
+        return 0
+    entries = list(pending)
+    pending.clear()
+    _chain(session, entries)
     session.flush()
-    return entry
+    return len(entries)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_before_commit(session: Session) -> None:
+    write_pending(session)
 
 
 # 'fb' 'au' as a number: the first key of the advisory lock, apart from other users'

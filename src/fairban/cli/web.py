@@ -190,6 +190,7 @@ def appeals_recheck(
         bool, typer.Option("--watch", help="Keep running: look for new appeals every --poll s.")
     ] = False,
     poll: Annotated[float, typer.Option(min=0.01, help="Seconds between looks.")] = 0.2,
+    batch: Annotated[int, typer.Option(min=1, help="Appeals re-checked in one transaction.")] = 200,
 ) -> None:
     """Take in and re-check every appeal waiting for it, then exit (or, with --watch,
     keep doing it: the loop that `fairban serve` runs unless
@@ -223,7 +224,7 @@ def appeals_recheck(
     purged = 0.0
     try:
         while not stop:
-            done = run_pending(factory, cache, settings)
+            done = run_pending(factory, cache, settings, limit=batch)
             total += done
             if watch and time.monotonic() - purged >= PURGE_EVERY_S:
                 purge_expired(factory, expired_purges(settings))  # what serve's loop does too

@@ -17,6 +17,7 @@ from uuid import uuid4
 
 from sqlalchemy.orm import Session
 
+from fairban.audit import is_batched
 from fairban.platforms.models import OutboxMessage, OutboxState
 from fairban.platforms.webhooks import MessageKind, dumps, envelope
 
@@ -32,7 +33,8 @@ def enqueue(
     case_id: int | None = None,
     directive_id: str | None = None,
 ) -> OutboxMessage:
-    """Add one webhook to the outbox in the caller's transaction and return it (flushed).
+    """Add one webhook to the outbox in the caller's transaction and return it (flushed, unless
+    in an audit batch: :func:`fairban.audit.batched`).
 
     The message is the contract's envelope (``id``, the idempotency key also sent as the
     ``Idempotency-Key`` header; ``type``; ``platform``; ``account_id``; ``created_at``,
@@ -57,5 +59,6 @@ def enqueue(
         created_at=now,
     )
     session.add(message)
-    session.flush()
+    if not is_batched(session):  # a batch flushes once, at its end
+        session.flush()
     return message

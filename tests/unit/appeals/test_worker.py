@@ -4,23 +4,29 @@ worker's claim is taken over, and what was claimed is re-checked and committed."
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from fairban import audit
 from fairban.appeals.blobs import BlobStore
 from fairban.appeals.models import Appeal, AppealState
+from fairban.appeals.service import DRAIN_WINDOW, standing
 from fairban.appeals.sessions import purge, start_session
 from fairban.appeals.worker import (
     STALE_CLAIM,
     RecheckLoop,
     claim_pending,
+    lock_waiting,
     purge_expired,
     run_pending,
 )
+from fairban.audit import Action, AuditEntry
 from fairban.cases.models import Case
 from fairban.cases.transitions import CaseState
 from fairban.contract import Directive
@@ -167,3 +173,60 @@ def test_purge_expired_runs_every_purge_in_one_transaction(
         "console_sessions": 0,
     }
     assert purge_expired(factory, [purge_sessions]) == {"console_sessions": 0}
+
+
+def test_a_batch_locks_its_appeals_and_other_processes_skip_them(
+    new_engine: Engine, db_kind: str, directive: Directive, decide: Decide, blobs: BlobStore
+) -> None:
+    """PostgreSQL: the batch's rows are locked in the transaction that re-checks them
+    (``FOR UPDATE SKIP LOCKED``): a second worker takes the others, never the same."""
+    if db_kind != "postgresql":
+        pytest.skip("row locks: PostgreSQL only (SQLite serialises writers)")
+    ids = committed_appeals(new_engine, directive, decide, blobs, 6)
+    factory = session_factory(new_engine)
+    with factory() as holder, holder.begin():
+        held = [a.id for a in lock_waiting(holder, 4, datetime.now(UTC))]
+        assert held == ids[:4]
+        # meanwhile another worker re-checks what is not held, and only that
+        assert run_pending(factory, None, SETTINGS, worker="other") == 2
+        assert run_pending(factory, None, SETTINGS, worker="other") == 0
+    states = appeal_states(new_engine)
+    assert [states[i] for i in ids] == [AppealState.RECEIVED] * 4 + [AppealState.QUEUED] * 2
+    # the holder's transaction ended without a re-check: its appeals are free again
+    assert run_pending(factory, None, SETTINGS, worker="again") == 4
+    assert set(appeal_states(new_engine).values()) == {AppealState.QUEUED}
+    with factory() as session:
+        report = audit.verify(session)
+        rechecks = session.scalars(
+            select(AuditEntry.payload).where(AuditEntry.action == Action.APPEAL_RECHECK_QUEUE)
+        ).all()
+    assert report.ok, report.problems
+    assert sorted(json.loads(p)["appeal"] for p in rechecks) == sorted(ids)  # once each
+
+
+def test_the_queue_standing_comes_from_the_measured_drain_rate(
+    new_engine: Engine, directive: Directive, decide: Decide, blobs: BlobStore
+) -> None:
+    ids = committed_appeals(new_engine, directive, decide, blobs, 8)
+    factory = session_factory(new_engine)
+    with factory() as session:
+        last = session.get(Appeal, ids[-1])
+        assert last is not None
+        idle = standing(session, last, datetime.now(UTC))
+    assert idle is not None
+    assert idle.ahead == 7
+    assert idle.rate_per_s == 0
+    assert idle.expected is None  # a queue that has not moved in the window: not known
+    assert run_pending(factory, None, SETTINGS, limit=6) == 6
+    now = datetime.now(UTC)
+    with factory() as session:
+        last = session.get(Appeal, ids[-1])
+        first = session.get(Appeal, ids[0])
+        assert last is not None
+        assert first is not None
+        moving = standing(session, last, now)
+        assert standing(session, first, now) is None  # past the re-check
+    assert moving is not None
+    assert moving.ahead == 1
+    assert moving.rate_per_s == pytest.approx(6 / DRAIN_WINDOW.total_seconds())
+    assert moving.expected == now + timedelta(seconds=2 / moving.rate_per_s)

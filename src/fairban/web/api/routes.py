@@ -91,6 +91,9 @@ class AppealOut(BaseModel):
     answer_by: datetime
     expected_decision: datetime | None
     decided_at: datetime | None
+    #: while it waits for the automatic re-check: appeals ahead of it in the queue (the
+    #: expected decision then comes from the measured drain rate)
+    queue_ahead: int | None = None
 
 
 class CaseOut(BaseModel):
@@ -344,4 +347,8 @@ def my_appeal(session: SessionDep, credentials: BearerDep) -> AppealOut:
     appeal = service.latest_appeal(session, case)
     if appeal is None:
         raise HTTPException(status_code=404, detail="no appeal yet")
-    return appeal_out(appeal)
+    out = appeal_out(appeal)
+    standing = service.standing(session, appeal, now())
+    if standing is not None:
+        out.queue_ahead, out.expected_decision = standing.ahead, standing.expected
+    return out

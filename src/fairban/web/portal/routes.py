@@ -508,6 +508,7 @@ def status_page(request: Request, session: SessionDep, lang: LangDep) -> Respons
         case=case,
         appeal=appeal,
         expected=service.expected_decision(appeal, t),
+        standing=service.standing(session, appeal, t),
         events=service.events(session, case),
         **_decision(session, case, appeal, lang),
     )

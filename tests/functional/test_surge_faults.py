@@ -1,0 +1,198 @@
+"""The surge's fault test, with real processes and a real PostgreSQL: the re-check
+process is killed (SIGKILL) in the middle of its batches and started again; every appeal
+is still re-checked exactly once, and each lift reaches every platform once."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, insert, select, text
+
+from fairban import audit
+from fairban.appeals.models import Appeal, AppealState
+from fairban.cases.models import Case
+from fairban.db import make_engine, session_factory
+from fairban.platforms.models import OutboxMessage
+from fairban.platforms.webhooks import MessageKind
+from tests.support.appeal_world import F1, World, seed, settings_for
+from tests.support.db import kind_of
+from tests.support.platforms import Sim, cli_env, register
+
+pytestmark = pytest.mark.slow
+
+N = 60  # appeals of accounts the engine no longer holds: each lifted on its platform
+
+
+def _file_appeals(url: str, directive_id: str) -> None:
+    """N cases under measure on qq and wechat, each appealed (as the intake writes it),
+    and F1's appeal, whom the evidence still holds."""
+    engine = make_engine(url)
+    now = datetime.now(UTC)
+    try:
+        with session_factory(engine)() as session, session.begin():
+            f1 = session.scalars(select(Case).where(Case.account_id == F1)).one()
+            template = {
+                c: getattr(f1, c)
+                for c in ("directive_version", "risk", "reasons", "evidence", "evidence_hash")
+            }
+            session.execute(
+                insert(Case),
+                [
+                    {
+                        **template,
+                        "number": f"FB-F-{i:06d}",
+                        "directive_id": directive_id,
+                        "account_id": f"{('qq', 'wechat')[i % 2]}:surge-{i}",
+                        "platform": ("qq", "wechat")[i % 2],
+                        "person_id": None,
+                        "account_kind": "personal",
+                        "state": "active",
+                        "measure": "suspend",
+                        "decided_by": "test",
+                        "decided_by_kind": "automatic",
+                        "decided_at": now,
+                        "stage_bucket": 0,
+                        "created_at": now,
+                        "updated_at": now,
+                        "row_version": 1,
+                    }
+                    for i in range(N)
+                ],
+            )
+            ids = [f1.id, *session.scalars(select(Case.id).where(Case.number.like("FB-F-%")))]
+            session.execute(
+                insert(Appeal),
+                [
+                    {
+                        "case_id": case_id,
+                        "directive_id": directive_id,
+                        "submit_key": f"fault-{case_id}",
+                        "grounds": '["never_been_there"]',
+                        "statement": "",
+                        "lang": "zh-CN",
+                        "state": AppealState.RECEIVED,
+                        "filed_at": now,
+                        "answer_by": now + timedelta(hours=48),
+                    }
+                    for case_id in ids
+                ],
+            )
+    finally:
+        engine.dispose()
+
+
+def _count(url: str, sql: str) -> int:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as c:
+            return int(c.execute(text(sql)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def _wait(what: Callable[[], bool], timeout_s: float, why: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not what():
+        assert time.monotonic() < deadline, why
+        time.sleep(0.05)
+
+
+def test_a_killed_recheck_loses_nothing_and_does_nothing_twice(
+    new_db_url: str, tmp_path: Path, appeal_world: World, sims: Callable[..., Sim]
+) -> None:
+    if kind_of(new_db_url) != "postgresql":
+        pytest.skip("the surge's fault test runs on PostgreSQL")
+    home = tmp_path / "home"
+    settings = settings_for(home, new_db_url, appeal_world)
+    seed(new_db_url, appeal_world, settings)
+    platforms = {name: sims(name) for name in ("qq", "wechat")}
+    engine = make_engine(new_db_url)
+    for name, sim in platforms.items():
+        register(engine, name, sim.webhook)
+    engine.dispose()
+    _file_appeals(new_db_url, appeal_world.directive.id)
+    env = cli_env(home, new_db_url) | {"FAIRBAN_BREAKER_MIN_DECIDED": "100000000"}
+    recheck = [
+        sys.executable, "-m", "fairban.cli", "appeals", "recheck", "--watch",
+        "--data", str(appeal_world.evidence), "--batch", "4", "--poll", "0.05",
+    ]  # fmt: skip
+    waiting = "SELECT count(*) FROM appeals WHERE state = 'received'"
+
+    # killed as soon as its first batches have committed: the next one is under way
+    first = subprocess.Popen(recheck, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        _wait(lambda: _count(new_db_url, waiting) < N + 1, 120, "no batch committed")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    left = _count(new_db_url, waiting)
+    assert 0 < left < N + 1, "the kill came after the whole queue: nothing was in flight"
+
+    second = subprocess.Popen(recheck, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        _wait(lambda: _count(new_db_url, waiting) == 0, 180, "appeals left after the restart")
+    finally:
+        second.terminate()
+        second.wait(timeout=30)
+
+    # the worker delivers every lift; killed once too, then run to the end
+    # (a message the killed worker had leased is sent again when its lease ends: 3 s)
+    worker = [sys.executable, "-m", "fairban.cli", "worker", "--poll", "0.02", "-q"]
+    worker += ["--batch", "10", "--lease", "3", "--timeout", "2"]
+    lifts_of_surge = "FROM outbox WHERE kind = 'measure.lift' AND platform IN ('qq', 'wechat')"
+    pending = f"SELECT count(*) {lifts_of_surge} AND delivered_at IS NULL"
+    delivery = subprocess.Popen(worker, env=env, stdout=subprocess.DEVNULL)
+    try:
+        total = _count(new_db_url, f"SELECT count(*) {lifts_of_surge}")
+        _wait(lambda: _count(new_db_url, pending) < total, 120, "nothing delivered")
+    finally:
+        delivery.send_signal(signal.SIGKILL)
+        delivery.wait(timeout=30)
+    delivery = subprocess.Popen(worker, env=env, stdout=subprocess.DEVNULL)
+    try:
+        _wait(lambda: _count(new_db_url, pending) == 0, 120, "messages left undelivered")
+    finally:
+        delivery.terminate()
+        delivery.wait(timeout=30)
+
+    engine = make_engine(new_db_url)
+    try:
+        with session_factory(engine)() as session:
+            states = dict(
+                session.execute(select(Case.account_id, Appeal.state).join(Appeal.case)).all()
+            )
+            entries = session.scalars(
+                select(audit.AuditEntry.payload).where(
+                    audit.AuditEntry.action.like("appeal:recheck:%")
+                )
+            ).all()
+            lifts = session.execute(
+                select(OutboxMessage.case_id, OutboxMessage.platform, OutboxMessage.idempotency_key)
+                .where(OutboxMessage.kind == MessageKind.LIFT)
+            ).all()  # fmt: skip
+            surge_cases = session.scalar(
+                select(func.count()).select_from(Case).where(Case.number.like("FB-F-%"))
+            )
+            report = audit.verify(session)
+    finally:
+        engine.dispose()
+    assert report.ok, report.problems
+    assert states[F1] == AppealState.QUEUED  # the evidence still holds F1
+    assert {s for a, s in states.items() if a != F1} == {AppealState.GRANTED}
+    appealed = sorted(json.loads(p)["appeal"] for p in entries)
+    assert len(appealed) == N + 1 == len(set(appealed))  # each re-checked exactly once
+    assert surge_cases == N
+    assert len(lifts) == N == len({(c, p) for c, p, _ in lifts})  # one lift a case
+    for name, sim in platforms.items():
+        keys = {k for _, p, k in lifts if p == name}
+        applied = sim.deliveries(keys)
+        assert {row[1] for row in applied} == keys  # every lift reached its platform
+        assert len(applied) == len(keys)  # applied once each (a resend is a duplicate)

@@ -1,0 +1,94 @@
+"""Batched appends: entries collected without the log's lock, chained and written
+together just before the commit, as one run of consecutive entries."""
+
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from fairban.audit import AuditEntry, append, batched, is_batched, verify
+from fairban.db import session_factory
+
+
+def _append(session: Session, subject: str) -> AuditEntry:
+    return append(session, actor="system:t", action="case:measure:apply", subject=subject)
+
+
+def count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(AuditEntry)) or 0
+
+
+def test_a_batch_is_written_at_its_end_in_order(session: Session) -> None:
+    _append(session, "case:before")
+    session.commit()
+    with batched(session):
+        assert is_batched(session)
+        entries = [_append(session, f"case:{n}") for n in range(5)]
+        assert all(e.id is None for e in entries)  # collected, not written yet
+        assert count(session) == 1
+    assert not is_batched(session)
+    assert [e.id for e in entries] == [2, 3, 4, 5, 6]
+    session.commit()
+    subjects = session.scalars(select(AuditEntry.subject).order_by(AuditEntry.id)).all()
+    assert subjects == ["case:before", *(f"case:{n}" for n in range(5))]
+    report = verify(session)
+    assert report.ok, report.problems
+
+
+def test_a_rolled_back_batch_leaves_no_entry(session: Session) -> None:
+    with batched(session):
+        _append(session, "case:gone")
+    session.rollback()
+    assert count(session) == 0
+    try:
+        with batched(session):
+            _append(session, "case:gone")
+            raise RuntimeError("the flow failed")
+    except RuntimeError:
+        session.rollback()
+    assert count(session) == 0
+
+
+def test_a_commit_inside_a_batch_writes_its_entries_first(session: Session) -> None:
+    with batched(session):
+        _append(session, "case:a")
+        session.commit()  # never an action committed without its entry
+        assert count(session) == 1
+        _append(session, "case:b")
+    session.commit()
+    assert count(session) == 2
+    assert verify(session).ok
+
+
+def test_batches_of_concurrent_writers_make_one_chain(new_engine: Engine) -> None:
+    factory = session_factory(new_engine)
+    start = threading.Barrier(3)
+    errors: list[BaseException] = []
+
+    def write(name: str) -> None:
+        try:
+            start.wait(timeout=30)
+            for b in range(10):
+                with factory() as session, session.begin(), batched(session):
+                    for n in range(5):
+                        _append(session, f"case:{name}-{b}-{n}")
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=write, args=(f"w{k}",)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    with factory() as session:
+        report = verify(session)
+        subjects = session.scalars(select(AuditEntry.subject).order_by(AuditEntry.id)).all()
+    assert report.ok, report.problems
+    assert report.entries == 150
+    # each batch is a run of consecutive entries
+    for k in range(0, 150, 5):
+        run = subjects[k : k + 5]
+        assert len({s.rsplit("-", 1)[0] for s in run}) == 1, run
