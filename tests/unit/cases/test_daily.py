@@ -178,9 +178,13 @@ def test_a_persons_lift_is_not_undone_by_the_next_days(
 ) -> None:
     store, directive = started
     ends = [directive.issued_at + timedelta(days=k) for k in (0, 1, 2, 3)]
+    # the days to come, known in advance from a second store that already holds them (the
+    # case's own store has only the first day yet: judged later, it would only age)
+    ahead = Store(tmp_path / "ahead", create=True)
+    ingest(ahead, up_to(world, tmp_path / "ahead-delivered", ends[-1]))
     stable = None  # an account under a measure every day, on the same kinds of evidence
     for account in sorted(visible_in_force(session, directive)):
-        kinds = [reason_codes(store, directive, end, account) for end in ends]
+        kinds = [reason_codes(ahead, directive, end, account) for end in ends]
         if all(kinds) and len({frozenset(k) for k in kinds}) == 1:
             stable = account
             break
@@ -235,6 +239,10 @@ def amended(world: Path, folder: Path, live: Directive, **changes: Any) -> Direc
 
 
 STRICTER = {"thresholds": {"restrict": 0.35, "suspend": 0.6}}
+# lower tiers alone add few: the measure follows the kind of harm, and the tiers only cap
+# it; a version that also looks back further adds enough accounts for a 10% stage to
+# hold some of them and leave the rest
+WIDER = {"lookback_days": 30, **STRICTER}
 
 
 def test_a_shadow_version_writes_no_case_notice_or_webhook(
@@ -314,7 +322,7 @@ def test_promoting_enforces_the_shadow_through_the_stages_with_audit_entries(
     world: Path, tmp_path: Path, session: Session, started: tuple[Store, Directive]
 ) -> None:
     store, directive = started
-    shadow = amended(world, tmp_path / "shadow", directive, **STRICTER)
+    shadow = amended(world, tmp_path / "shadow", directive, **WIDER)
     start_shadow(session, shadow, actor="operator:li", now=directive.issued_at)
     for k in (1, 2):
         folder, _ = day(world, tmp_path, directive, k)

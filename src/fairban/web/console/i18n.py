@@ -18,6 +18,7 @@ from typing import Any
 from babel.support import NullTranslations, Translations
 
 from fairban.clock import BEIJING
+from fairban.web.i18n import EN as PORTAL_EN
 from fairban.web.i18n import gettext as portal_gettext
 from fairban.web.i18n import normalize
 
@@ -41,10 +42,13 @@ def gettext(lang: str) -> Callable[..., str]:
     page frame uses; ``%(name)s`` placeholders are filled from keyword arguments."""
     t = translations(lang)
     portal = portal_gettext(lang)
+    english = normalize(lang) == "en"
 
     def _(message: str, **values: Any) -> str:
         text = t.gettext(message)
-        if text == message:
+        # the portal's English for measures and states ("suspended", "in force") is for
+        # the person; a reviewer works with the system's own words ("uphold suspend")
+        if text == message and not (english and message in PORTAL_EN):
             text = portal(message)
         return text % values if values else text
 
