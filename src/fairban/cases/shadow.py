@@ -291,6 +291,16 @@ def compare(
     return list(days.values())
 
 
+def explain(row: ShadowCase) -> str:
+    """Why a row differs from live, as the CLI and the console say it: the shadow's
+    reason codes; for a lift, the lift reason with the codes live rests on."""
+    codes = json.loads(row.live_codes if row.change == LIFTED else row.codes)
+    why = ", ".join(codes) or row.why
+    if row.change == LIFTED and why != row.why:
+        return f"{row.why} (live on {why})"
+    return why
+
+
 __all__ = [
     "ADDED",
     "CHANGED",
@@ -298,6 +308,7 @@ __all__ = [
     "SAME",
     "ShadowDay",
     "compare",
+    "explain",
     "judge_shadow",
     "shadow_dir",
 ]

@@ -66,7 +66,7 @@ def compare(
 ) -> None:
     """Compare the shadow with live, day by day: who would be added, lifted or
     changed were the shadow promoted that day, and why (reason codes, lift reason)."""
-    from fairban.cases.shadow import CHANGES
+    from fairban.cases.shadow import CHANGES, explain
     from fairban.cases.shadow import compare as run_compare
 
     with _database() as session:
@@ -107,10 +107,7 @@ def compare(
             )
             for s in d.rows[:limit]:
                 sign = {"added": "+", "lifted": "-", "changed": "~"}[s.change]
-                codes = json.loads(s.live_codes if s.change == "lifted" else s.codes)
-                why = ", ".join(codes) or s.why
-                if s.change == "lifted":
-                    why = f"{s.why} (live on {why})" if why != s.why else s.why
+                why = explain(s)
                 was = f", was {s.live_measure}" if s.change != "added" else ""
                 case = f" ({s.live_case}{was})" if s.live_case else ""
                 _plain(f"  {sign} {s.measure:<8} {s.account_id}{case}: {why}")

@@ -25,8 +25,8 @@ from fairban.appeals.models import OPEN_STATES, Appeal, AppealState
 from fairban.audit.actions import Action
 from fairban.cases.daily import DailyReport, run_daily
 from fairban.cases.decisions import stage_label
-from fairban.cases.models import Case, CaseEvent
-from fairban.cases.shadow import ShadowDay, compare
+from fairban.cases.models import Case, CaseEvent, ShadowCase
+from fairban.cases.shadow import ShadowDay, compare, explain
 from fairban.cases.transitions import IN_FORCE, CaseState
 from fairban.clock import BEIJING
 from fairban.config import Settings
@@ -62,6 +62,10 @@ class DayRow:
         return self.counts["overturned"] / decided if decided else None
 
 
+#: accounts of the latest shadow day listed on the dashboard
+SHADOW_LISTED = 50
+
+
 @dataclass
 class DirectiveState:
     record: DirectiveRecord
@@ -71,6 +75,13 @@ class DirectiveState:
     decided: int
     tripped: bool
     shadow: list[ShadowDay]
+    #: the latest shadow day's accounts that differ from live, each with its why (the
+    #: first :data:`SHADOW_LISTED`; ``fairban shadow compare`` lists them all)
+    shadow_latest: list[tuple[ShadowCase, str]] = field(default_factory=list)
+
+    @property
+    def shadow_more(self) -> int:
+        return len(self.shadow[-1].rows) - len(self.shadow_latest) if self.shadow else 0
 
 
 @dataclass
@@ -167,6 +178,9 @@ def dashboard(session: Session, settings: Settings, now: datetime, days: int = 1
                 decided=judged,
                 tripped=record.paused and record.paused_by == BREAKER_ACTOR,
                 shadow=shadow,
+                shadow_latest=[(r, explain(r)) for r in shadow[-1].rows[:SHADOW_LISTED]]
+                if shadow
+                else [],
             )
         )
     return Dashboard(

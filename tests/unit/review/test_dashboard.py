@@ -148,3 +148,28 @@ def test_the_shadow_comparison_per_day(
     assert report.shadow is not None
     (day,) = board.dashboard(session, SETTINGS, at).directives[0].shadow
     assert day.counts == report.shadow.counts
+
+
+def test_the_latest_shadow_day_lists_who_would_change_and_why(
+    world: Path, session: Session, tmp_path: Path, one_percent: tuple[Store, Directive]
+) -> None:
+    from fairban.cases.shadow import ADDED, LIFTED
+
+    store, directive = one_percent
+    shadow = amended(world, tmp_path / "shadow", directive, **STRICTER)
+    start_shadow(session, shadow, actor="operator:li", now=directive.issued_at)
+    run_daily(session, store, directive, settings=SETTINGS, actor="operator:cron")
+    at = directive.issued_at + timedelta(hours=1)
+    state = board.dashboard(session, SETTINGS, at).directives[0]
+    (day,) = state.shadow
+    differing = sum(day.counts[c] for c in ("added", "lifted", "changed"))
+    assert differing > 0  # a stricter version differs from live
+    assert len(state.shadow_latest) == min(differing, board.SHADOW_LISTED)
+    assert state.shadow_more == differing - len(state.shadow_latest)
+    for row, why in state.shadow_latest:
+        assert row.change != "same"
+        if row.change == ADDED:  # the shadow's own reasons, as the CLI says them
+            assert why == ", ".join(json.loads(row.codes))
+            assert row.measure != row.live_measure
+        if row.change == LIFTED:
+            assert why.startswith(row.why)
