@@ -45,6 +45,9 @@ def main() -> None:
     if os.environ.get("FAIRBAN_TEST_POSTGRES_URL"):
         appeals = [sys.executable, str(HERE / "bench_appeals.py"), "--cases", "8000"]
         run([*appeals, "--intake-seconds", "4", "--lift", "100"])
+        # the person's pages (bare link, case page, the first status page after filing)
+        # with the re-check beside the server
+        run([sys.executable, str(HERE / "bench_portal.py"), "--persons", "600"])
 
 
 if __name__ == "__main__":
