@@ -153,7 +153,10 @@ def test_the_later_passes_count_money_and_phones_from_judged_accounts(run_featur
     rows = run_feature.query(
         second_pass_sql("suspects"),
         features=("account_id VARCHAR", [("a",), ("b",)]),
-        suspects=("account_id VARCHAR, kind VARCHAR", [("mu", "mule"), ("s", "other")]),
+        suspects=(
+            "account_id VARCHAR, kind VARCHAR",
+            [("mu", "mule"), ("s", "other"), ("op", "operator"), ("op2", "operator")],
+        ),
         money_edges=(
             "src VARCHAR, dst VARCHAR, n INTEGER, amount DOUBLE",
             [
@@ -165,7 +168,11 @@ def test_the_later_passes_count_money_and_phones_from_judged_accounts(run_featur
             ],
         ),
         linked=("account_id VARCHAR", [("a",), ("b",), ("s",)]),
-        device_pairs=("account_id VARCHAR, peer VARCHAR", [("a", "s"), ("a", "x"), ("b", "x")]),
+        device_pairs=(
+            "account_id VARCHAR, peer VARCHAR",
+            # b shares phones with two judged operators (once twice over: one peer each)
+            [("a", "s"), ("a", "x"), ("b", "x"), ("b", "op"), ("b", "op2"), ("b", "op")],
+        ),
     )
     assert rows == [
         {
@@ -176,6 +183,7 @@ def test_the_later_passes_count_money_and_phones_from_judged_accounts(run_featur
             "from_suspects_n": 3,
             "money_in_amount": 157.0,
             "device_suspects": 1,
+            "device_operators": 0,  # s is judged, but not as an operator
         },
         {
             "account_id": "b",
@@ -184,6 +192,7 @@ def test_the_later_passes_count_money_and_phones_from_judged_accounts(run_featur
             "from_suspects_amount": None,
             "from_suspects_n": None,
             "money_in_amount": None,
-            "device_suspects": None,
+            "device_suspects": 2,
+            "device_operators": 2,
         },
     ]
