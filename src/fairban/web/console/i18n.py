@@ -18,7 +18,6 @@ from typing import Any
 from babel.support import NullTranslations, Translations
 
 from fairban.clock import BEIJING
-from fairban.web.i18n import EN as PORTAL_EN
 from fairban.web.i18n import gettext as portal_gettext
 from fairban.web.i18n import normalize
 
@@ -46,9 +45,9 @@ def gettext(lang: str) -> Callable[..., str]:
 
     def _(message: str, **values: Any) -> str:
         text = t.gettext(message)
-        # the portal's English for measures and states ("suspended", "in force") is for
-        # the person; a reviewer works with the system's own words ("uphold suspend")
-        if text == message and not (english and message in PORTAL_EN):
+        # the portal's catalogue only for Chinese: its English words for measures and
+        # states ("suspended") are for the person; a reviewer reads "uphold suspend"
+        if text == message and not english:
             text = portal(message)
         return text % values if values else text
 
