@@ -13,10 +13,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +24,7 @@ import httpx
 import pytest
 
 from tests.support.appeal_world import F1, build_world, last_code, seed, settings_for
+from tests.support.servers import free_port, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -40,24 +39,6 @@ LAPTOP = {"width": 1366, "height": 768}
 needs_chromium = pytest.mark.skipif(
     not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install chromium)"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_for(check: Any, what: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except (httpx.HTTPError, OSError):
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _add_users(url: str) -> None:
@@ -85,7 +66,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any,
     """``fairban serve`` (its own re-check loop) on the appeal world, F1's appeal queued."""
     root = tmp_path_factory.mktemp("e2e-console")
     world = build_world(root)
-    home, url, port = root / "home", f"sqlite:///{root / 'fairban.db'}", _free_port()
+    home, url, port = root / "home", f"sqlite:///{root / 'fairban.db'}", free_port()
     base = f"http://127.0.0.1:{port}"
     settings = settings_for(home, url, world, secret_key="e2e-secret-key", public_url=base)
     seeded = seed(url, world, settings)
@@ -107,7 +88,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any,
         cwd=root,
     )
     try:
-        _wait_for(lambda: httpx.get(f"{base}/api/v1/health").is_success, "serve", 120.0)
+        wait_for(lambda: httpx.get(f"{base}/api/v1/health").is_success, "serve", 120.0)
         api = httpx.Client(base_url=base)
         number = seeded.numbers[F1]
         session = api.post(
@@ -127,7 +108,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any,
             },
         )
         assert filed.status_code == 201
-        _wait_for(
+        wait_for(
             lambda: api.get("/api/v1/case/appeal", headers=auth).json()["state"] == "queued",
             "F1's appeal queued",
         )

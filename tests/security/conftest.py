@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,27 +27,9 @@ import pytest
 from fairban.config import Settings
 from tests.support.appeal_world import Seeded, World, csrf_of, last_code, seed, settings_for
 from tests.support.db import DATABASES, new_database
+from tests.support.servers import free_port, wait_for
 
 SECRET_KEY = "security-test-secret-key"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(check: Callable[[], bool], what: str, timeout_s: float = 120.0) -> None:
-    """Wait for ``check`` (a server's start, not a timing: a busy CI machine is slow)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except (httpx.HTTPError, OSError):
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @dataclass
