@@ -39,6 +39,20 @@ TRANSLATED = ("title", "issuer", "legal_basis")
 #: a language tag as the translations name them: ``zh-CN``, ``zh-Hans``, ``en``
 LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 
+
+def words_in(
+    translations: Mapping[str, Mapping[str, str]], lang: str, own: tuple[str, str, str]
+) -> tuple[str, str, str]:
+    """A directive's title, issuer and legal basis in ``lang`` (``zh-CN`` also finds
+    ``zh``), each falling back to the directive's own (``own``)."""
+    found = translations.get(lang) or translations.get(lang.split("-")[0]) or {}
+    return (
+        found.get("title") or own[0],
+        found.get("issuer") or own[1],
+        found.get("legal_basis") or own[2],
+    )
+
+
 #: the countries a DSA statement's ``territorial_scope`` may name: the EEA
 #: (``EuropeanCountriesService::EUROPEAN_COUNTRY_CODES`` of the Transparency Database)
 EEA_COUNTRY_CODES = frozenset(
@@ -233,6 +247,11 @@ class Directive(BaseModel):
     def translated(self) -> dict[str, dict[str, str]]:
         """``translations`` as a mapping: language tag -> {title, issuer, legal_basis}."""
         return {tag: dict(words) for tag, words in self.translations or ()}
+
+    def words(self, lang: str) -> tuple[str, str, str]:
+        """Title, issuer and legal basis in ``lang`` (:func:`words_in`)."""
+        own = (self.title, self.issuer, self.legal_basis)
+        return words_in(self.translated(), lang, own)
 
     @field_validator("territorial_scope", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
+from fairban.contract.directive import words_in
 from fairban.measures import VISIBLE_VALUES, Measure
 
 #: what a notice of a measure's end says in place of the measure
@@ -104,12 +105,8 @@ class NoticeFacts:
     def directive_words(self, lang: str) -> tuple[str, str, str]:
         """The directive's title, issuer and legal basis in ``lang`` (``zh-CN`` also
         finds ``zh``), each falling back to the directive's own."""
-        words = self.translations.get(lang) or self.translations.get(lang.split("-")[0]) or {}
-        return (
-            words.get("title") or self.directive_title,
-            words.get("issuer") or self.issuer,
-            words.get("legal_basis") or self.legal_basis,
-        )
+        own = (self.directive_title, self.issuer, self.legal_basis)
+        return words_in(self.translations, lang, own)
 
 
 def check_facts(facts: NoticeFacts) -> None:

@@ -482,6 +482,8 @@ def _render(
     prefectures = tables["by_prefecture.csv"].to_pylist()
     context = {
         "directive": directive,
+        # the page's language: the directive's own words, or its translation for it
+        "words": directive.words("en" if template == "index.html.j2" else "zh-CN"),
         "window_start": directive.window_start.isoformat(sep=" ", timespec="minutes"),
         "window_end": directive.window_end.isoformat(sep=" ", timespec="minutes"),
         "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

@@ -184,6 +184,16 @@ def test_the_chinese_page_says_the_same(preview_case: PreviewCase) -> None:
     assert "与模拟器真实情况的核对" in (preview_case.report / "index.zh-CN.html").read_text(
         encoding="utf-8"
     )
+    # the directive in the page's language: its zh-CN translation, its own words in English
+    directive = preview_case.directive
+    title, issuer, basis = directive.words("zh-CN")
+    assert title != directive.title  # the simulated directive carries its Chinese
+    zh = (preview_case.report / "index.zh-CN.html").read_text(encoding="utf-8")
+    for words in (f"<h1>{title}</h1>", f"<dd>{issuer}</dd>", f"<dd>{basis}</dd>"):
+        assert words in zh, words
+    assert directive.title not in zh
+    en = (preview_case.report / "index.html").read_text(encoding="utf-8")
+    assert f"<h1>{directive.title}</h1>" in en
 
 
 def test_truth_section_only_with_truth(preview_case: PreviewCase) -> None:
