@@ -195,6 +195,15 @@ def device_operation(d: Data, tr: Tr) -> str:
     )
 
 
+def device_outreach(d: Data, tr: Tr) -> str:
+    return tr._(
+        "The account was used on the same phones as %(accounts)s of other people that also "
+        "send friend requests to strangers, within days of each other, while it did the "
+        "same itself.",
+        accounts=_accounts(_int(d, "device_reaching"), tr),
+    )
+
+
 def confirmed_ties(d: Data, tr: Tr) -> str:
     phones, money = _int(d, "device_confirmed"), _int(d, "confirmed_money")
     if phones and money:
@@ -346,6 +355,7 @@ SENTENCES: dict[str, Sentence] = {
     "DEVICE_FARM": device_farm,
     "DEVICE_SHARED": device_shared,
     "DEVICE_OPERATION": device_operation,
+    "DEVICE_OUTREACH": device_outreach,
     "CONFIRMED_TIES": confirmed_ties,
     "COPRESENCE_CONFIRMED": copresence_confirmed,
     "MONEY_FROM_MULES": money_from_mules,
@@ -374,7 +384,7 @@ def sentence(reason: Reason, tr: Tr) -> str:
 
 PRESENCE = frozenset({"PRESENCE_SUSTAINED", "PRESENCE_SOME", "COPRESENCE_CONFIRMED"})
 MONEY = frozenset({"MULE_PATTERN", "MONEY_TO_AREA", "MONEY_FROM_MULES", "CASHOUT"})
-DEVICES = frozenset({"DEVICE_FARM", "DEVICE_SHARED", "DEVICE_OPERATION"})
+DEVICES = frozenset({"DEVICE_FARM", "DEVICE_SHARED", "DEVICE_OPERATION", "DEVICE_OUTREACH"})
 OUTREACH = frozenset({"OUTREACH_STRANGERS", "OUTREACH_SOME"})
 
 DOC_HOME = N_(

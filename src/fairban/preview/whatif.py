@@ -54,7 +54,11 @@ class Kept:
 
 def kept_for(cache_root: Path, directive: Directive, data_dir: Path) -> Kept:
     """The folder a preview of ``directive`` over ``data_dir`` keeps its work in."""
+    from fairban.targeting.engine import KEPT_VERSION  # numpy and Arrow: when needed
+
     doc: dict[str, Any] = {
+        # what an older fairban kept is judged again, not re-scored
+        "kept_version": KEPT_VERSION,
         "evidence": fingerprint(data_dir),
         "issued_at": directive.issued_at.isoformat(),
         "lookback_days": directive.lookback_days,

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 import shapely
 
 from fairban.contract import Directive
+from fairban.errors import InputError
 from fairban.geo.presence import M_PER_DEG, NORMAL_SOURCES, AreaIndex
 from fairban.measures import DECISION_MEASURES
 from fairban.progress import SILENT, Progress
@@ -141,6 +142,10 @@ def decide(
 #: the feature tables scoring reads: a judgement kept with them can be scored again
 #: with other thresholds without the evidence (``score_features``)
 SCORED_TABLES = ("features", "money_edges", "device_pairs", "linked")
+#: columns a kept table must have that older versions of it lack
+KEPT_COLUMNS = {"device_pairs": ("stays",)}
+#: the kept tables' version: a cache of kept judgements keys on it (2: ``stays``)
+KEPT_VERSION = 2
 
 
 def score_features(
@@ -164,9 +169,11 @@ def score_features(
         # later passes: evidence that depends on accounts already judged (money from
         # mules, cash-out, phones shared with suspects), until nothing changes
         judged = _judged(cols, final)
+        # who adds strangers is each account's own evidence: the same in every pass
+        db.register("reaching", _reaching(cols, final))
         for _ in range(MAX_PASSES - 1):
             db.register("suspects", judged)
-            extra = db.query(feature_sql.second_pass_sql("suspects"))
+            extra = db.query(feature_sql.second_pass_sql("suspects", "reaching"))
             for name in extra.column_names[1:]:
                 values = extra.column(name).to_numpy(zero_copy_only=False)
                 cols[name] = np.nan_to_num(np.asarray(values, dtype=float))
@@ -240,7 +247,15 @@ def rescore(
             path = folder / f"{name}.parquet"
             if not path.is_file():
                 raise FileNotFoundError(path)
-            db.open_files(name, [path], pq.read_schema(path))
+            schema = pq.read_schema(path)
+            missing = set(KEPT_COLUMNS.get(name, ())) - set(schema.names)
+            if missing:
+                raise InputError(
+                    str(path),
+                    f"kept by an older fairban (no column {', '.join(sorted(missing))}): "
+                    "judge again (fairban target) to keep a judgement this one can re-score",
+                )
+            db.open_files(name, [path], schema)
         return score_features(db, directive, thresholds=thresholds, progress=progress)
     finally:
         db.close()
@@ -327,6 +342,13 @@ def _judged(cols: dict[str, np.ndarray], scored: Scored) -> pa.Table:
             "kind": pa.array(kind[hit].tolist(), pa.string()),
         }
     )
+
+
+def _reaching(cols: dict[str, np.ndarray], scored: Scored) -> pa.Table:
+    """Accounts whose own evidence shows outreach to strangers (weak or not)."""
+    s = scored.signals
+    reaching = s["outreach"] | s["outreach_weak"]
+    return pa.table({"account_id": pa.array(cols["account_id"][reaching].tolist(), pa.string())})
 
 
 def _person_links(cols: dict[str, np.ndarray], scored: Scored) -> np.ndarray:

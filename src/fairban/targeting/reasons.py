@@ -31,6 +31,7 @@ CODES = {
     "DEVICE_FARM": "uses the same phones as several accounts that stay in the areas",
     "DEVICE_SHARED": "used a phone at the same time as an account that stays in an area",
     "DEVICE_OPERATION": "used on phones that several accounts judged as operators pass around",
+    "DEVICE_OUTREACH": "adds strangers from phones on which other people's accounts do the same",
     "CONFIRMED_TIES": "money or phones shared with accounts confirmed by police",
     "COPRESENCE_CONFIRMED": "at the same spot at night as accounts confirmed by police",
     "MONEY_FROM_MULES": "receives the money that mule accounts forward",
@@ -68,6 +69,7 @@ DATA_FIELDS: dict[str, tuple[str, ...]] = {
     "DEVICE_FARM": ("device_peers",),
     "DEVICE_SHARED": ("device_peers",),
     "DEVICE_OPERATION": ("device_operators",),
+    "DEVICE_OUTREACH": ("device_reaching",),
     "CONFIRMED_TIES": ("device_confirmed", "confirmed_money"),
     "COPRESENCE_CONFIRMED": ("copresent_nights",),
     "MONEY_FROM_MULES": ("from_mules_n", "from_mules_amount"),
@@ -276,6 +278,13 @@ def explain(
             "judged as operators, within days of each other: whoever holds it on paper, it "
             "is one of the operation's accounts",
             POINTS["device_operation"],
+        )
+    if s["device_outreach"][i]:
+        add(
+            "DEVICE_OUTREACH",
+            f"used on the same phones as {int(num('device_reaching'))} accounts of other "
+            "people that add strangers too, within days of each other: one operation's phones",
+            POINTS["device_outreach"],
         )
     if s["confirmed_ties"][i]:
         parts = []

@@ -81,6 +81,7 @@ POINTS = {
     "confirmed_ties": 1.5,
     "copresence": 1.0,
     "device_operation": 4.0,
+    "device_outreach": 3.0,
     "collector": 3.0,
     "cashout": 2.5,
     "against": -1.0,
@@ -132,6 +133,16 @@ def signals(cols: Columns, t: Thresholds) -> dict[str, np.ndarray]:
         _f(cols, "device_operators") if "device_operators" in cols else np.zeros(len(nights))
     )
     device_operation = ~device_farm & (operators_on_phone >= t.operation_operators)
+    # phones from which several accounts of other people add strangers within days of
+    # each other, this one among them: each account's outreach is its own evidence, the
+    # phone they pass around ties them into one operation (a person's own accounts, a
+    # relative's or a buyer's of the phone months later are no pair: ``device_pairs``)
+    reaching_on_phone = (
+        _f(cols, "device_reaching") if "device_reaching" in cols else np.zeros(len(nights))
+    )
+    device_outreach = (
+        ~device_farm & ~device_operation & (outreach | outreach_weak) & (reaching_on_phone >= 1)
+    )
     confirmed_ties = (_f(cols, "device_confirmed") >= 1) | (_f(cols, "confirmed_money") >= 1)
     copresence = _f(cols, "copresent_nights") >= 3
     to_area = _f(cols, "to_area_n") >= 2
@@ -162,7 +173,7 @@ def signals(cols: Columns, t: Thresholds) -> dict[str, np.ndarray]:
     # a life elsewhere counters presence, not money or outreach
     elsewhere = (nights >= 0.5) & (_f(cols, "nights_elsewhere") >= 3 * nights) & ~sustained
     behaviour = outreach | outreach_weak | mule | device | confirmed_ties | collector | cashout
-    behaviour |= device_operation
+    behaviour |= device_operation | device_outreach
     ties_phone = (_f(cols, "device_confirmed") >= 1) & behaviour
     ties_money = (_f(cols, "confirmed_money") >= 1) & behaviour
     return {
@@ -173,6 +184,7 @@ def signals(cols: Columns, t: Thresholds) -> dict[str, np.ndarray]:
         "to_area": to_area & (mule | sustained),
         "device_farm": device_farm,
         "device_operation": device_operation,
+        "device_outreach": device_outreach,
         "device": device & ~device_farm,
         "confirmed_ties": confirmed_ties & behaviour,
         "ties_phone": ties_phone,
@@ -245,7 +257,7 @@ def score(cols: Columns, t: Thresholds) -> Scored:
 BEHAVIOUR_KINDS = (
     ("outreach", "outreach_weak"),
     ("mule",),
-    ("device_farm", "device_operation", "device"),
+    ("device_farm", "device_operation", "device_outreach", "device"),
     ("collector",),
     ("cashout",),
     ("confirmed",),

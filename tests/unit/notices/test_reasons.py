@@ -39,6 +39,7 @@ CITED: dict[str, tuple[str, ...]] = {
     "DEVICE_FARM": ("device_peers",),
     "DEVICE_SHARED": ("device_peers",),
     "DEVICE_OPERATION": ("device_operators",),
+    "DEVICE_OUTREACH": ("device_reaching",),
     "CONFIRMED_TIES": (),
     "COPRESENCE_CONFIRMED": ("copresent_nights",),
     "MONEY_FROM_MULES": ("from_mules_n", "from_mules_amount"),

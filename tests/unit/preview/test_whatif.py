@@ -117,3 +117,25 @@ def test_bad_thresholds_are_one_line(world: Path, tmp_path: Path, text: str, err
     assert done.returncode == 2
     assert error in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_judgement_kept_by_an_older_fairban_is_refused_in_one_line(
+    world: Path, tmp_path: Path
+) -> None:
+    """Phone mates that do not stay came with ``device_pairs.stays``: tables kept before
+    it cannot be re-scored alike, and say so (the preview's cache keys on the version,
+    so it judges again)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fairban.contract import load_directive
+    from fairban.errors import InputError
+    from fairban.targeting.engine import SCORED_TABLES, rescore
+
+    old = {"device_pairs": {"account_id": ["a"], "peer": ["b"], "confirmed": [0]}}
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    for name in SCORED_TABLES:
+        pq.write_table(pa.table(old.get(name, {"account_id": ["a"]})), kept / f"{name}.parquet")
+    with pytest.raises(InputError, match=r"older fairban \(no column stays\): judge again"):
+        rescore(load_directive(world / "directive.yaml"), kept)

@@ -76,6 +76,9 @@ def test_device_pairs_are_runs_within_three_days_of_other_peoples(run_feature: A
         ("x", "D1", "2019-06-11", "2019-06-11"),  # x is not linked
         ("c", "D2", "2019-06-01", "2019-06-01"),  # c is confirmed
         ("a", "D2", "2019-06-02", "2019-06-02"),
+        ("m", "D3", "2019-06-20", "2019-06-20"),  # m is seen in the areas at night
+        ("a", "D3", "2019-06-21", "2019-06-21"),
+        ("w", "D3", "2019-06-20", "2019-06-20"),  # w, seen by day only: not a mate
     ]
     rows = run_feature(
         device_pairs,
@@ -85,15 +88,29 @@ def test_device_pairs_are_runs_within_three_days_of_other_peoples(run_feature: A
         ),
         confirmed=("account_id VARCHAR", [("c",)]),
         present=("account_id VARCHAR", [("p",)]),
+        presence=(
+            "account_id VARCHAR, nights_w DOUBLE",
+            [("p", 9.0), ("m", 2.5), ("w", 0.4), ("a", 0.2)],
+        ),
         accounts=(
             "account_id VARCHAR, person_id VARCHAR",
-            [("p", "P"), ("s", "P"), ("a", None), ("e", "E"), ("x", None), ("c", "C")],
+            [
+                ("p", "P"),
+                ("s", "P"),
+                ("a", None),
+                ("e", "E"),
+                ("x", None),
+                ("c", "C"),
+                ("m", "M"),
+                ("w", "W"),
+            ],
         ),
         linked=("account_id VARCHAR", [("p",), ("a",), ("e",), ("s",)]),
     )
-    assert [(r["account_id"], r["peer"], r["confirmed"]) for r in rows] == [
-        ("a", "c", 1),
-        ("a", "p", 0),
+    assert [(r["account_id"], r["peer"], r["confirmed"], r["stays"]) for r in rows] == [
+        ("a", "c", 1, 1),
+        ("a", "m", 0, 0),  # a phone mate, though m does not stay
+        ("a", "p", 0, 1),
     ]
 
 
@@ -101,8 +118,8 @@ def test_devices_count_peers_and_confirmed_peers(run_feature: Any) -> None:
     rows = run_feature(
         devices,
         device_pairs=(
-            "account_id VARCHAR, peer VARCHAR, confirmed INTEGER",
-            [("a", "p", 0), ("a", "c", 1), ("b", "p", 0)],
+            "account_id VARCHAR, peer VARCHAR, confirmed INTEGER, stays INTEGER",
+            [("a", "p", 0, 1), ("a", "c", 1, 1), ("b", "p", 0, 1), ("b", "m", 0, 0)],
         ),
     )
     assert rows == [

@@ -77,6 +77,6 @@ def test_the_engine_runs_the_registry_in_its_order() -> None:
 
 def test_the_later_passes_read_the_pipelines_tables_and_the_judged() -> None:
     made = {*EVIDENCE, NEAR, *(f.name for f in PIPELINE)}
-    read = tables_read(features.second_pass_sql("suspects"))
-    assert read == {"features", "money_edges", "linked", "device_pairs", "suspects"}
-    assert read - {"suspects"} <= made
+    read = tables_read(features.second_pass_sql("suspects", "reaching"))
+    assert read == {"features", "money_edges", "linked", "device_pairs", "suspects", "reaching"}
+    assert read - {"suspects", "reaching"} <= made

@@ -151,7 +151,7 @@ def test_features_is_one_row_per_linked_account_with_every_signal(run_feature: A
 
 def test_the_later_passes_count_money_and_phones_from_judged_accounts(run_feature: Any) -> None:
     rows = run_feature.query(
-        second_pass_sql("suspects"),
+        second_pass_sql("suspects", "reaching"),
         features=("account_id VARCHAR", [("a",), ("b",)]),
         suspects=(
             "account_id VARCHAR, kind VARCHAR",
@@ -169,10 +169,21 @@ def test_the_later_passes_count_money_and_phones_from_judged_accounts(run_featur
         ),
         linked=("account_id VARCHAR", [("a",), ("b",), ("s",)]),
         device_pairs=(
-            "account_id VARCHAR, peer VARCHAR",
-            # b shares phones with two judged operators (once twice over: one peer each)
-            [("a", "s"), ("a", "x"), ("b", "x"), ("b", "op"), ("b", "op2"), ("b", "op")],
+            "account_id VARCHAR, peer VARCHAR, stays INTEGER",
+            # b shares phones with two judged operators (once twice over: one peer each);
+            # a's phone mate op2 is seen in the areas but does not stay: not counted as a
+            # judged account's phone, though it adds strangers (reaching)
+            [
+                ("a", "s", 1),
+                ("a", "x", 1),
+                ("a", "op2", 0),
+                ("b", "x", 1),
+                ("b", "op", 1),
+                ("b", "op2", 1),
+                ("b", "op", 1),
+            ],
         ),
+        reaching=("account_id VARCHAR", [("op2",), ("x",)]),
     )
     assert rows == [
         {
@@ -184,6 +195,7 @@ def test_the_later_passes_count_money_and_phones_from_judged_accounts(run_featur
             "money_in_amount": 157.0,
             "device_suspects": 1,
             "device_operators": 0,  # s is judged, but not as an operator
+            "device_reaching": 2,  # x and op2 add strangers, judged or not, staying or not
         },
         {
             "account_id": "b",
@@ -194,5 +206,6 @@ def test_the_later_passes_count_money_and_phones_from_judged_accounts(run_featur
             "money_in_amount": None,
             "device_suspects": 2,
             "device_operators": 2,
+            "device_reaching": 2,
         },
     ]

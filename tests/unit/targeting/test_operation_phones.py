@@ -78,3 +78,53 @@ def test_a_relatives_account_on_one_operators_phone_stays_untouched(tmp_path: Pa
     d = run(ev, tmp_path).get(mother, {"measure": "none", "codes": []})
     assert d["measure"] in ("none", "monitor")
     assert "DEVICE_OPERATION" not in d["codes"]
+
+
+def new_operators_accounts(ev: Evidence, *, one_phone: bool) -> list[str]:
+    """A newcomer's two bought accounts (two sellers), nine days in Laukkai, each adding
+    38 strangers: below the outreach rule's 60, on one phone or on two."""
+    bought = [ev.account(f"wechat:bought{i}", person=f"seller-b{i}") for i in range(2)]
+    for i, (account, nights) in enumerate(zip(bought, (range(1, 9), range(1, 7)), strict=True)):
+        ev.nights(account, LAUKKAI, nights, device="dev-new" if one_phone else f"dev-own{i}")
+        strangers(ev, account, 38, days=9)
+    return bought
+
+
+def test_accounts_reaching_strangers_from_one_phone_are_one_operation(tmp_path: Path) -> None:
+    ev = Evidence()
+    bought = new_operators_accounts(ev, one_phone=True)
+    d = run(ev, tmp_path)
+    for account in bought:
+        assert d[account]["measure"] in ("restrict", "suspend"), account
+        reasons = json.loads(d[account]["reasons"])
+        outreach = next(r for r in reasons if r["code"] == "DEVICE_OUTREACH")
+        assert outreach["data"] == {"device_reaching": 1}
+        assert "add strangers too" in outreach["text"]
+
+
+def test_the_same_outreach_from_phones_of_their_own_is_only_watched(tmp_path: Path) -> None:
+    """What the phone adds: the same two accounts on phones of their own."""
+    ev = Evidence()
+    bought = new_operators_accounts(ev, one_phone=False)
+    d = run(ev, tmp_path)
+    for account in bought:
+        assert d[account]["measure"] in ("none", "monitor"), account
+        assert "DEVICE_OUTREACH" not in d[account]["codes"]
+
+
+def test_a_spouse_on_the_phone_of_one_who_adds_strangers_stays_untouched(
+    tmp_path: Path,
+) -> None:
+    """A saleswoman on a few days' trip to Laukkai adds strangers; her husband's account
+    on her phone does not: one account that reaches out does not make a phone the
+    operation's."""
+    ev = Evidence()
+    seller = ev.account("wechat:saleswoman", person="saleswoman")
+    husband = ev.account("wechat:husband", person="husband")
+    for account in (seller, husband):
+        ev.nights(account, LAUKKAI, range(1, 6), device="dev-family")
+    strangers(ev, seller, 38, days=20)
+    d = run(ev, tmp_path)
+    assert "DEVICE_OUTREACH" not in d[seller]["codes"]
+    assert d[husband]["measure"] in ("none", "monitor")
+    assert "DEVICE_OUTREACH" not in d[husband]["codes"]

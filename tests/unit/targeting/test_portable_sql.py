@@ -22,7 +22,7 @@ PREFILTER = AreaIndex([a.name for a in AREAS], [a.geometry for a in AREAS]).sql_
 STEPS = features.steps(WINDOW, ("qq", "wechat", "alipay", "pos"), PREFILTER)
 EXTRA = [
     features.Step("prefilter", features.prefilter_sql(WINDOW, PREFILTER)),
-    features.Step("second_pass", features.second_pass_sql("suspects")),
+    features.Step("second_pass", features.second_pass_sql("suspects", "reaching")),
 ]
 
 

@@ -1,9 +1,14 @@
-"""Phones shared with accounts that stay in the areas or are confirmed."""
+"""Phones shared with accounts seen in the areas at night (staying there or not) or
+confirmed."""
 
 from __future__ import annotations
 
 from fairban.targeting.features.clock import local_date
 from fairban.targeting.features.feature import Scope, feature
+
+#: weighted nights in the areas that make a phone's other account one of its mates
+#: (``device_pairs``): seen there at night, if not staying (``present``)
+SEEN_NIGHTS = 1.0
 
 
 @feature("device_days", reads=("observations", "near", "present", "confirmed"))
@@ -42,20 +47,28 @@ GROUP BY account_id, device_id, day - CAST(rn AS INTEGER)
 """
 
 
-@feature("device_pairs", reads=("device_runs", "confirmed", "present", "accounts", "linked"))
+@feature(
+    "device_pairs", reads=("device_runs", "confirmed", "present", "presence", "accounts", "linked")
+)
 def device_pairs(scope: Scope) -> str:
-    """Each linked account and the accounts (staying in the areas or confirmed) it shared
-    a phone with within three days; one person's own accounts are not a pair."""
-    return """
+    """Each linked account and the accounts it shared a phone with within three days,
+    among those seen in the areas at night (``SEEN_NIGHTS``) or confirmed; ``stays``: the
+    peer stays in the areas or is confirmed (what ``device_peers`` and the phones of
+    judged accounts count). One person's own accounts on one phone are not a pair."""
+    return f"""
 WITH bad AS (
     SELECT r.account_id, r.device_id, r.first_day, r.last_day,
            CASE WHEN r.account_id IN (SELECT account_id FROM confirmed) THEN 1 ELSE 0 END
-               AS confirmed
+               AS confirmed,
+           CASE WHEN r.account_id IN (SELECT account_id FROM present)
+                  OR r.account_id IN (SELECT account_id FROM confirmed) THEN 1 ELSE 0 END
+               AS stays
     FROM device_runs r
-    WHERE r.account_id IN (SELECT account_id FROM present)
+    WHERE r.account_id IN (SELECT account_id FROM presence WHERE nights_w >= {SEEN_NIGHTS})
        OR r.account_id IN (SELECT account_id FROM confirmed)
 )
-SELECT DISTINCT a.account_id, b.account_id AS peer, b.confirmed
+SELECT a.account_id, b.account_id AS peer, max(b.confirmed) AS confirmed,
+       max(b.stays) AS stays
 FROM device_runs a
 JOIN bad b ON b.device_id = a.device_id AND b.account_id <> a.account_id
      -- the two runs come within three days of each other
@@ -66,6 +79,7 @@ JOIN accounts pb ON pb.account_id = b.account_id
 WHERE a.account_id IN (SELECT account_id FROM linked)
   -- one person's own accounts on one phone are not a shared device
   AND (pa.person_id IS NULL OR pb.person_id IS NULL OR pa.person_id <> pb.person_id)
+GROUP BY a.account_id, b.account_id
 """
 
 
@@ -74,7 +88,7 @@ def devices(scope: Scope) -> str:
     """How many accounts each linked account shared phones with, and how many of them
     are confirmed."""
     return """
-SELECT account_id, count(DISTINCT peer) AS device_peers,
+SELECT account_id, count(DISTINCT CASE WHEN stays = 1 THEN peer END) AS device_peers,
        count(DISTINCT CASE WHEN confirmed = 1 THEN peer END) AS device_confirmed
 FROM device_pairs GROUP BY account_id
 """

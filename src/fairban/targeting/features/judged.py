@@ -32,15 +32,18 @@ FROM money_edges WHERE dst IN (SELECT account_id FROM linked) GROUP BY dst
 """
 
 
-def second_pass_sql(suspects_table: str) -> str:
+def second_pass_sql(suspects_table: str, reaching_table: str) -> str:
     """Evidence that depends on accounts already judged: money received from them (and
     from mules among them), all money received, and phones shared with them (and with
     operators among them: ``device_operators``, the accounts judged as operators that
     used one of its phones within days of it; ``device_pairs`` leaves out the person's
-    own accounts and phones used months apart)."""
+    own accounts and phones used months apart). ``device_reaching``: the accounts on its
+    phones within days that add strangers themselves (``reaching_table``, from their own
+    evidence, judged or not)."""
     return f"""
 SELECT f.account_id, x.from_mules_n, x.from_mules_amount, x.from_suspects_amount,
-       x.from_suspects_n, y.money_in_amount, z.device_suspects, z.device_operators
+       x.from_suspects_n, y.money_in_amount, z.device_suspects, z.device_operators,
+       w.device_reaching
 FROM features f
 LEFT JOIN ({money_from_sql(suspects_table)}) x ON x.account_id = f.account_id
 LEFT JOIN ({money_in_total_sql()}) y ON y.account_id = f.account_id
@@ -48,7 +51,13 @@ LEFT JOIN (
     SELECT d.account_id, count(DISTINCT d.peer) AS device_suspects,
            count(DISTINCT CASE WHEN s.kind = 'operator' THEN d.peer END) AS device_operators
     FROM device_pairs d JOIN {suspects_table} s ON s.account_id = d.peer
+    WHERE d.stays = 1
     GROUP BY d.account_id
 ) z ON z.account_id = f.account_id
+LEFT JOIN (
+    SELECT d.account_id, count(DISTINCT d.peer) AS device_reaching
+    FROM device_pairs d JOIN {reaching_table} r ON r.account_id = d.peer
+    GROUP BY d.account_id
+) w ON w.account_id = f.account_id
 ORDER BY f.account_id
 """
