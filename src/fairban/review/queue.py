@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from fairban import audit
 from fairban.appeals.models import Appeal, AppealState
@@ -55,7 +55,14 @@ def priority(case: Case, appeal: Appeal, held_accounts: int, now: datetime) -> f
 
 def queue(session: Session, now: datetime) -> list[QueueItem]:
     """Every queued appeal, highest priority first (ties: earliest deadline)."""
-    appeals = list(session.scalars(select(Appeal).where(Appeal.state == AppealState.QUEUED)))
+    # the cases in the same query: one lazy load per appeal is a round trip each
+    appeals = list(
+        session.scalars(
+            select(Appeal)
+            .options(joinedload(Appeal.case))
+            .where(Appeal.state == AppealState.QUEUED)
+        )
+    )
     persons = {a.case.person_id for a in appeals if a.case.person_id}
     held: dict[str, int] = {}
     if persons:
