@@ -30,6 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 
 from fairban.review.queue import QueueItem
 
@@ -113,14 +114,22 @@ class Group:
         return counts
 
 
+@lru_cache(maxsize=256)
+def _grounds(text: str) -> tuple[str, ...]:
+    return tuple(sorted(set(json.loads(text or "[]"))))
+
+
 def grounds_of(item: QueueItem) -> tuple[str, ...]:
-    """The grounds ticked, in a fixed order (the form's order does not matter)."""
-    return tuple(sorted(set(json.loads(item.appeal.grounds or "[]"))))
+    """The grounds ticked, in a fixed order (the form's order does not matter); the
+    few combinations there are parsed once each."""
+    return _grounds(item.appeal.grounds)
 
 
 def compound_of(reasons: str | None) -> Compound | None:
     """The compound a case's reasons (JSON, ``targeting/reasons.py``) point to, or None
     when they hold no phone reason or name no area."""
+    if not reasons or "DEVICE_" not in reasons:  # most cases: no phone reason to parse
+        return None
     try:
         parsed = json.loads(reasons or "[]")
     except ValueError:
@@ -154,10 +163,11 @@ def _order(items: Iterable[QueueItem]) -> tuple[QueueItem, ...]:
 def _buckets(items: Sequence[QueueItem]) -> tuple[list[Group], list[Group]]:
     """Every person bucket and every compound bucket, of any size: the compound buckets
     of the appeals that are not in a person bucket of two or more."""
+    bases = {i.appeal.id: _base(i) for i in items}
     persons: dict[GroupKey, list[QueueItem]] = {}
     for item in items:
         if item.case.person_id:
-            key = GroupKey(GroupKind.PERSON, *_base(item), (item.case.person_id,))
+            key = GroupKey(GroupKind.PERSON, *bases[item.appeal.id], (item.case.person_id,))
             persons.setdefault(key, []).append(item)
     grouped = {i.appeal.id for members in persons.values() if len(members) > 1 for i in members}
     compounds: dict[GroupKey, list[QueueItem]] = {}
@@ -169,7 +179,7 @@ def _buckets(items: Sequence[QueueItem]) -> tuple[list[Group], list[Group]]:
         if compound is None:
             continue
         link = (compound.area, compound.code, str(compound.peers))
-        key = GroupKey(GroupKind.COMPOUND, *_base(item), link)
+        key = GroupKey(GroupKind.COMPOUND, *bases[item.appeal.id], link)
         compounds.setdefault(key, []).append(item)
         found[key] = compound
     return (

@@ -24,6 +24,7 @@ who decided, proposed or answered a proposal in the last hour.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -100,9 +101,10 @@ def reviewers_needed(
     in time at ``rate`` decisions per reviewer-hour (rounded up)."""
     if not rate > 0:
         raise ValueError("the rate of decisions must be above zero")
+    ordered = sorted(deadlines)
     out = []
     for h in horizons:
-        due = sum(1 for d in deadlines if d <= now + timedelta(hours=h))
+        due = bisect_right(ordered, now + timedelta(hours=h))
         out.append(Horizon(h, due, math.ceil(due / (rate * h)) if due else 0))
     return tuple(out)
 
