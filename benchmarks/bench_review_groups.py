@@ -8,7 +8,9 @@ dropped afterwards. QUEUED appeals (70% of them of persons with two accounts, a 
 all on a compound's phones, three kinds of grounds) and DECIDED person decisions of the
 last 8 hours are written straight to the database; then, REPEAT times, the best of:
 ``review.queue.queue`` (every queued appeal with its case), ``review.groups.groups``
-over it, and ``review.staffing.staffing`` (the rate from the store and the arithmetic).
+over it, ``review.staffing.staffing`` (the rate from the store and the arithmetic), and
+a step of a group walk (``review.groups.near``: the largest group read around one of
+its appeals, as ``/console/groups/ID`` does).
 One line of JSON.
 """
 
@@ -31,7 +33,7 @@ from fairban.appeals.models import Appeal
 from fairban.cases.models import Case
 from fairban.db import make_engine, normalize_url, session_factory, upgrade
 from fairban.directives.models import DirectiveRecord
-from fairban.review.groups import groups
+from fairban.review.groups import groups, near
 from fairban.review.queue import queue
 from fairban.review.staffing import staffing
 
@@ -170,7 +172,21 @@ def main() -> None:
                 t2 = time.perf_counter()
                 staff = staffing(session, [i.appeal.answer_by for i in items], now)
                 t3 = time.perf_counter()
-            for name, s in (("queue_s", t1 - t0), ("groups_s", t2 - t1), ("staffing_s", t3 - t2)):
+                # a step of a group walk: the largest group, read around its first appeal
+                big = max(found, key=lambda g: g.size)
+                session.expunge_all()
+                t4 = time.perf_counter()
+                walked = near(session, session.get(Appeal, big.items[0].appeal.id), big.id, now)
+                t5 = time.perf_counter()
+                assert walked is not None
+                assert walked.size == big.size
+            timings = (
+                ("queue_s", t1 - t0),
+                ("groups_s", t2 - t1),
+                ("staffing_s", t3 - t2),
+                ("walk_step_s", t5 - t4),
+            )
+            for name, s in timings:
                 best[name] = min(best.get(name, s), s)
             result = {
                 "groups": len(found),

@@ -477,7 +477,7 @@ def test_a_group_is_walked_case_by_case_with_a_shared_draft(console: Any) -> Non
     # 3 due within 48 h at the default 6 an hour: one reviewer; nobody active yet
     assert re.search(r'id="reviewers-needed">1 reviewers are needed', queue)
     assert "0 active in the last hour" in queue
-    [group_id] = re.findall(r'href="/console/groups/([0-9a-f]{16})"', queue)
+    [group_id] = re.findall(r'href="/console/groups/([0-9a-f]{16})\?at=\d+"', queue)
     page = rita.get(f"/console/groups/{group_id}")
     assert page.status_code == 200
     numbers = [console.seeded.numbers[a] for a in mule]
@@ -535,7 +535,7 @@ def test_a_group_is_walked_case_by_case_with_a_shared_draft(console: Any) -> Non
     suspended = _pair(console, "suspend")
     held = [_queued(console, a) for a in suspended]
     queue = rita.get("/console/queue").text
-    [group_id] = re.findall(r'href="/console/groups/([0-9a-f]{16})"', queue)
+    [group_id] = re.findall(r'href="/console/groups/([0-9a-f]{16})\?at=\d+"', queue)
     page = rita.get(f"/console/groups/{group_id}")
     at = int(field_of(page.text, "appeal_id"))
     r = rita.post(

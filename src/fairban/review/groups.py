@@ -32,7 +32,12 @@ from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 
-from fairban.review.queue import QueueItem
+from sqlalchemy import and_, or_
+from sqlalchemy.orm import Session
+
+from fairban.appeals.models import Appeal
+from fairban.cases.models import Case
+from fairban.review.queue import QueueItem, queue
 
 #: the reasons that say the account's phones are a compound's (strongest first)
 PHONE_CODES = ("DEVICE_FARM", "DEVICE_OPERATION", "DEVICE_SHARED")
@@ -201,3 +206,34 @@ def find(items: Sequence[QueueItem], group_id: str) -> Group | None:
     appeal in it (a walk ends on its last case); None when none of it is queued."""
     persons, compounds = _buckets(items)
     return next((g for g in (*persons, *compounds) if g.id == group_id), None)
+
+
+def near(session: Session, seed: Appeal, group_id: str, now: datetime) -> Group | None:
+    """:func:`find` without reading the whole queue: the group ``group_id`` that
+    ``seed`` (queued or already decided) belongs to, from the queued appeals that could
+    share its key (its person's; its directive version's that name its phones and its
+    area) and the other appeals of their persons (who may be in a person group first).
+    None when ``seed`` is not of that group or none of it is queued."""
+    case = seed.case
+    near_seed = []
+    if case.person_id:
+        near_seed.append(Case.person_id == case.person_id)
+    compound = compound_of(case.reasons)
+    if compound is not None:
+        near_seed.append(
+            and_(
+                Case.directive_id == case.directive_id,
+                Case.directive_version == case.directive_version,
+                Case.reasons.contains(compound.code, autoescape=True),
+                Case.reasons.contains(compound.area, autoescape=True),
+            )
+        )
+    if not near_seed:
+        return None
+    items = {i.appeal.id: i for i in queue(session, now, or_(*near_seed))}
+    persons = {i.case.person_id for i in items.values() if i.case.person_id}
+    persons.discard(case.person_id)
+    if persons and compound is not None:
+        for i in queue(session, now, Case.person_id.in_(persons)):
+            items.setdefault(i.appeal.id, i)
+    return find(list(items.values()), group_id)

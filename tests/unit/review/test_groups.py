@@ -8,11 +8,18 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from fairban.appeals.blobs import BlobStore
 from fairban.appeals.models import Appeal, AppealState
 from fairban.cases.models import Case
+from fairban.contract import Directive
 from fairban.measures import Measure
-from fairban.review.groups import GroupKind, compound_of, find, groups
-from fairban.review.queue import QueueItem
+from fairban.review.groups import GroupKind, compound_of, find, groups, near
+from fairban.review.queue import QueueItem, queue
+from tests.support.appeals import enforce_people, queue_for_a_person
+from tests.support.cases import NOW as FILED
+from tests.support.cases import D, Decide, suspend_reasons
 
 NOW = datetime(2019, 10, 15, 9, tzinfo=UTC)
 
@@ -134,3 +141,45 @@ def test_compound_of_reads_the_reasons() -> None:
     assert compound_of("not json") is None
     no_area = json.dumps([{"code": "DEVICE_FARM", "data": {"device_peers": 3}}])
     assert compound_of(no_area) is None  # phones alone do not say which compound
+
+
+# --- near: the group read around one of its appeals, on a real database ---------------
+
+
+def _farm_row(account: str, person: str = "", area: str = "Laukkai") -> dict[str, Any]:
+    row = D(account, "suspend", person).record()
+    row["reasons"] = json.dumps([*json.loads(_phones(area)), *suspend_reasons()[:1]])
+    return row
+
+
+def test_near_finds_what_the_whole_queue_finds(
+    session: Session, directive: Directive, decide: Decide, blobs: BlobStore
+) -> None:
+    rows = [
+        _farm_row("wechat:farm1"),
+        _farm_row("qq:farm2", "p-two"),
+        _farm_row("wechat:farm2", "p-two"),  # p-two: a person group before the compound
+        _farm_row("wechat:farm3", "p-three"),
+        _farm_row("wechat:muse", area="Muse"),
+        _farm_row("qq:muse2", area="Muse"),
+        D("wechat:alone", "suspend").record(),
+    ]
+    cases = enforce_people(session, directive, decide, rows)
+    appeals = {a: queue_for_a_person(session, c, blobs) for a, c in cases.items()}
+    whole = groups(queue(session, FILED))
+    assert sorted(sorted(i.case.account_id for i in g.items) for g in whole) == [
+        ["qq:farm2", "wechat:farm2"],
+        ["qq:muse2", "wechat:muse"],
+        ["wechat:farm1", "wechat:farm3"],
+    ]
+    for g in whole:
+        for item in g.items:
+            found = near(session, item.appeal, g.id, FILED)
+            assert found is not None
+            assert [i.appeal.id for i in found.items] == [i.appeal.id for i in g.items]
+    # an appeal of no group, or another group's, finds nothing
+    assert near(session, appeals["wechat:alone"], whole[0].id, FILED) is None
+    other = next(
+        g for g in whole if appeals["wechat:muse"].id not in {i.appeal.id for i in g.items}
+    )
+    assert near(session, appeals["wechat:muse"], other.id, FILED) is None

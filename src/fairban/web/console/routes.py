@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -273,6 +274,17 @@ def _draft(session: SessionDep, user: ConsoleUser, after: int | None) -> str:
     return proposal.reason if proposal else ""
 
 
+def _group(
+    session: SessionDep, group_id: str, seed_id: int | None, t: datetime
+) -> review_groups.Group | None:
+    """The group as the queue stands: read near one of its appeals (the links and forms
+    name one) rather than from the whole queue, which at a surge is many thousands."""
+    seed = session.get(Appeal, seed_id) if seed_id else None
+    if seed is not None:
+        return review_groups.near(session, seed, group_id, t)
+    return review_groups.find(review_queue.queue(session, t), group_id)
+
+
 @router.get("/groups/{group_id}", response_class=HTMLResponse)
 def group_page(
     group_id: Annotated[str, Path(pattern="^[0-9a-f]{16}$")],
@@ -287,7 +299,7 @@ def group_page(
     can decide), its own decision form with the shared draft as its reason."""
     console, user = _signed_in(request, session, Role.REVIEWER, Role.SENIOR)
     t = now()
-    group = review_groups.find(review_queue.queue(session, t), group_id)
+    group = _group(session, group_id, at or after, t)
     waiting: set[int] = set()
     current: review_queue.QueueItem | None = None
     if group is not None:
@@ -354,7 +366,7 @@ def group_decide(
     console, user = _signed_in(request, session, Role.REVIEWER, Role.SENIOR)
     _check_csrf(console, csrf)
     t = now()
-    group = review_groups.find(review_queue.queue(session, t), group_id)
+    group = _group(session, group_id, appeal_id, t)
     item = next((i for i in group.items if i.appeal.id == appeal_id), None) if group else None
     if item is None:
         return group_page(
