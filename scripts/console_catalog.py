@@ -267,7 +267,7 @@ ZH: dict[str, str] = {
     "the operators' phones": "共用诈骗操作人员传用的手机",
     "shared phones": "共用手机",
     "Reviewers needed": "所需审核人员",
-    "%(n)s reviewers are needed to meet the deadlines at the current rate;": "按当前速度，需要%(n)s名审核人员才能在期限内完成；",
+    "Reviewers needed to meet the deadlines at the current rate: %(n)s;": "按当前速度在期限内完成所需的审核人员：%(n)s名；",
     "%(n)s active in the last hour.": "过去一小时内有%(n)s名在工作。",
     "Rate: %(rate)s decisions per reviewer-hour, measured over the last %(h)s hours (%(n)s decisions in %(rh)s reviewer-hours).": "速度：每名审核人员每小时%(rate)s项决定，按过去%(h)s小时实测（%(rh)s个审核人时内%(n)s项决定）。",
     "Rate: %(rate)s decisions per reviewer-hour, a default: no person decided an appeal in the last %(h)s hours.": "速度：每名审核人员每小时%(rate)s项决定，此为默认值：过去%(h)s小时内无人工决定的申诉。",

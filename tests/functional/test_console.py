@@ -475,13 +475,16 @@ def test_a_group_is_walked_case_by_case_with_a_shared_draft(console: Any) -> Non
     assert "One person&#39;s accounts" in queue
     assert "a default: no person decided an appeal in the last 8 hours" in queue
     # 3 due within 48 h at the default 6 an hour: one reviewer; nobody active yet
-    assert re.search(r'id="reviewers-needed">1 reviewers are needed', queue)
+    assert re.search(r'id="reviewers-needed">Reviewers needed [^<]*: 1;', queue)
     assert "0 active in the last hour" in queue
     [group_id] = re.findall(r'href="/console/groups/([0-9a-f]{16})\?at=\d+"', queue)
     page = rita.get(f"/console/groups/{group_id}")
     assert page.status_code == 200
     numbers = [console.seeded.numbers[a] for a in mule]
     assert all(n in page.text for n in numbers)
+    # no link writes the reason for the reviewer
+    crafted = rita.get(f"/console/groups/{group_id}?draft=Lifted+as+agreed+by+phone")
+    assert "Lifted as agreed" not in crafted.text
     assert console.seeded.numbers[F1] not in page.text
     csrf = csrf_of(page.text)
     now_at = int(field_of(page.text, "appeal_id"))

@@ -292,11 +292,24 @@ def group_page(
     session: SessionDep,
     at: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     after: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    error: str = "",
-    draft: str | None = None,
 ) -> Response:
     """A group walked case by case: the case ``at`` (else the first one this reviewer
     can decide), its own decision form with the shared draft as its reason."""
+    return _group_view(group_id, request, session, at=at, after=after)
+
+
+def _group_view(
+    group_id: str,
+    request: Request,
+    session: SessionDep,
+    *,
+    at: int | None = None,
+    after: int | None = None,
+    error: str = "",
+    draft: str | None = None,
+) -> Response:
+    """The group page; ``error`` and ``draft`` (the reason typed) only after a refused
+    decision, never from a link, so that no link writes a reviewer's reason for them."""
     console, user = _signed_in(request, session, Role.REVIEWER, Role.SENIOR)
     t = now()
     group = _group(session, group_id, at or after, t)
@@ -369,7 +382,7 @@ def group_decide(
     group = _group(session, group_id, appeal_id, t)
     item = next((i for i in group.items if i.appeal.id == appeal_id), None) if group else None
     if item is None:
-        return group_page(
+        return _group_view(
             group_id, request, session, error="The appeal is no longer in this group.", draft=reason
         )
     appeal = item.appeal
@@ -381,7 +394,7 @@ def group_decide(
         review.decide(session, appeal, user, chosen, reason, state.settings, to_measure=to, now=t)
     except ValueError as e:
         session.rollback()
-        return group_page(group_id, request, session, at=appeal_id, error=str(e), draft=reason)
+        return _group_view(group_id, request, session, at=appeal_id, error=str(e), draft=reason)
     session.commit()
     return _see_other(f"/console/groups/{group_id}?after={appeal_id}")
 
