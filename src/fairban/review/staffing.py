@@ -140,15 +140,14 @@ def decisions_since(session: Session, since: datetime) -> list[tuple[str, dateti
 def active_reviewers(session: Session, now: datetime) -> int:
     since = now - ACTIVE_WINDOW
     names = {name for name, _at in decisions_since(session, since)}
-    proposals = session.execute(
-        select(ReviewProposal.proposed_by, ReviewProposal.second_by).where(
-            (ReviewProposal.proposed_at >= since) | (ReviewProposal.second_at >= since)
-        )
-    ).all()
-    for proposed, second in proposals:
-        names.add(proposed)
-        if second:
-            names.add(second)
+    proposed = session.scalars(
+        select(ReviewProposal.proposed_by).where(ReviewProposal.proposed_at >= since)
+    )
+    answered = session.scalars(
+        select(ReviewProposal.second_by).where(ReviewProposal.second_at >= since)
+    )
+    names.update(proposed)
+    names.update(n for n in answered if n)
     return len(names)
 
 

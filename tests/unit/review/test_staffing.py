@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from fairban.appeals.blobs import BlobStore
 from fairban.cases.models import Case
-from fairban.review.flows import decide
+from fairban.review.flows import decide, reject
 from fairban.review.models import ReviewAction, Role
 from fairban.review.staffing import (
     DEFAULT_RATE,
@@ -98,3 +98,19 @@ def test_staffing_from_the_store(
     later = staffing(session, [], now + timedelta(hours=9))
     assert not later.rate.measured
     assert later.active == 0
+
+
+def test_a_senior_answering_is_active_and_the_proposer_of_long_ago_is_not(
+    session: Session, enforced: dict[str, Case], blobs: BlobStore
+) -> None:
+    at = FILED
+    rita = console_user(session, "rita", Role.REVIEWER)
+    sam = console_user(session, "sam", Role.SENIOR)
+    solo = queue_for_a_person(session, enforced["wechat:solo"], blobs, now=at)
+    reason = "The outreach to strangers is the operation's."
+    proposal = decide(session, solo, rita, ReviewAction.UPHOLD, reason, SETTINGS, now=at).proposal
+    assert proposal is not None
+    later = at + timedelta(hours=2)
+    assert staffing(session, [], later).active == 0
+    reject(session, proposal, sam, "The grounds deserve a closer look.", now=later)
+    assert staffing(session, [], later).active == 1  # sam, not rita
