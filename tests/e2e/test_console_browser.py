@@ -33,6 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / ".artifacts"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 PASSWORD = "correct horse battery"
+#: one person's two restricted accounts (the Dongguan mule): a group in the queue
+MULE = ("alipay:2088f2muledongguan", "wechat:wxid_f2_mule_dongguan")
 PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1366, "height": 768}
 
@@ -59,6 +61,32 @@ def _add_users(url: str) -> None:
                 add_user(session, name, role, PASSWORD, now)
     finally:
         engine.dispose()
+
+
+def _file_appeal(api: httpx.Client, home: Path, seeded: Any, account: str) -> None:
+    """``account``'s appeal filed through the API ("never been there"), then queued."""
+    number = seeded.numbers[account]
+    session = api.post(
+        "/api/v1/access/link", json={"case_number": number, "token": seeded.tokens[account]}
+    ).json()["session"]
+    auth = {"Authorization": f"Bearer {session}"}
+    assert api.post("/api/v1/access/code", headers=auth).status_code == 202
+    code = last_code(home, number)
+    assert api.post("/api/v1/access/verify", json={"code": code}, headers=auth).is_success
+    filed = api.post(
+        "/api/v1/case/appeals",
+        headers=auth,
+        json={
+            "grounds": ["never_been_there"],
+            "statement": "我从没去过缅甸。",
+            "submit_key": f"e2e-console-{number}",
+        },
+    )
+    assert filed.status_code == 201
+    wait_for(
+        lambda: api.get("/api/v1/case/appeal", headers=auth).json()["state"] == "queued",
+        f"{account}'s appeal queued",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -90,28 +118,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any,
     try:
         wait_for(lambda: httpx.get(f"{base}/api/v1/health").is_success, "serve", 120.0)
         api = httpx.Client(base_url=base)
-        number = seeded.numbers[F1]
-        session = api.post(
-            "/api/v1/access/link", json={"case_number": number, "token": seeded.tokens[F1]}
-        ).json()["session"]
-        auth = {"Authorization": f"Bearer {session}"}
-        assert api.post("/api/v1/access/code", headers=auth).status_code == 202
-        code = last_code(home, number)
-        assert api.post("/api/v1/access/verify", json={"code": code}, headers=auth).is_success
-        filed = api.post(
-            "/api/v1/case/appeals",
-            headers=auth,
-            json={
-                "grounds": ["never_been_there"],
-                "statement": "我从没去过缅甸。",
-                "submit_key": "e2e-console-f1",
-            },
-        )
-        assert filed.status_code == 201
-        wait_for(
-            lambda: api.get("/api/v1/case/appeal", headers=auth).json()["state"] == "queued",
-            "F1's appeal queued",
-        )
+        for account in (F1, *MULE):
+            _file_appeal(api, home, seeded, account)
         yield base, seeded, root
     finally:
         proc.terminate()
@@ -219,5 +227,49 @@ def test_a_reviewer_decides_in_chinese_and_an_operator_reads_the_dashboard(
             expect(aude.get_by_role("heading", name="审计日志")).to_be_visible()
             expect(aude.get_by_text("directive:pause").first).to_be_visible()
             _axe(aude, "audit log")
+        finally:
+            browser.close()
+
+
+@needs_chromium
+def test_a_reviewer_walks_a_group_by_keyboard(
+    server: tuple[str, Any, Path], tmp_path: Path
+) -> None:
+    """The mule's two accounts are one group: opened from the queue, each case decided
+    in turn from the keyboard, the first reason the second's draft; axe-clean."""
+    from playwright.sync_api import expect, sync_playwright
+
+    base, seeded, _root = server
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            rita = browser.new_context(viewport=PHONE, locale="zh-CN").new_page()
+            _sign_in(rita, base, "rita")
+            expect(rita.locator("#staffing")).to_contain_text("所需审核人员")
+            rita.locator("#groups a").first.click()
+            expect(rita.get_by_role("heading", name="申诉组")).to_be_visible()
+            _shoot(rita, tmp_path, "console-group-zh")
+            _axe(rita, "group")
+            reason = "一次性收款后一小时内转出，与“从未去过”无关，维持限制。"
+            for step in range(2):
+                current = rita.locator("#current-h")
+                expect(current).to_contain_text("案件")
+                rita.get_by_label("维持：保持功能受限", exact=False).check()
+                box = rita.get_by_label("本案的书面理由", exact=False)
+                if step == 0:
+                    box.fill(reason)
+                else:  # the draft is the reason just given, to adapt
+                    expect(box).to_have_value(reason)
+                    _axe(rita, "group, second case")
+                    box.press("End")
+                    box.type("第二个账号同样。")
+                box.focus()
+                rita.keyboard.press("Tab")  # the decide button follows the reason
+                rita.keyboard.press("Enter")
+            expect(rita.locator("#group-done")).to_be_visible()
+            numbers = {seeded.numbers[a] for a in MULE}
+            rita.goto(f"{base}/console/queue")
+            for n in numbers:
+                expect(rita.get_by_role("link", name=n)).to_have_count(0)
         finally:
             browser.close()

@@ -20,7 +20,15 @@ from fairban.clock import BEIJING
 from fairban.directives.models import DirectiveRecord
 from fairban.review.models import ProposalState, ReviewProposal, Role
 from fairban.review.users import add_user
-from tests.support.appeal_world import F1, P3, P4, csrf_of, file_appeal_form, run_rechecks
+from tests.support.appeal_world import (
+    F1,
+    P3,
+    P4,
+    csrf_of,
+    field_of,
+    file_appeal_form,
+    run_rechecks,
+)
 
 PASSWORD = "correct horse battery"
 
@@ -432,3 +440,132 @@ def test_a_missed_deadline_is_an_alert_on_the_queue_and_the_dashboard(console: A
     assert 'id="overdue-alert"' in board
     assert console.seeded.numbers[F1] in board.split('id="overdue-alert"')[1].split("</div>")[0]
     assert "2.0 h overdue" in board
+
+
+def _pair(portal: Any, measure: str) -> tuple[str, str]:
+    """The two accounts of a person (not Mr Duan, whom the re-check frees) whose cases
+    both hold ``measure``."""
+    with portal.session() as s:
+        cases = s.scalars(select(Case).where(Case.person_id.is_not(None))).all()
+    by_person: dict[str, list[Case]] = {}
+    for c in cases:
+        by_person.setdefault(str(c.person_id), []).append(c)
+    pairs = sorted(
+        tuple(sorted(c.account_id for c in cs))
+        for cs in by_person.values()
+        if len(cs) == 2
+        and all(c.measure.value == measure for c in cs)
+        and not {c.account_id for c in cs} & set(P3)
+    )
+    return pairs[0]  # type: ignore[return-value]
+
+
+def test_a_group_is_walked_case_by_case_with_a_shared_draft(console: Any) -> None:
+    """A person's two restricted accounts, appealed on the same grounds, are one group;
+    the reviewer decides each in turn, the first reason the draft of the second, each
+    case with its own reason and audit entries; four eyes still apply in a group (a
+    suspended person's); the queue says how many reviewers the deadlines need."""
+    _users(console)
+    mule = _pair(console, "restrict")
+    first, second = (_queued(console, a) for a in mule)
+    _queued(console, F1)  # another person: alone in the queue
+    rita = TestClient(console.client.app)
+    _login(rita, "rita")
+    queue = rita.get("/console/queue").text
+    assert "One person&#39;s accounts" in queue
+    assert "a default: no person decided an appeal in the last 8 hours" in queue
+    # 3 due within 48 h at the default 6 an hour: one reviewer; nobody active yet
+    assert re.search(r'id="reviewers-needed">Reviewers needed [^<]*: 1;', queue)
+    assert "0 active in the last hour" in queue
+    [group_id] = re.findall(r'href="/console/groups/([0-9a-f]{16})\?at=\d+"', queue)
+    page = rita.get(f"/console/groups/{group_id}")
+    assert page.status_code == 200
+    numbers = [console.seeded.numbers[a] for a in mule]
+    assert all(n in page.text for n in numbers)
+    # no link writes the reason for the reviewer
+    crafted = rita.get(f"/console/groups/{group_id}?draft=Lifted+as+agreed+by+phone")
+    assert "Lifted as agreed" not in crafted.text
+    assert console.seeded.numbers[F1] not in page.text
+    csrf = csrf_of(page.text)
+    now_at = int(field_of(page.text, "appeal_id"))
+    assert now_at in (first, second)
+    # the form's token is checked as everywhere in the console
+    forged = rita.post(f"/console/groups/{group_id}/decide", data={"csrf": "x"})
+    assert forged.status_code == 403
+    # a reason too short is refused, the typed text kept
+    r = rita.post(
+        f"/console/groups/{group_id}/decide",
+        data={"csrf": csrf, "appeal_id": now_at, "action": "uphold", "reason": "ok"},
+    )
+    assert r.status_code == 400
+    assert "write the reason" in r.text
+    draft = "One-off transfers from strangers are forwarded within the hour."
+    r = rita.post(
+        f"/console/groups/{group_id}/decide",
+        data={"csrf": csrf, "appeal_id": now_at, "action": "uphold", "reason": draft},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/console/groups/{group_id}?after={now_at}"
+    page = rita.get(r.headers["location"])
+    other = second if now_at == first else first
+    assert int(field_of(page.text, "appeal_id")) == other
+    assert f">{draft}</textarea>" in page.text  # the draft, to adapt
+    adapted = draft.replace("strangers", "strangers to the second account")
+    r = rita.post(
+        f"/console/groups/{group_id}/decide",
+        data={"csrf": csrf, "appeal_id": other, "action": "uphold", "reason": adapted},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    page = rita.get(r.headers["location"])
+    assert 'id="group-done"' in page.text  # none of it waits any more
+    with console.session() as s:
+        appeals = {a.id: a for a in s.scalars(select(Appeal))}
+        assert (appeals[now_at].decision_reason, appeals[other].decision_reason) == (
+            draft,
+            adapted,
+        )
+        assert appeals[now_at].state == appeals[other].state == AppealState.UPHELD
+        for n in numbers:
+            actions = s.scalars(
+                select(AuditEntry.action).where(
+                    AuditEntry.subject == f"case:{n}", AuditEntry.action.like("review:%")
+                )
+            ).all()
+            assert list(actions) == ["review:claim", "review:decide"]
+    # four eyes in a group: a suspended person's two accounts
+    suspended = _pair(console, "suspend")
+    held = [_queued(console, a) for a in suspended]
+    queue = rita.get("/console/queue").text
+    [group_id] = re.findall(r'href="/console/groups/([0-9a-f]{16})\?at=\d+"', queue)
+    page = rita.get(f"/console/groups/{group_id}")
+    at = int(field_of(page.text, "appeal_id"))
+    r = rita.post(
+        f"/console/groups/{group_id}/decide",
+        data={"csrf": csrf, "appeal_id": at, "action": "uphold", "reason": draft},
+        follow_redirects=False,
+    )
+    page = rita.get(r.headers["location"])
+    assert "waits for a second reviewer" in page.text
+    with console.session() as s:
+        [proposal] = s.scalars(select(ReviewProposal)).all()
+        assert proposal.appeal_id == at
+        assert proposal.appeal_id in held
+        assert s.get(Appeal, at).state == AppealState.QUEUED
+    # in Chinese, the rate now measured: three decisions by rita within one hour
+    sam = TestClient(console.client.app)
+    _login(sam, "sam", lang="zh-CN")
+    queue = sam.get("/console/queue").text
+    assert "同一人的账号" in queue
+    assert "按过去8小时实测（1个审核人时内3项决定）" in queue
+    assert "过去一小时内有1名在工作" in queue
+    page = sam.get(f"/console/groups/{group_id}")
+    assert "等待第二位审核人员" in page.text
+    dashboard = sam.get("/console/dashboard").text
+    assert 'id="reviewers-needed"' in dashboard
+    assert "所需审核人员" in dashboard
+    # a group none of whose appeals waits any more
+    gone = sam.get("/console/groups/0123456789abcdef")
+    assert gone.status_code == 200
+    assert "这一组已没有等待决定的申诉" in gone.text

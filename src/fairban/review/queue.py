@@ -15,8 +15,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session, contains_eager
 
 from fairban import audit
 from fairban.appeals.models import Appeal, AppealState
@@ -53,9 +53,18 @@ def priority(case: Case, appeal: Appeal, held_accounts: int, now: datetime) -> f
     return float(case.measure.severity) + urgency + vulnerable
 
 
-def queue(session: Session, now: datetime) -> list[QueueItem]:
-    """Every queued appeal, highest priority first (ties: earliest deadline)."""
-    appeals = list(session.scalars(select(Appeal).where(Appeal.state == AppealState.QUEUED)))
+def queue(session: Session, now: datetime, *where: ColumnElement[bool]) -> list[QueueItem]:
+    """Every queued appeal (those that also meet ``where``, conditions on ``Appeal`` and
+    its ``Case``), highest priority first (ties: earliest deadline)."""
+    # the cases in the same query: one lazy load per appeal is a round trip each
+    appeals = list(
+        session.scalars(
+            select(Appeal)
+            .join(Appeal.case)
+            .options(contains_eager(Appeal.case))
+            .where(Appeal.state == AppealState.QUEUED, *where)
+        )
+    )
     persons = {a.case.person_id for a in appeals if a.case.person_id}
     held: dict[str, int] = {}
     if persons:

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import json
 import secrets
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
 from fairban import audit, tokens
 from fairban.appeals import service
-from fairban.appeals.models import Alert, Appeal, AppealUpload
+from fairban.appeals.models import Alert, Appeal, AppealState, AppealUpload
 from fairban.audit.actions import Action
 from fairban.audit.models import AuditEntry
 from fairban.errors import FairbanError
@@ -27,8 +28,9 @@ from fairban.measures import Measure, weaker_than
 from fairban.ratelimits import allow, forget, used
 from fairban.review import dashboard as board
 from fairban.review import flows as review
+from fairban.review import groups as review_groups
 from fairban.review import queue as review_queue
-from fairban.review import users
+from fairban.review import staffing, users
 from fairban.review.models import (
     ConsoleSession,
     ConsoleUser,
@@ -249,7 +251,152 @@ def queue_page(request: Request, session: SessionDep) -> Response:
         csrf=console.csrf,
         items=items,
         pending=pending,
+        groups=review_groups.groups(items),
+        staff=staffing.staffing(session, [i.appeal.answer_by for i in items], t),
     )
+
+
+def _draft(session: SessionDep, user: ConsoleUser, after: int | None) -> str:
+    """The walk's shared draft: the reason the reviewer gave the group's previous case
+    (``after``), decided or waiting for a second reviewer; nobody else's."""
+    if after is None:
+        return ""
+    appeal = session.get(Appeal, after)
+    if appeal is None:
+        return ""
+    if appeal.decision_reason and staffing.first_decider(appeal.decided_by) == user.name:
+        return appeal.decision_reason
+    proposal = session.scalars(
+        select(ReviewProposal)
+        .where(ReviewProposal.appeal_id == after, ReviewProposal.proposed_by == user.name)
+        .order_by(ReviewProposal.id.desc())
+    ).first()
+    return proposal.reason if proposal else ""
+
+
+def _group(
+    session: SessionDep, group_id: str, seed_id: int | None, t: datetime
+) -> review_groups.Group | None:
+    """The group as the queue stands: read near one of its appeals (the links and forms
+    name one) rather than from the whole queue, which at a surge is many thousands."""
+    seed = session.get(Appeal, seed_id) if seed_id else None
+    if seed is not None:
+        return review_groups.near(session, seed, group_id, t)
+    return review_groups.find(review_queue.queue(session, t), group_id)
+
+
+@router.get("/groups/{group_id}", response_class=HTMLResponse)
+def group_page(
+    group_id: Annotated[str, Path(pattern="^[0-9a-f]{16}$")],
+    request: Request,
+    session: SessionDep,
+    at: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    after: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> Response:
+    """A group walked case by case: the case ``at`` (else the first one this reviewer
+    can decide), its own decision form with the shared draft as its reason."""
+    return _group_view(group_id, request, session, at=at, after=after)
+
+
+def _group_view(
+    group_id: str,
+    request: Request,
+    session: SessionDep,
+    *,
+    at: int | None = None,
+    after: int | None = None,
+    error: str = "",
+    draft: str | None = None,
+) -> Response:
+    """The group page; ``error`` and ``draft`` (the reason typed) only after a refused
+    decision, never from a link, so that no link writes a reviewer's reason for them."""
+    console, user = _signed_in(request, session, Role.REVIEWER, Role.SENIOR)
+    t = now()
+    group = _group(session, group_id, at or after, t)
+    waiting: set[int] = set()
+    current: review_queue.QueueItem | None = None
+    if group is not None:
+        ids = [i.appeal.id for i in group.items]
+        waiting = set(
+            session.scalars(
+                select(ReviewProposal.appeal_id).where(
+                    ReviewProposal.appeal_id.in_(ids),
+                    ReviewProposal.state == ProposalState.PENDING,
+                )
+            )
+        )
+        open_items = [
+            i
+            for i in group.items
+            if i.appeal.id not in waiting and not review_queue.claimed_by_other(i.appeal, user, t)
+        ]
+        chosen = [i for i in open_items if i.appeal.id == at]
+        current = next(iter(chosen or open_items), None)
+    appeal = current.appeal if current else None
+    return _page(
+        request,
+        "console/group.html",
+        "Group of appeals",
+        status_code=400 if error else 200,
+        user=user,
+        csrf=console.csrf,
+        group=group,
+        group_id=group_id,
+        waiting=waiting,
+        current=current,
+        error=error,
+        draft=_draft(session, user, after) if draft is None else draft,
+        grounds=json.loads(appeal.grounds) if appeal else [],
+        recheck=service.recheck_summary(appeal) if appeal else None,
+        reasons=json.loads(appeal.case.reasons or "[]") if appeal else [],
+        needs_second_lift=appeal is not None
+        and review.second_needed(session, appeal, ReviewAction.LIFT),
+        needs_second_uphold=appeal is not None
+        and review.second_needed(session, appeal, ReviewAction.UPHOLD),
+        weaker=[
+            (m.value, review.second_needed(session, appeal, ReviewAction.DOWNGRADE, m))
+            for m in reversed(weaker_than(appeal.case.measure))
+        ]
+        if appeal
+        else [],
+    )
+
+
+@router.post("/groups/{group_id}/decide")
+def group_decide(
+    group_id: Annotated[str, Path(pattern="^[0-9a-f]{16}$")],
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    csrf: Annotated[str, Form(max_length=100)] = "",
+    appeal_id: Annotated[int, Form(ge=1, le=MAX_ID)] = 0,
+    action: Annotated[str, Form(max_length=16)] = "",
+    reason: Annotated[str, Form(max_length=5000)] = "",
+    to_measure: Annotated[str, Form(max_length=16)] = "",
+) -> Response:
+    """One case of the group decided, with its own reason: claimed for the reviewer
+    (audited) if it is not yet, then decided as on the case page, four eyes and all."""
+    console, user = _signed_in(request, session, Role.REVIEWER, Role.SENIOR)
+    _check_csrf(console, csrf)
+    t = now()
+    group = _group(session, group_id, appeal_id, t)
+    item = next((i for i in group.items if i.appeal.id == appeal_id), None) if group else None
+    if item is None:
+        return _group_view(
+            group_id, request, session, error="The appeal is no longer in this group.", draft=reason
+        )
+    appeal = item.appeal
+    try:
+        chosen = ReviewAction(action)
+        to = Measure(to_measure) if to_measure and chosen == ReviewAction.DOWNGRADE else None
+        if appeal.claimed_by != user.name:
+            review_queue.claim(session, appeal, user, t)
+        review.decide(session, appeal, user, chosen, reason, state.settings, to_measure=to, now=t)
+    except ValueError as e:
+        session.rollback()
+        return _group_view(group_id, request, session, at=appeal_id, error=str(e), draft=reason)
+    session.commit()
+    return _see_other(f"/console/groups/{group_id}?after={appeal_id}")
 
 
 @router.get("/appeals/{appeal_id}", response_class=HTMLResponse)
@@ -549,6 +696,13 @@ def dashboard_page(
         operator=user.role == Role.OPERATOR,
         error=error,
         done=STEP_DONE.get(done, ""),
+        staff=staffing.staffing(
+            session,
+            list(
+                session.scalars(select(Appeal.answer_by).where(Appeal.state == AppealState.QUEUED))
+            ),
+            t,
+        ),
     )
 
 
