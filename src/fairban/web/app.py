@@ -40,6 +40,7 @@ from fairban.appeals.worker import RecheckLoop
 from fairban.config import Settings
 from fairban.db import database_url, open_database, session_factory
 from fairban.web.api import intake
+from fairban.web.api.routes import RateLimited, too_many_body
 from fairban.web.deps import TEMPLATES, AppState, expired_purges, get_lang, render
 from fairban.web.limits import RequestLimits
 from fairban.web.metrics import CONTENT_TYPE, authorized, exposition
@@ -334,8 +335,9 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if request.url.path.startswith("/api/") or request.url.path.startswith("/static"):
+            body = too_many_body(exc.wait_s) if isinstance(exc, RateLimited) else None
             return JSONResponse(
-                {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+                body or {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
             )
         if 300 <= exc.status_code < 400 and exc.headers and "Location" in exc.headers:
             return RedirectResponse(exc.headers["Location"], status_code=exc.status_code)

@@ -49,7 +49,7 @@ from fairban.appeals import sessions as portal_sessions
 from fairban.appeals.filing import AppealError, check_key, checked_text, earlier_appeal
 from fairban.appeals.models import Appeal, AppealState
 from fairban.cases.transitions import APPEALABLE, CaseState
-from fairban.web.api.routes import AppealIn, AppealOut, appeal_out
+from fairban.web.api.routes import AppealIn, AppealOut, appeal_out, too_many_body
 from fairban.web.deps import AppState
 
 log = logging.getLogger("fairban.web")
@@ -124,7 +124,9 @@ def _file_statement() -> ClauseElement:
         .returning(_APPEALS.c.id)
         .cte("filed")
     )
-    return select(counted.c.count, filed.c.id).select_from(counted.outerjoin(filed, true()))
+    return select(counted.c.count, counted.c.window_start, filed.c.id).select_from(
+        counted.outerjoin(filed, true())
+    )
 
 
 _CASE = _Statement.of(portal_sessions.VERIFIED_CASE)
@@ -271,9 +273,12 @@ class FastIntake:
                 ),
             )
             assert filed is not None  # the upsert always returns its row
-            count, new_id = filed
+            count, window_start, new_id = filed
         if count > settings.appeals_per_window:
-            return _error(429, "too many requests")
+            # the route's answer: the wait until this case's window ends (header, body)
+            wait = ratelimits.wait_after(window_start, window_s=settings.rate_window_s, now=t)
+            payload = json.dumps(too_many_body(max(1, wait)), separators=(",", ":"))
+            return 429, payload.encode(), [(b"retry-after", str(max(1, wait)).encode())]
         if new_id is None:
             # the key is taken or the case has an open appeal: rare, so a thread
             try:
