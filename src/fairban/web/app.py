@@ -36,6 +36,7 @@ from fairban import metrics
 from fairban.appeals.blobs import BlobStore
 from fairban.appeals.codes import code_sender, secret_key
 from fairban.appeals.recheck import DecisionCache
+from fairban.appeals.service import DrainGauge
 from fairban.appeals.worker import RecheckLoop
 from fairban.config import Settings
 from fairban.db import database_url, open_database, session_factory
@@ -230,6 +231,7 @@ def create_app(
         secret=secret_key(settings),
         cache=cache,
     )
+    state.drain = DrainGauge(state.factory)
     if run_recheck and settings.recheck_in_server:
         state.recheck = RecheckLoop(
             state.factory, lambda: state.cache, settings, purges=expired_purges(settings)

@@ -44,7 +44,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fairban import ratelimits, tokens
-from fairban.appeals import service
 from fairban.appeals import sessions as portal_sessions
 from fairban.appeals.filing import AppealError, check_key, checked_text, earlier_appeal
 from fairban.appeals.models import Appeal, AppealState
@@ -249,6 +248,12 @@ class FastIntake:
                 grounds, statement = checked_text(list(body.grounds), body.statement)
             except AppealError as e:
                 return _error(400, e.code)
+            # the promise the route makes: from the queue and drain rate measured within
+            # the last second, before filing (in a thread, once a second per process)
+            gauge = self.state.drain
+            drain = None
+            if gauge is not None:
+                drain = gauge.fresh(t) or await run_in_threadpool(gauge.read, t)
             key = portal_sessions.case_limit_key("appeal", case.id)
             answer_by = t + timedelta(hours=settings.answer_hours)
             values = {
@@ -295,14 +300,16 @@ class FastIntake:
             grounds=grounds,
             filed_at=t,
             answer_by=answer_by,
-            expected_decision=service.expected_for(AppealState.RECEIVED, t, answer_by, t),
+            expected_decision=drain.expected(t, t) if drain else None,
             decided_at=None,
         )
         return 201, out.model_dump_json().encode(), []
 
     def _earlier(self, case: portal_sessions.VerifiedCase, submit_key: str) -> AppealOut:
+        t = datetime.now(UTC)
+        drain = self.state.drain.read(t) if self.state.drain is not None else None
         with self.state.factory() as session:
-            return appeal_out(earlier_appeal(session, case, submit_key), case.number)
+            return appeal_out(earlier_appeal(session, case, submit_key), case.number, drain)
 
 
 def _headers(raw: Sequence[tuple[bytes, bytes]]) -> list[tuple[str, str]]:

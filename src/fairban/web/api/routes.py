@@ -21,7 +21,7 @@ from fairban import ratelimits
 from fairban.appeals import codes, service
 from fairban.appeals import sessions as portal_sessions
 from fairban.appeals.filing import AppealError, submit_appeal
-from fairban.appeals.models import AccountContact, Appeal, PortalSession
+from fairban.appeals.models import AccountContact, Appeal, AppealState, PortalSession
 from fairban.audit import heads
 from fairban.audit.checkpoint import CheckpointError
 from fairban.cases import links
@@ -265,9 +265,17 @@ def verify(body: CodeIn, session: SessionDep, state: StateDep, credentials: Bear
     return Verified(verified=True)
 
 
-def appeal_out(appeal: Appeal, case_number: str | None = None) -> AppealOut:
+def appeal_out(
+    appeal: Appeal, case_number: str | None = None, drain: service.Drain | None = None
+) -> AppealOut:
+    """An appeal as the API says it. ``drain``: the re-check's queue as last measured,
+    from which an appeal just filed is promised its re-check (as the status page does)."""
     import json
 
+    t = now()
+    expected = service.expected_decision(appeal, t)
+    if drain is not None and appeal.state == AppealState.RECEIVED:
+        expected = drain.expected(appeal.filed_at, t)
     return AppealOut(
         id=appeal.id,
         case_number=case_number or appeal.case.number,
@@ -275,7 +283,7 @@ def appeal_out(appeal: Appeal, case_number: str | None = None) -> AppealOut:
         grounds=json.loads(appeal.grounds),
         filed_at=appeal.filed_at,
         answer_by=appeal.answer_by,
-        expected_decision=service.expected_decision(appeal, now()),
+        expected_decision=expected,
         decided_at=appeal.decided_at,
     )
 
@@ -337,6 +345,7 @@ def _file_appeal(
     if not portal_sessions.allow_case(session, s, action="appeal", case_id=case.id, now=t):
         keys = [portal_sessions.case_limit_key("appeal", case.id)]
         raise _too_many(session, state, keys, t)
+    drain = _drain(state, t)  # measured at most once a second, by whichever thread
     try:
         appeal, created = submit_appeal(
             session,
@@ -350,7 +359,7 @@ def _file_appeal(
             settings=s,
             now=t,
         )
-        out = appeal_out(appeal, case.number)
+        out = appeal_out(appeal, case.number, drain)
         session.commit()
     except AppealError as e:
         session.rollback()
@@ -360,8 +369,13 @@ def _file_appeal(
         again = service.open_appeal(session, case)
         if again is None:
             raise HTTPException(status_code=400, detail="bad_key") from None
-        out, created = appeal_out(again, case.number), False
+        out, created = appeal_out(again, case.number, drain), False
     return out, created
+
+
+def _drain(state: AppState, t: datetime) -> service.Drain | None:
+    """The queue as measured within the last second (both intake paths promise from it)."""
+    return state.drain.read(t) if state.drain is not None else None
 
 
 @router.get("/case/appeal", response_model=AppealOut, responses=ERRORS)
