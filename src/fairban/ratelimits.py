@@ -35,7 +35,8 @@ class RateBucket(Base):
 def upsert_count(dialect: str) -> Any:
     """The rate-limit upsert, built once per dialect with bound parameters ``key``,
     ``now`` and ``ended`` (the instant before which a window has ended): built per
-    call it cost more than its round trip."""
+    call it cost more than its round trip. Returns the window's count and start (when
+    it lets the key in again: :func:`wait_after`)."""
     insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
     now = bindparam("now", type_=UTCDateTime())
     ended = RateBucket.window_start <= bindparam("ended", type_=UTCDateTime())
@@ -49,7 +50,7 @@ def upsert_count(dialect: str) -> Any:
                 "count": case((ended, 1), else_=RateBucket.count + 1),
             },
         )
-        .returning(RateBucket.count)
+        .returning(RateBucket.count, RateBucket.window_start)
     )
 
 
@@ -80,13 +81,19 @@ def used(session: Session, key: str, *, window_s: int, now: datetime) -> int:
     return 0 if window_start <= now - timedelta(seconds=window_s) else count
 
 
+def wait_after(window_start: datetime, *, window_s: int, now: datetime) -> int:
+    """Whole seconds from ``now`` until the window that began at ``window_start`` ends
+    (0 once it has): the ``Retry-After`` of a refusal."""
+    left = (window_start + timedelta(seconds=window_s) - now).total_seconds()
+    return max(0, math.ceil(left))
+
+
 def wait_s(session: Session, keys: Sequence[str], *, window_s: int, now: datetime) -> int:
     """Whole seconds until every live window of ``keys`` has ended: after a refusal,
     how long the person waits (an upper bound: one of them refused)."""
     hashed = [sha256_hex(k) for k in keys]
     starts = session.scalars(select(RateBucket.window_start).where(RateBucket.key.in_(hashed)))
-    left = [(start + timedelta(seconds=window_s) - now).total_seconds() for start in starts]
-    return max([0, *(math.ceil(x) for x in left)])
+    return max([0, *(wait_after(start, window_s=window_s, now=now) for start in starts)])
 
 
 def forget(session: Session, key: str) -> None:

@@ -8,19 +8,23 @@ import html
 import json
 import re
 import threading
+import time
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from fairban.appeals.models import Appeal, AppealState, AppealUpload
+from fairban.appeals.sessions import case_limit_key
 from fairban.cases.models import Case
 from fairban.cases.transitions import CaseState
+from fairban.digests import sha256_hex
 from fairban.platforms.models import OutboxMessage
 from fairban.platforms.webhooks import MessageKind
+from fairban.ratelimits import RateBucket
 from tests.support.appeal_world import (
     F1,
     P3,
@@ -293,19 +297,63 @@ def test_the_intake_answers_as_the_route_does(
         bad = post("bad-ground-1", grounds=["nope"])
         assert bad.status_code == 422
         assert bad.json()["detail"][0]["loc"] == ["body", "grounds", 0]
+        # another case's 120 appeals re-checked in the last minute: 2 a second
+        with portal.session() as s:
+            other = s.scalars(select(Case).where(Case.number != portal.seeded.numbers[P4])).first()
+            assert other is not None
+            done = datetime.now(UTC) - timedelta(seconds=20)
+            s.add_all(
+                Appeal(
+                    case_id=other.id,
+                    directive_id=other.directive_id,
+                    submit_key=f"done-{i}",
+                    grounds="[]",
+                    state=AppealState.GRANTED,
+                    filed_at=done,
+                    answer_by=done + timedelta(hours=48),
+                    rechecked_at=done,
+                )
+                for i in range(120)
+            )
+            s.commit()
+        time.sleep(1.1)  # the intake promises from a measure at most a second old
         first = post("first-key-1", statement="  我从没去过云南  ")
         assert first.status_code == 201
         got = first.json()
         assert (got["state"], got["grounds"], got["decided_at"]) == ("received", ["other"], None)
         assert got["case_number"] == portal.seeded.numbers[P4]
-        assert got["expected_decision"] > got["filed_at"]
+        # promised from the measured drain: nothing ahead at 2 a second is half a second
+        # (a constant minute before), on either path
+        promised = datetime.fromisoformat(got["expected_decision"])
+        filed = datetime.fromisoformat(got["filed_at"])
+        assert timedelta(0) < promised - filed < timedelta(seconds=2)
         # the same key, then another form of the same case: the first appeal, stored once
         again = [post("first-key-1"), post("second-key-1")]
         assert [(r.status_code, r.json()["id"]) for r in again] == [(200, got["id"])] * 2
-        # five appeals a window per case: the sixth is refused
-        assert [post(f"more-key-{i}").status_code for i in range(3)] == [200, 200, 429]
+        # five appeals a window per case: the sixth is refused, saying how long to wait
+        more = [post(f"more-key-{i}") for i in range(3)]
+        assert [r.status_code for r in more] == [200, 200, 429]
+        window = portal.settings.rate_window_s
+        wait = int(more[-1].headers["retry-after"])
+        assert 0 < wait <= window
+        assert more[-1].json() == {"detail": "too many requests", "retry_after_s": wait}
+        # the wait is the limiter's: a window begun earlier ends sooner
         with portal.session() as s:
-            appeals = s.scalars(select(Appeal)).all()
+            number = portal.seeded.numbers[P4]
+            case_id = s.scalars(select(Case.id).where(Case.number == number)).one()
+            key = sha256_hex(case_limit_key("appeal", case_id))
+            s.execute(
+                update(RateBucket)
+                .where(RateBucket.key == key)
+                .values(window_start=datetime.now(UTC) - timedelta(seconds=window - 100))
+            )
+            s.commit()
+        later = post("more-key-9")
+        assert later.status_code == 429
+        assert 95 <= int(later.headers["retry-after"]) <= 100
+        assert later.json()["retry_after_s"] == int(later.headers["retry-after"])
+        with portal.session() as s:
+            appeals = s.scalars(select(Appeal).where(~Appeal.submit_key.startswith("done-"))).all()
             assert [(a.submit_key, a.statement) for a in appeals] == [
                 ("first-key-1", "我从没去过云南")
             ]
@@ -376,6 +424,20 @@ def test_a_rate_limit_says_how_long_to_wait_and_the_language_switch_works(
     r = c.get(html.unescape(switch.group(1)))
     assert r.status_code == 200
     assert "Sign in to your case" in r.text
+
+
+def test_the_json_apis_429_says_how_long_to_wait(portal: Any) -> None:
+    """The JSON API shares the portal's limits and says the wait the same way: a
+    ``Retry-After`` header and ``retry_after_s`` in the body, from the limiter's window."""
+    c, number = portal.client, portal.seeded.numbers[P4]
+    body = {"case_number": number, "phone": "+86 138 0000 0000"}
+    for _ in range(portal.settings.otp_requests_per_window):
+        assert c.post("/api/v1/access/phone", json=body).status_code == 202
+    r = c.post("/api/v1/access/phone", json=body)
+    assert r.status_code == 429
+    wait = int(r.headers["Retry-After"])
+    assert 0 < wait <= portal.settings.rate_window_s
+    assert r.json() == {"detail": "too many requests", "retry_after_s": wait}
 
 
 def test_the_case_page_promises_only_what_is_real_in_one_language(portal: Any) -> None:

@@ -246,9 +246,11 @@ def lift_everywhere(
     reason: str,
     settings: Settings,
     now: datetime,
+    tell: bool = True,
 ) -> None:
     """Lift the case's measure on every account of its person (the case alone without
-    a person), on every platform."""
+    a person), on every platform. ``tell`` False: the caller tells ``case`` itself (the
+    person's other cases are told as ever)."""
     if case.person_id:
         case_flows.lift_person(
             session,
@@ -258,10 +260,18 @@ def lift_everywhere(
             reason=reason,
             now=now,
             settings=settings,
+            told_apart=None if tell else case.id,
         )
     else:
         case_flows.lift_measure(
-            session, case, actor=actor, actor_kind=kind, reason=reason, now=now, settings=settings
+            session,
+            case,
+            actor=actor,
+            actor_kind=kind,
+            reason=reason,
+            now=now,
+            settings=settings,
+            tell=tell,
         )
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -175,15 +177,17 @@ def recheck_summary(appeal: Appeal) -> dict[str, object]:
 
 
 def expected_decision(appeal: Appeal, now: datetime) -> datetime | None:
-    """When the person can expect the answer: a minute after filing while the
-    re-check runs, the deadline once a person decides, None once decided."""
+    """When the person can expect the answer where the queue was not measured: a minute
+    after filing while the re-check runs, the deadline once a person decides, None once
+    decided. Filings and the status page promise from the measured drain instead
+    (:class:`DrainGauge`, :func:`standing`)."""
     return expected_for(appeal.state, appeal.filed_at, appeal.answer_by, now)
 
 
 def expected_for(
     state: AppealState, filed_at: datetime, answer_by: datetime, now: datetime
 ) -> datetime | None:
-    """:func:`expected_decision` from the columns (the intake has no ORM object)."""
+    """:func:`expected_decision` from the columns."""
     if state == AppealState.RECEIVED:
         return max(now, filed_at + timedelta(minutes=1))
     if state == AppealState.QUEUED:
@@ -193,6 +197,31 @@ def expected_for(
 
 #: the window over which the re-check's drain rate is measured
 DRAIN_WINDOW = timedelta(seconds=60)
+#: how long a measured drain serves the intake's answers (it takes ~1,000 a second)
+DRAIN_MAX_AGE = timedelta(seconds=1)
+
+
+def drain_rate(session: Session, now: datetime) -> float:
+    """Re-checks finished per second over the last :data:`DRAIN_WINDOW`, every process
+    (an index-only count)."""
+    done = session.scalar(
+        select(func.count()).select_from(Appeal).where(Appeal.rechecked_at > now - DRAIN_WINDOW)
+    )
+    return (done or 0) / DRAIN_WINDOW.total_seconds()
+
+
+def expected_at(
+    ahead: int, rate_per_s: float, filed_at: datetime, now: datetime
+) -> datetime | None:
+    """When the re-check of an appeal with ``ahead`` appeals before it is expected:
+    ``(ahead + 1) / rate`` from now at the measured rate; a minute after filing when
+    nothing is in the way and nothing was measured; None when appeals wait and nothing
+    finished in the window (the re-check is stalled or just starting)."""
+    if rate_per_s > 0:
+        return now + timedelta(seconds=(ahead + 1) / rate_per_s)
+    if not ahead:
+        return max(now, filed_at + timedelta(minutes=1))
+    return None
 
 
 @dataclass(frozen=True)
@@ -217,17 +246,69 @@ def standing(session: Session, appeal: Appeal, now: datetime) -> Standing | None
         .select_from(Appeal)
         .where(Appeal.state == AppealState.RECEIVED, Appeal.id < appeal.id)
     )
-    done = session.scalar(
-        select(func.count()).select_from(Appeal).where(Appeal.rechecked_at > now - DRAIN_WINDOW)
+    rate = drain_rate(session, now)
+    return Standing(ahead or 0, rate, expected_at(ahead or 0, rate, appeal.filed_at, now))
+
+
+@dataclass(frozen=True)
+class Drain:
+    """The re-check's queue as measured at ``measured_at``: appeals waiting for it and
+    the drain rate."""
+
+    waiting: int
+    rate_per_s: float
+    measured_at: datetime
+
+    def expected(self, filed_at: datetime, now: datetime) -> datetime | None:
+        """When the re-check of an appeal just filed (behind every waiting one) is
+        expected: :func:`expected_at`, as the status page says it."""
+        return expected_at(self.waiting, self.rate_per_s, filed_at, now)
+
+
+def drain(session: Session, now: datetime) -> Drain:
+    """The queue and its drain rate now (two index-only counts)."""
+    waiting = session.scalar(
+        select(func.count()).select_from(Appeal).where(Appeal.state == AppealState.RECEIVED)
     )
-    rate = (done or 0) / DRAIN_WINDOW.total_seconds()
-    if rate > 0:
-        expected: datetime | None = now + timedelta(seconds=((ahead or 0) + 1) / rate)
-    elif not ahead:
-        expected = max(now, appeal.filed_at + timedelta(minutes=1))  # nothing in the way
-    else:
-        expected = None
-    return Standing(ahead or 0, rate, expected)
+    return Drain(waiting or 0, drain_rate(session, now), now)
+
+
+class DrainGauge:
+    """:func:`drain`, measured at most once per :data:`DRAIN_MAX_AGE` for a process's
+    filings (its answers' ``expected_decision``): the counts per appeal would cost more
+    than the appeal. While one thread measures, the others answer from the last
+    measure."""
+
+    def __init__(self, factory: Callable[[], Session], max_age: timedelta = DRAIN_MAX_AGE) -> None:
+        self._factory = factory
+        self._max_age = max_age
+        self._lock = threading.Lock()
+        self._last: Drain | None = None
+
+    def fresh(self, now: datetime) -> Drain | None:
+        """The last measure while it is fresh, else None (no database)."""
+        last = self._last
+        if last is not None and timedelta(0) <= now - last.measured_at < self._max_age:
+            return last
+        return None
+
+    def read(self, now: datetime) -> Drain:
+        """A fresh measure, measuring when the last one is too old (blocking: call it
+        in a thread)."""
+        last = self.fresh(now)
+        if last is not None:
+            return last
+        if not self._lock.acquire(blocking=self._last is None):
+            assert self._last is not None
+            return self._last  # another thread is measuring right now
+        try:
+            last = self.fresh(now)  # measured while this thread waited
+            if last is None:
+                with self._factory() as session:
+                    last = self._last = drain(session, now)
+            return last
+        finally:
+            self._lock.release()
 
 
 def linked_cases_all(session: Session, case: Case) -> list[Case]:

@@ -80,7 +80,9 @@ class Change:
     directive version the case follows afterwards when no decision says it;
     ``measure``: the measure in force afterwards when no decision says it;
     ``impose_days``: the directive's ``measure_days`` when the event imposes a measure;
-    ``lift_reason``: why, when the person loses a measure they saw. Whether the change
+    ``lift_reason``: why, when the person loses a measure they saw; ``tell`` False: the
+    caller tells the person itself, once it is done (a reviewer's decision notice,
+    ``review/flows.py``). Whether the change
     judges the evidence or decides the measure follows from the event and the actor
     (:func:`~fairban.cases.transitions.judges`, :func:`~fairban.cases.transitions.decides`).
     """
@@ -94,6 +96,7 @@ class Change:
     measure: Measure | None = None
     impose_days: int | None = None
     lift_reason: str | None = None
+    tell: bool = True
 
 
 def _in_force(state: CaseState, measure: Measure) -> Measure | None:
@@ -155,14 +158,15 @@ def apply_change(ctx: Context, case: Case, change: Change) -> None:
         subject=f"case:{case.number}",
         payload=payload,
     )
-    tell(
-        ctx,
-        case,
-        was,
-        _in_force(to, case.measure),
-        actor_kind=change.actor_kind,
-        lift_reason=change.lift_reason,
-    )
+    if change.tell:
+        tell(
+            ctx,
+            case,
+            was,
+            _in_force(to, case.measure),
+            actor_kind=change.actor_kind,
+            lift_reason=change.lift_reason,
+        )
 
 
 def case_payload(case: Case) -> dict[str, Any]:
@@ -242,18 +246,28 @@ def downgrade_measure(
     settings: Settings,
     actor_kind: DeciderKind = DeciderKind.PERSON,
     now: datetime | None = None,
+    tell: bool = True,
 ) -> None:
     """A weaker measure replaces the one in force (-> ``downgraded``): ``suspend`` ->
     ``restrict`` is a new restrict notice and ``measure.apply`` webhook; to ``monitor``
     a lift notice and ``measure.lift`` (``reason`` is then the lift reason). A person's
-    downgrade records the judged evidence. :class:`CaseError` unless ``to`` is weaker."""
+    downgrade records the judged evidence. :class:`CaseError` unless ``to`` is weaker.
+    ``tell`` False: the caller sends the notice and webhook (:class:`Change`)."""
     if severity(to) >= severity(case.measure):
         weaker = [m.value for m in weaker_than(case.measure)]
         raise CaseError(
             f"case {case.number}: cannot downgrade {case.measure.value} to {to.value} "
             f"(weaker: {', '.join(weaker) or 'none'}; to end the measure, lift it)"
         )
-    change = Change(Event.DOWNGRADE, actor, actor_kind, note=reason, measure=to, lift_reason=reason)
+    change = Change(
+        Event.DOWNGRADE,
+        actor,
+        actor_kind,
+        note=reason,
+        measure=to,
+        lift_reason=reason,
+        tell=tell,
+    )
     apply_change(context(session, settings, now), case, change)
 
 
@@ -266,6 +280,7 @@ def lift_measure(
     reason: str,
     settings: Settings,
     now: datetime | None = None,
+    tell: bool = True,
 ) -> None:
     """End the measure in force (-> ``lifted``) with a lift notice and a ``measure.lift``
     webhook (for restrict and suspend). ``reason`` is a ``LIFT_REASONS`` code
@@ -274,7 +289,7 @@ def lift_measure(
     hash): the same evidence never re-imposes it (principle 7)."""
     if not reason.strip():
         raise CaseError(f"case {case.number}: a lift needs a reason")
-    change = Change(Event.LIFT, actor, actor_kind, note=reason, lift_reason=reason)
+    change = Change(Event.LIFT, actor, actor_kind, note=reason, lift_reason=reason, tell=tell)
     apply_change(context(session, settings, now), case, change)
 
 
@@ -287,10 +302,12 @@ def lift_person(
     reason: str,
     settings: Settings,
     now: datetime | None = None,
+    told_apart: int | None = None,
 ) -> list[Case]:
     """Lift every measure in force on every account of the person, on every platform and
     under every directive (principle 7), and withdraw their decisions not yet enforced;
-    returns the cases changed. A person's lift marks each case's evidence as judged."""
+    returns the cases changed. A person's lift marks each case's evidence as judged.
+    ``told_apart``: the id of a case the caller tells itself (:class:`Change`)."""
     if not person_id.strip():
         raise CaseError("lift_person needs a person id")
     if not reason.strip():
@@ -299,7 +316,9 @@ def lift_person(
     cases = list_cases(session, person_id=person_id, states={CaseState.PROPOSED, *IN_FORCE})
     for case in cases:
         event = Event.WITHDRAW if case.state == CaseState.PROPOSED else Event.LIFT
-        change = Change(event, actor, actor_kind, note=reason, lift_reason=reason)
+        change = Change(
+            event, actor, actor_kind, note=reason, lift_reason=reason, tell=case.id != told_apart
+        )
         apply_change(ctx, case, change)
     return cases
 

@@ -6,6 +6,12 @@ notice in every language (SMS and long form, with a fresh one-time appeal token)
 writes the webhook to the account's platform through the transactional outbox, in the
 flow's transaction. ``monitor`` is never noticed and never sent.
 
+When a person decides the person's appeal (``review/flows.py``), the appeal's case is told
+once, after every case the decision changes has changed: :func:`tell` with a
+:class:`Decided` (the decision, the reviewer's reason, each account as it is now, and
+whether the case can be appealed again). An uphold changes no measure and is told all
+the same, as a ``measure.apply`` of the measure in force with ``decision: upheld``.
+
 The notice stored is the text sent with its token masked (``?t=…``): only the token's
 SHA-256 is kept. The real link travels once, in the webhook to the platform that shows
 the person the notice. What a webhook holds is ``platforms/webhooks.py``.
@@ -31,7 +37,7 @@ from fairban.directives.models import DirectiveRecord
 from fairban.directives.service import get_directive
 from fairban.directives.service import translations as directive_translations
 from fairban.measures import VISIBLE, Measure
-from fairban.notices import NoticeFacts, reasons_from_json, render_sms, render_text
+from fairban.notices import AccountNow, NoticeFacts, reasons_from_json, render_sms, render_text
 from fairban.notices.model import LIFT, Noticed
 from fairban.platforms import webhooks
 from fairban.platforms.outbox import enqueue
@@ -80,6 +86,16 @@ def told(before: Measure | None, after: Measure | None) -> Told | None:
     return None
 
 
+@dataclass(frozen=True)
+class Decided:
+    """A person's decision on the person's appeal, as the case's notice tells it."""
+
+    decision: str  # upheld | downgraded | granted (fairban.notices.DECISIONS)
+    reason: str  # the reviewer's written reason: the person reads it
+    accounts: tuple[AccountNow, ...]  # every account of the person, as the decision left it
+    appeal_again: bool  # the case can still be appealed (a further review)
+
+
 def tell(
     ctx: Context,
     case: Case,
@@ -88,15 +104,25 @@ def tell(
     *,
     actor_kind: DeciderKind,
     lift_reason: str | None,
+    decided: Decided | None = None,
 ) -> None:
-    """Notice and webhook for a change of the measure in force (:func:`told`)."""
+    """Notice and webhook for a change of the measure in force (:func:`told`), or for a
+    person's decision on an appeal (``decided``), which is told even when it changes
+    nothing (an uphold)."""
     what = told(before, after)
+    if what is None and decided is not None and after in VISIBLE:
+        what = Told.APPLY  # upheld: the measure stands, the decision is told
+    outcome = decided.decision if decided else None
     if what is Told.APPLY:
         assert after is not None
-        automated = case.decided_by_kind == DeciderKind.AUTOMATIC
-        link, sms = _notice(ctx, case, after, automated=automated, lift_reason=None)
+        # a person's decision on an appeal is a person's, even when it upholds the engine's
+        automated = decided is None and case.decided_by_kind == DeciderKind.AUTOMATIC
+        link, sms = _notice(
+            ctx, case, after, automated=automated, lift_reason=None, decided=decided
+        )
         message: webhooks.ApplyBody | webhooks.LiftBody = webhooks.ApplyBody(
             **_body(case, after, automated=automated, link=link, sms=sms),
+            decision=outcome,
             reasons=[webhooks.Reason(**r) for r in relied_on(case.reasons)],
             expires_at=iso_utc_or_none(case.expires_at),
         )
@@ -104,9 +130,13 @@ def tell(
         assert before is not None
         reason = (lift_reason or "").strip() or "review"
         automated = actor_kind == DeciderKind.AUTOMATIC
-        link, sms = _notice(ctx, case, LIFT, automated=automated, lift_reason=reason)
+        link, sms = _notice(
+            ctx, case, LIFT, automated=automated, lift_reason=reason, decided=decided
+        )
         message = webhooks.LiftBody(
-            **_body(case, before, automated=automated, link=link, sms=sms), lift_reason=reason
+            **_body(case, before, automated=automated, link=link, sms=sms),
+            lift_reason=reason,
+            decision=outcome,
         )
     else:
         return
@@ -151,6 +181,7 @@ def notice_facts(
     lift_reason: str | None = None,
     answer_hours: int = 48,
     translations: Mapping[str, Mapping[str, str]] | None = None,
+    decided: Decided | None = None,
 ) -> NoticeFacts:
     """The facts a notice of ``case`` is written from (the notice's measure, or a lift
     with why). The measure's expiry is stated for a measure, never for a lift."""
@@ -174,11 +205,21 @@ def notice_facts(
         account_kind=case.account_kind,
         answer_hours=answer_hours,
         translations=translations or {},
+        review_reason=decided.reason if decided else None,
+        decision=decided.decision if decided else None,
+        accounts=decided.accounts if decided else (),
+        appeal_again=decided.appeal_again if decided else False,
     )
 
 
 def _notice(
-    ctx: Context, case: Case, noticed: Noticed, *, automated: bool, lift_reason: str | None
+    ctx: Context,
+    case: Case,
+    noticed: Noticed,
+    *,
+    automated: bool,
+    lift_reason: str | None,
+    decided: Decided | None = None,
 ) -> tuple[str, str]:
     """Store the notice in every language, with a fresh token; return the real link and
     the zh-CN SMS (for the webhook)."""
@@ -199,6 +240,7 @@ def _notice(
             lift_reason=lift_reason,
             answer_hours=ctx.settings.answer_hours,
             translations=ctx.translations(case.directive_id, case.directive_version),
+            decided=decided,
         )
         try:
             sms = render_sms(facts, lang)

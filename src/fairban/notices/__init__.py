@@ -10,8 +10,10 @@ from fairban.notices.dsa import (
 )
 from fairban.notices.i18n import DEFAULT_LANG, LANGS, Lang
 from fairban.notices.model import (
+    DECISIONS,
     LIFT_REASONS,
     NOTICE_MEASURES,
+    AccountNow,
     NoticeFacts,
     Reason,
     check_facts,
@@ -20,10 +22,12 @@ from fairban.notices.model import (
 from fairban.notices.render import render_long, render_sms, render_text, sms_length
 
 __all__ = [
+    "DECISIONS",
     "DEFAULT_LANG",
     "LANGS",
     "LIFT_REASONS",
     "NOTICE_MEASURES",
+    "AccountNow",
     "Lang",
     "NoticeFacts",
     "Reason",

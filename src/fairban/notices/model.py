@@ -38,6 +38,25 @@ LIFT_REASONS: tuple[str, ...] = (
 )
 
 
+#: what a person decided on the person's appeal (``NoticeFacts.decision``)
+DECISIONS: tuple[str, ...] = ("upheld", "downgraded", "granted")
+#: what each decision can leave the account with (a downgrade to monitor ends what is seen)
+DECISION_LEAVES: dict[str, tuple[str, ...]] = {
+    "upheld": VISIBLE_VALUES,
+    "downgraded": ("restrict", LIFT),
+    "granted": (LIFT,),
+}
+
+
+@dataclass(frozen=True)
+class AccountNow:
+    """One of the person's accounts as a decision on their appeal leaves it."""
+
+    account_id: str
+    platform: str
+    measure: str | None  # the visible measure in force (restrict, suspend); None: none
+
+
 @dataclass(frozen=True)
 class Reason:
     """One reason of a decision, as ``fairban target`` writes it (``targeting/reasons.py``).
@@ -101,6 +120,11 @@ class NoticeFacts:
     appeal_button: str = ""
     #: the written reason of a person who decided the person's appeal (None: none did)
     review_reason: str | None = None
+    #: a notice of that decision: what was decided (:data:`DECISIONS`), each of the
+    #: person's accounts as it leaves them, and whether the case can be appealed again
+    decision: str | None = None
+    accounts: tuple[AccountNow, ...] = ()
+    appeal_again: bool = False
 
     def directive_words(self, lang: str) -> tuple[str, str, str]:
         """The directive's title, issuer and legal basis in ``lang`` (``zh-CN`` also
@@ -126,6 +150,19 @@ def check_facts(facts: NoticeFacts) -> None:
             raise ValueError(f"case {facts.case_number}: {name} must be timezone-aware")
     if facts.measure == "lift" and not (facts.lift_reason or "").strip():
         raise ValueError(f"case {facts.case_number}: a lift notice needs lift_reason")
+    if facts.decision is not None:
+        if facts.decision not in DECISIONS:
+            raise ValueError(
+                f"case {facts.case_number}: decision {facts.decision!r} is none of "
+                f"{', '.join(DECISIONS)}"
+            )
+        if not (facts.review_reason or "").strip():
+            raise ValueError(f"case {facts.case_number}: a decision notice needs review_reason")
+        if facts.measure not in DECISION_LEAVES[facts.decision]:
+            raise ValueError(
+                f"case {facts.case_number}: an appeal {facts.decision} does not leave "
+                f"the measure {facts.measure!r}"
+            )
     for name in ("case_number", "account_id", "platform", "appeal_url", "short_url"):
         if not str(getattr(facts, name)).strip():
             raise ValueError(f"case {facts.case_number}: {name} is empty")

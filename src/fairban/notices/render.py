@@ -59,6 +59,66 @@ SMS_WORDINGS: dict[str, tuple[str, ...]] = {
     ),
 }
 
+#: the SMS of a person's decision on the appeal, by what it leaves (:func:`_decision_key`)
+DECISION_SMS: dict[str, tuple[str, ...]] = {
+    "upheld": (
+        N_(
+            "%(platform)s: a person reviewed your appeal and upheld the measure. The reasons "
+            "and what you can do next: %(url)s"
+        ),
+        N_("Your appeal was reviewed: the measure stays. Reasons, next steps: %(url)s"),
+    ),
+    "reduced": (
+        N_(
+            "%(platform)s: a person reviewed your appeal and reduced the measure to a "
+            "restriction. The reasons and what you can do next: %(url)s"
+        ),
+        N_("Your appeal was reviewed: the measure is reduced. Reasons, next steps: %(url)s"),
+    ),
+    "ended": (
+        N_(
+            "%(platform)s: a person reviewed your appeal and lifted the measure on your "
+            "account. It works as before. Details: %(url)s"
+        ),
+        N_("Your appeal was reviewed: the measure is lifted. Details: %(url)s"),
+    ),
+}
+
+
+def _decision_key(facts: NoticeFacts) -> str | None:
+    """What a decision notice tells: the measure stays, is reduced, or ends."""
+    if facts.decision is None:
+        return None
+    if facts.measure == "lift":
+        return "ended"
+    return "upheld" if facts.decision == "upheld" else "reduced"
+
+
+#: a decision notice's first sentence, by :func:`_decision_key` (and a grant's own)
+DECISION_SENTENCES = {
+    "upheld": N_("A person reviewed your appeal and upheld the measure: it stays as it was."),
+    "reduced": N_(
+        "A person reviewed your appeal and reduced the measure to a restriction: outgoing "
+        "payments are held and new contacts are limited; everything else works again."
+    ),
+    "ended": N_("A person reviewed your appeal and lifted the measure on this account."),
+    "granted": N_(
+        "A person reviewed your appeal and granted it: the measure is lifted on every "
+        "platform and on every linked account."
+    ),
+}
+
+#: one of the person's accounts as a decision leaves it, by its visible measure
+ACCOUNT_LINES = {
+    "restrict": N_(
+        "%(platform)s %(account)s: restricted (outgoing payments held, new contacts limited)"
+    ),
+    "suspend": N_(
+        "%(platform)s %(account)s: suspended (no sign-in except to appeal and to export data)"
+    ),
+    None: N_("%(platform)s %(account)s: no measure, it works as before"),
+}
+
 GSM7_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
@@ -91,7 +151,9 @@ def render_sms(facts: NoticeFacts, lang: str = DEFAULT_LANG) -> str:
     tr = Tr(code)
     limit = SMS_LIMIT[code]
     tried: list[int | None] = []
-    for wording in SMS_WORDINGS[facts.measure]:
+    key = _decision_key(facts)
+    wordings = DECISION_SMS[key] if key else SMS_WORDINGS[facts.measure]
+    for wording in wordings:
         text = tr._(wording, platform=platform_name(facts.platform, tr), url=facts.short_url)
         size = sms_length(text, code)
         if size is not None and size <= limit:
@@ -144,6 +206,17 @@ def context(facts: NoticeFacts, lang: str = DEFAULT_LANG) -> dict[str, Any]:
 
     lift = (facts.lift_reason or "").strip()
     title, issuer, legal_basis = facts.directive_words(code)
+    key = _decision_key(facts)
+    if facts.decision == "granted":
+        key = "granted"
+    accounts = [
+        tr._(
+            ACCOUNT_LINES[a.measure if a.measure in ("restrict", "suspend") else None],
+            platform=platform_name(a.platform, tr),
+            account=a.account_id,
+        )
+        for a in facts.accounts
+    ]
     return {
         "lang": code,
         "html_lang": HTML_LANG[code],
@@ -168,6 +241,12 @@ def context(facts: NoticeFacts, lang: str = DEFAULT_LANG) -> dict[str, Any]:
         "appeal_url": facts.appeal_url,
         "appeal_button": facts.appeal_button or facts.appeal_url,
         "review_reason": (facts.review_reason or "").strip(),
+        "decision": facts.decision or "",
+        "decision_sentence": tr._(DECISION_SENTENCES[key]) if key else "",
+        "accounts": accounts,
+        # a decision notice offers an appeal only where the case can be appealed again
+        "can_appeal": facts.decision is None or facts.appeal_again,
+        "appeal_again": facts.appeal_again,
         # a link with a token opens the case at once; a bare one asks for a code
         "link_has_token": "?t=" in facts.appeal_url,
         "documents": [tr._(d) for d in documents(facts.reasons, facts.account_kind)],

@@ -42,6 +42,8 @@ KEEPS: tuple[str, ...] = ("appeal", "data_export")
 Text = Annotated[str, Field(min_length=1)]
 #: ``fairban.measures.VISIBLE_VALUES`` as a type (a test keeps the two the same)
 VisibleMeasure = Literal["restrict", "suspend"]
+#: ``fairban.notices.DECISIONS`` as a type (a test keeps the two the same)
+AppealDecision = Literal["upheld", "downgraded", "granted"]
 
 
 class Reason(BaseModel):
@@ -97,6 +99,12 @@ class _Body(BaseModel):
         "(fairban masks the token in its copy once the platform acknowledges the message)"
     )
     sms: Text = Field(description="the notice's SMS in Chinese, to send to the account's phone")
+    decision: AppealDecision | None = Field(
+        default=None,
+        description="what a person decided on the person's appeal, when the message tells it: "
+        "`upheld` (an apply that repeats the measure in force, so that the platform shows "
+        "the decision's notice), `downgraded`, `granted`; else null",
+    )
 
 
 class ApplyBody(_Body):

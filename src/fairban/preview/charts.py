@@ -1,8 +1,11 @@
 """Charts and maps as inline SVG, drawn offline with matplotlib.
 
-Labels are ASCII (English names): no CJK font can be assumed where the report is
-made. Text stays text in the SVG (``svg.fonttype: none``) so it is small, selectable
-and drawn in the page's fonts. Each SVG's ids are prefixed so several can share a page.
+Each chart is drawn in its page's language (``lang``: ``en`` or ``zh-CN``): the
+caller's titles, series and categories, and the charts' own words (:data:`ZH`). Text
+stays text in the SVG (``svg.fonttype: none``), so it is small, selectable and drawn in
+the page's fonts: no CJK font is needed where the report is made (matplotlib only
+measures it, and its warnings about glyphs it lacks are silenced). Each SVG's ids are
+prefixed so several can share a page.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import functools
 import io
 import math
 import re
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -63,6 +67,39 @@ _TOWN_OFFSETS: dict[str, tuple[float, float, str]] = {
     "Mengla": (5, -3, "left"),
 }
 
+#: the charts' own words in Chinese (the caller says its titles and labels itself)
+ZH: dict[str, str] = {
+    "accounts": "账号数",
+    "designated area": "指定地区",
+    "designated areas": "指定地区",
+    "dot area grows with the accounts at one place": "圆点面积随同一地点的账号数增大",
+    "MYANMAR": "缅甸",
+    "CHINA": "中国",
+    "LAOS": "老挝",
+    "THAILAND": "泰国",
+    "border town, China": "边境城镇（中国）",
+    "border town, Myanmar": "边境城镇（缅甸）",
+    "only China's borders are drawn": "仅绘出中国的边界",
+    # the border towns and the 2019 areas
+    "Ruili": "瑞丽",
+    "Nansan": "南伞",
+    "Daluo": "打洛",
+    "Menglian": "孟连",
+    "Mengla": "勐腊",
+    "Muse": "木姐",
+    "Laukkai": "老街",
+    "Mong La": "勐拉",
+    "Pangkham": "邦康",
+    "Tachileik": "大其力",
+}
+LANGS = ("en", "zh-CN")
+
+
+def say(text: str, lang: str) -> str:
+    """``text``, one of the charts' own words, in ``lang`` (a name not known stays)."""
+    return ZH.get(text, text) if lang == "zh-CN" else text
+
+
 _RC: dict[RcKeyType, Any] = {
     "svg.fonttype": "none",
     "svg.hashsalt": "fairban-preview",
@@ -93,7 +130,9 @@ class Points:
 
 @contextmanager
 def _style() -> Iterator[None]:
-    with mpl.rc_context(_RC):
+    with mpl.rc_context(_RC), warnings.catch_warnings():
+        # Chinese is measured with the Latin font's box; the page's fonts draw it
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
         yield
 
 
@@ -140,6 +179,7 @@ def stacked_bars(
     stacks: Sequence[tuple[str, Sequence[float], str]],
     *,
     unit: str = "accounts",
+    lang: str = "en",
 ) -> str:
     """Horizontal bars, one per label, stacked by series; totals at the bar ends."""
     with _style():
@@ -163,7 +203,7 @@ def stacked_bars(
                 fontsize=9,
                 color=_INK,
             )
-        _bar_axes(axes, labels, unit, left.max() if len(left) else 0.0)
+        _bar_axes(axes, labels, say(unit, lang), left.max() if len(left) else 0.0)
         _title(figure, title)
         if len(stacks) > 1:
             _legend(figure, len(stacks))
@@ -178,6 +218,7 @@ def grouped_bars(
     *,
     unit: str = "accounts",
     percent: bool = False,
+    lang: str = "en",
 ) -> str:
     """Horizontal bars side by side per label, one per group (e.g. naive vs fairban)."""
     with _style():
@@ -205,7 +246,7 @@ def grouped_bars(
                     color=_INK,
                 )
             top = max(top, float(data.max()) if data.size else 0.0)
-        _bar_axes(axes, labels, unit, top)
+        _bar_axes(axes, labels, say(unit, lang), top)
         if percent:
             axes.set_xlim(0, max(1.0, top) * 1.12)
             axes.xaxis.set_major_locator(MultipleLocator(0.25))
@@ -329,7 +370,16 @@ def _draw_points(axes: Axes, layers: Sequence[Points], grid: float, scale: float
         )
 
 
-def _draw_areas(axes: Axes, areas: Sequence[Area], *, labels: bool) -> None:
+def _halo(lang: str) -> dict[str, Any]:
+    """What keeps a label readable over the dots: a white stroke around the letters in
+    English; a pale box in Chinese, because a stroked label is drawn as glyph outlines of
+    the chart's Latin font, which has no Chinese (a box keeps it text)."""
+    if lang == "zh-CN":
+        return {"bbox": {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75}}
+    return {"path_effects": [patheffects.withStroke(linewidth=3, foreground="white")]}
+
+
+def _draw_areas(axes: Axes, areas: Sequence[Area], *, labels: bool, lang: str) -> None:
     polygons = [np.asarray(p.exterior.coords) for a in areas for p in _polygons(a.geometry)]
     axes.add_collection(
         PolyCollection(
@@ -339,17 +389,17 @@ def _draw_areas(axes: Axes, areas: Sequence[Area], *, labels: bool) -> None:
             alpha=0.45,
             linewidths=1.0,
             zorder=2,
-            label="designated area",
+            label=say("designated area", lang),
         )
     )
     if not labels:
         return
-    halo = [patheffects.withStroke(linewidth=3, foreground="white")]
+    halo = _halo(lang)
     for area in areas:
         minx, _miny, _maxx, _maxy = area.geometry.bounds
         centre = area.geometry.centroid
         axes.annotate(
-            area.name,
+            say(area.name, lang),
             (minx, centre.y),
             xytext=(-5, 0),
             textcoords="offset points",
@@ -358,18 +408,20 @@ def _draw_areas(axes: Axes, areas: Sequence[Area], *, labels: bool) -> None:
             fontsize=10,
             fontweight="bold",
             color=COLOURS["area"],
-            path_effects=halo,
             zorder=5,
+            **halo,
         )
 
 
-def china_map(name: str, title: str, areas: Sequence[Area], layers: Sequence[Points]) -> str:
+def china_map(
+    name: str, title: str, areas: Sequence[Area], layers: Sequence[Points], lang: str = "en"
+) -> str:
     """China's provinces, the areas (marked: they are small at this scale) and points."""
     with _style():
         figure = Figure(figsize=(5.2, 4.3), layout="constrained")
         axes = _map_axes(figure, CHINA_EXTENT, 0.08)
         _draw_points(axes, layers, grid=0.1)
-        _draw_areas(axes, areas, labels=False)
+        _draw_areas(axes, areas, labels=False, lang=lang)
         union = shapely.union_all([a.geometry for a in areas])
         centre = union.centroid
         axes.scatter(
@@ -382,14 +434,14 @@ def china_map(name: str, title: str, areas: Sequence[Area], layers: Sequence[Poi
             zorder=4,
         )
         axes.annotate(
-            "designated areas",
+            say("designated areas", lang),
             (centre.x, centre.y),
             xytext=(-8, -16),
             textcoords="offset points",
             ha="right",
             fontsize=9,
             color=COLOURS["area"],
-            path_effects=[patheffects.withStroke(linewidth=3, foreground="white")],
+            **_halo(lang),
         )
         axes.set_title(title)
         if layers:
@@ -399,18 +451,20 @@ def china_map(name: str, title: str, areas: Sequence[Area], layers: Sequence[Poi
                 ncols=3,
                 fontsize=9,
                 markerscale=1.5,
-                title="dot area grows with the accounts at one place",
+                title=say("dot area grows with the accounts at one place", lang),
                 title_fontsize=8,
             )
         return _svg(figure, name, title)
 
 
-def border_map(name: str, title: str, areas: Sequence[Area], layers: Sequence[Points]) -> str:
+def border_map(
+    name: str, title: str, areas: Sequence[Area], layers: Sequence[Points], lang: str = "en"
+) -> str:
     """The China-Myanmar border region: areas labelled, border towns, points."""
     with _style():
         figure = Figure(figsize=(5.0, 5.4), layout="constrained")
         axes = _map_axes(figure, BORDER_EXTENT, 0.008)
-        halo = [patheffects.withStroke(linewidth=3, foreground="white")]
+        halo = _halo(lang)
         for label, (lon, lat) in {
             "MYANMAR": (97.2, 21.6),
             "CHINA": (101.2, 25.3),
@@ -420,7 +474,7 @@ def border_map(name: str, title: str, areas: Sequence[Area], layers: Sequence[Po
             axes.text(
                 lon,
                 lat,
-                label,
+                say(label, lang),
                 fontsize=10,
                 color="#90a4ae",
                 ha="center",
@@ -428,7 +482,7 @@ def border_map(name: str, title: str, areas: Sequence[Area], layers: Sequence[Po
                 fontweight="bold",
             )
         _draw_points(axes, layers, grid=0.02, scale=1.5)
-        _draw_areas(axes, areas, labels=True)
+        _draw_areas(axes, areas, labels=True, lang=lang)
         area_names = {a.name.casefold() for a in areas}
         for town in (*BORDER_TOWNS_CN, *BORDER_TOWNS_MM):
             place = border_town(town)
@@ -447,26 +501,32 @@ def border_map(name: str, title: str, areas: Sequence[Area], layers: Sequence[Po
                 continue  # the area's own label names it
             dx, dy, align = _TOWN_OFFSETS.get(town, (5, 3, "left"))
             axes.annotate(
-                town,
+                say(town, lang),
                 (place.lon, place.lat),
                 xytext=(dx, dy),
                 textcoords="offset points",
                 ha=align,
                 fontsize=9,
                 color=_INK,
-                path_effects=halo,
                 zorder=5,
+                **halo,
             )
-        axes.scatter([], [], s=22, c=_INK, label="border town, China")
+        axes.scatter([], [], s=22, c=_INK, label=say("border town, China", lang))
         axes.scatter(
-            [], [], s=22, marker="s", c="white", edgecolors=_INK, label="border town, Myanmar"
+            [],
+            [],
+            s=22,
+            marker="s",
+            c="white",
+            edgecolors=_INK,
+            label=say("border town, Myanmar", lang),
         )
         axes.set_title(title)
         figure.legend(loc="outside lower center", ncols=3, fontsize=9, markerscale=1.2)
         axes.text(
             0.99,
             0.01,
-            "only China's borders are drawn",
+            say("only China's borders are drawn", lang),
             transform=axes.transAxes,
             ha="right",
             va="bottom",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,8 @@ from fairban.preview.charts import COLOURS, Points
 from fairban.preview.decisions import ENFORCED, MEASURES, STRENGTHS
 from fairban.preview.ledger import Ledger, build_ledger, save_ledger
 from fairban.preview.quality import FIT, Quality, judge, read_truth
+from fairban.preview.regions import ABROAD
+from fairban.preview.regions import UNKNOWN as UNKNOWN_HOME
 from fairban.preview.tallies import (
     Comparison,
     by_measure,
@@ -79,6 +82,31 @@ FILES_ZH: dict[str, str] = {
 PAGES = {"index.html": "index.html.j2", "index.zh-CN.html": "index.zh-CN.html.j2"}
 _MEASURES_ZH = {"none": "不处置", "monitor": "监测", "restrict": "限制功能", "suspend": "暂停使用"}
 _STRENGTHS_ZH = {"strong": "强", "moderate": "中等", "weak": "弱", "none": "无"}
+#: each page's language (its charts are drawn in it)
+PAGE_LANGS = {"index.html.j2": "en", "index.zh-CN.html.j2": "zh-CN"}
+_PLATFORMS_ZH = {"wechat": "微信", "alipay": "支付宝", "qq": "QQ", "pos": "POS机"}
+_SOURCES_ZH = {"gps": "GPS", "wifi": "Wi-Fi", "cell": "基站", "ip": "IP地址"}
+#: the places that are no province (``preview.regions``)
+_PLACES_ZH = {ABROAD: "中国境外", UNKNOWN_HOME: "住处不明"}
+#: the charts' titles, series and units in Chinese (by their English words)
+_CHART_ZH = {
+    "Homes of the accounts fairban would act on": "fairban将处置的账号的住处",
+    "The border region: areas, towns and homes": "边境地区：指定地区、城镇和住处",
+    "2019 presence rule: {n} accounts": "2019年“在场”规则：{n}个账号",
+    "hit by the presence rule": "被“在场”规则命中",
+    "fairban: {n} accounts restricted or suspended": "fairban：{n}个账号被限制或暂停",
+    "Measures by platform": "各平台的措施",
+    "Measures by home province": "按住处省份的措施",
+    "Measures by strength of evidence": "按证据强度的措施",
+    "Presence-rule hits by source of the touching fix": "“在场”规则命中：按触及地区的定位来源",
+    "fairban also restricts/suspends": "fairban也限制/暂停",
+    "presence rule only": "仅“在场”规则",
+    "Accounts hit, by home province": "按住处省份的命中账号",
+    "2019 presence rule": "2019年“在场”规则",
+    "fairban restrict/suspend": "fairban限制/暂停",
+    "Share of each role flagged": "各角色被标记的比例",
+    "share of the role's accounts": "占该角色账号的比例",
+}
 
 
 @dataclass
@@ -246,11 +274,23 @@ def _write(
             _write_csv(table, out / name)
             advance(1)
     with progress.stage("Drawing charts and maps", total=None):
-        figures = _figures(directive, everyone, tables, comparison, quality)
+        # each page's charts in its own language
+        figures = {
+            lang: _figures(directive, everyone, tables, comparison, quality, lang)
+            for lang in PAGE_LANGS.values()
+        }
     summary = _summary(directive, ledger, decided, comparison, quality, tuple(tables), out)
     with progress.stage("Writing index.html", total=None):
         for page, template in PAGES.items():
-            html = _render(directive, summary, tables, comparison, quality, figures, template)
+            html = _render(
+                directive,
+                summary,
+                tables,
+                comparison,
+                quality,
+                figures[PAGE_LANGS[template]],
+                template,
+            )
             (out / page).write_text(html, encoding="utf-8")
     return summary
 
@@ -330,14 +370,35 @@ def _layer(
     )
 
 
-def _measure_layers(everyone: pa.Table) -> list[Points]:
+def _measure_layers(everyone: pa.Table, lang: str = "en") -> list[Points]:
     measure = everyone.column("measure")
     # weakest first, so restrict and suspend are drawn on top
     style = {"monitor": (5.0, 0.35), "restrict": (14.0, 0.9), "suspend": (16.0, 0.95)}
     return [
-        _layer(everyone, pc.equal(measure, pa.scalar(m)), COLOURS[m], m, *style[m])
+        _layer(
+            everyone,
+            pc.equal(measure, pa.scalar(m)),
+            COLOURS[m],
+            _measure_word(m, lang),
+            *style[m],
+        )
         for m in ("monitor", "restrict", "suspend")
     ]
+
+
+def _measure_word(measure: str, lang: str) -> str:
+    return _MEASURES_ZH.get(measure, measure) if lang == "zh-CN" else measure
+
+
+def _words(lang: str) -> Callable[..., str]:
+    """The charts' words in ``lang``: an English phrase of :data:`_CHART_ZH` (with
+    ``{n}`` filled in) said in Chinese on the Chinese page."""
+
+    def say(text: str, **values: object) -> str:
+        chosen = _CHART_ZH[text] if lang == "zh-CN" else text
+        return chosen.format(**values)
+
+    return say
 
 
 def _figures(
@@ -346,36 +407,61 @@ def _figures(
     tables: dict[str, pa.Table],
     comparison: Comparison,
     quality: Quality | None,
+    lang: str = "en",
 ) -> dict[str, Markup]:
     areas = directive.areas
-    layers = _measure_layers(everyone)
+    say = _words(lang)
+    zh = lang == "zh-CN"
+    layers = _measure_layers(everyone, lang)
     naive = pc.greater(everyone.column("naive_touches"), pa.scalar(0))
+
+    def measures(keys: Sequence[str], rows: list[dict[str, Any]]) -> list[Any]:
+        return [(_measure_word(m, lang), [r[m] for r in rows], COLOURS[m]) for m in keys]
+
     figures = {
         "map_china": charts.china_map(
-            "map-china", "Homes of the accounts fairban would act on", areas, layers
+            "map-china", say("Homes of the accounts fairban would act on"), areas, layers, lang
         ),
         "map_border": charts.border_map(
-            "map-border", "The border region: areas, towns and homes", areas, layers
+            "map-border", say("The border region: areas, towns and homes"), areas, layers, lang
         ),
         "map_naive": charts.china_map(
             "map-naive",
-            f"2019 presence rule: {comparison.naive_accounts:,} accounts",
+            say("2019 presence rule: {n} accounts", n=f"{comparison.naive_accounts:,}"),
             areas,
-            [_layer(everyone, naive, COLOURS["naive"], "hit by the presence rule", 9.0, 0.6)],
+            [
+                _layer(
+                    everyone,
+                    naive,
+                    COLOURS["naive"],
+                    say("hit by the presence rule"),
+                    9.0,
+                    0.6,
+                )
+            ],
+            lang,
         ),
         "map_fairban": charts.china_map(
             "map-fairban",
-            f"fairban: {comparison.fairban_accounts:,} accounts restricted or suspended",
+            say(
+                "fairban: {n} accounts restricted or suspended",
+                n=f"{comparison.fairban_accounts:,}",
+            ),
             areas,
             [layers[1], layers[2]],
+            lang,
         ),
     }
     platform = tables["by_platform.csv"].to_pylist()
     figures["chart_platform"] = charts.stacked_bars(
         "chart-platform",
-        "Measures by platform",
-        [r["platform"] for r in platform],
-        [(m, [r[m] for r in platform], COLOURS[m]) for m in ("monitor", "restrict", "suspend")],
+        say("Measures by platform"),
+        [
+            _PLATFORMS_ZH.get(r["platform"], r["platform"]) if zh else r["platform"]
+            for r in platform
+        ],
+        measures(("monitor", "restrict", "suspend"), platform),
+        lang=lang,
     )
     provinces = [
         r
@@ -384,69 +470,96 @@ def _figures(
     ][:_TOP_PROVINCES_CHART]
     figures["chart_province"] = charts.stacked_bars(
         "chart-province",
-        "Measures by home province",
-        [r["province_en"] for r in provinces],
-        [(m, [r[m] for r in provinces], COLOURS[m]) for m in ("monitor", "restrict", "suspend")],
+        say("Measures by home province"),
+        [
+            _PLACES_ZH.get(r["province"], r["province"]) if zh else r["province_en"]
+            for r in provinces
+        ],
+        measures(("monitor", "restrict", "suspend"), provinces),
+        lang=lang,
     )
     strength = tables["by_strength.csv"].to_pylist()
     figures["chart_strength"] = charts.stacked_bars(
         "chart-strength",
-        "Measures by strength of evidence",
-        [r["strength"] for r in strength],
-        [(m, [r[m] for r in strength], COLOURS[m]) for m in MEASURES],
+        say("Measures by strength of evidence"),
+        [
+            _STRENGTHS_ZH.get(r["strength"], r["strength"]) if zh else r["strength"]
+            for r in strength
+        ],
+        measures(MEASURES, strength),
+        lang=lang,
     )
     naive_rows = comparison.table.to_pylist()
     sources = [r for r in naive_rows if r["group"] == "source"]
     figures["chart_naive_sources"] = charts.stacked_bars(
         "chart-naive-sources",
-        "Presence-rule hits by source of the touching fix",
-        [r["key"] for r in sources],
+        say("Presence-rule hits by source of the touching fix"),
+        [_SOURCES_ZH.get(r["key"], r["key"]) if zh else r["key"] for r in sources],
         [
             (
-                "fairban also restricts/suspends",
+                say("fairban also restricts/suspends"),
                 [r["both_accounts"] for r in sources],
                 COLOURS["suspend"],
             ),
-            ("presence rule only", [r["naive_only_accounts"] for r in sources], COLOURS["naive"]),
+            (
+                say("presence rule only"),
+                [r["naive_only_accounts"] for r in sources],
+                COLOURS["naive"],
+            ),
         ],
+        lang=lang,
     )
     province_rows = [r for r in naive_rows if r["group"] == "province"][:12]
     figures["chart_naive_provinces"] = charts.grouped_bars(
         "chart-naive-provinces",
-        "Accounts hit, by home province",
-        [_short_place(r["name"]) for r in province_rows],
+        say("Accounts hit, by home province"),
+        [_short_place(r["name"], lang) for r in province_rows],
         [
-            ("2019 presence rule", [r["naive_accounts"] for r in province_rows], COLOURS["naive"]),
             (
-                "fairban restrict/suspend",
+                say("2019 presence rule"),
+                [r["naive_accounts"] for r in province_rows],
+                COLOURS["naive"],
+            ),
+            (
+                say("fairban restrict/suspend"),
                 [r["fairban_accounts"] for r in province_rows],
                 COLOURS["suspend"],
             ),
         ],
+        lang=lang,
     )
     if quality is not None:
         roles = quality.by_role.to_pylist()
+        gap = "" if zh else " "
         figures["chart_quality"] = charts.grouped_bars(
             "chart-quality",
-            "Share of each role flagged",
-            [f"{r['role']} ({r['expected']})" for r in roles],
+            say("Share of each role flagged"),
+            [
+                f"{r['role']}{gap}{'（' if zh else '('}{_measure_word(r['expected'], lang)}"
+                f"{'）' if zh else ')'}"
+                for r in roles
+            ],
             [
                 (
-                    "fairban restrict/suspend",
+                    say("fairban restrict/suspend"),
                     [r["fairban_share"] for r in roles],
                     COLOURS["suspend"],
                 ),
-                ("2019 presence rule", [r["naive_share"] for r in roles], COLOURS["naive"]),
+                (say("2019 presence rule"), [r["naive_share"] for r in roles], COLOURS["naive"]),
             ],
-            unit="share of the role's accounts",
+            unit=say("share of the role's accounts"),
             percent=True,
+            lang=lang,
         )
     return {name: Markup(svg) for name, svg in figures.items()}
 
 
-def _short_place(name: str) -> str:
-    """The English part of 'Yunnan 云南省' (charts carry no CJK text)."""
-    return name.split(" ")[0] if any(ord(c) > 127 for c in name) else name
+def _short_place(name: str, lang: str = "en") -> str:
+    """'Yunnan 云南省' in one language: 'Yunnan' or '云南省' (a name in one stays)."""
+    if not any(ord(c) > 127 for c in name) or " " not in name:
+        return _PLACES_ZH.get(name, name) if lang == "zh-CN" else name
+    english, _, chinese = name.partition(" ")
+    return chinese if lang == "zh-CN" else english
 
 
 # --------------------------------------------------------------------------- HTML

@@ -7,7 +7,10 @@ downgraded to anything lighter) or upholds a suspension (:func:`needs_second`, t
 rule); a lift counts every measure it ends on the person's other accounts too. Such a
 decision is a pending :class:`~fairban.review.models.ReviewProposal` until approved.
 Every step is audited (``review:decide``, ``review:propose``, ``review:approve``,
-``review:reject``).
+``review:reject``). A decision carried out is told to the person once, in a notice of
+its own on the appeal's case (``cases/messaging.py``, :class:`~fairban.cases.messaging.Decided`):
+the decision, the reviewer's reason, each of their accounts as it is now, and what
+they can do next; an uphold too, though it changes no measure.
 """
 
 from __future__ import annotations
@@ -22,13 +25,16 @@ from fairban import audit
 from fairban.appeals.breaker import check_breaker
 from fairban.appeals.flows import close_appeals_of_lifted, lift_everywhere
 from fairban.appeals.models import Appeal, AppealState
+from fairban.appeals.service import linked_cases_all
 from fairban.audit.actions import Action
 from fairban.cases import flows as case_flows
-from fairban.cases.models import Case
+from fairban.cases.messaging import Decided, tell
+from fairban.cases.models import Case, NoticeRecord
 from fairban.cases.service import cases_of_person
-from fairban.cases.transitions import DeciderKind
+from fairban.cases.transitions import APPEALABLE, IN_FORCE, DeciderKind
 from fairban.config import Settings
-from fairban.measures import NONE, Measure, severity
+from fairban.measures import NONE, VISIBLE, Measure, severity
+from fairban.notices import AccountNow
 from fairban.review.models import ConsoleUser, ProposalState, ReviewAction, ReviewProposal, Role
 from fairban.review.queue import claimed_by_other
 
@@ -248,15 +254,19 @@ def _carry_out(
 ) -> None:
     case = appeal.case
     actor = "user:" + "+".join(deciders)
+    was = _seen(case)
+    lift_reason = "review"
     if action == ReviewAction.LIFT:
+        lift_reason = "appeal_granted"
         lift_everywhere(
             session,
             case,
             actor=actor,
             kind=DeciderKind.PERSON,
-            reason="appeal_granted",
+            reason=lift_reason,
             settings=settings,
             now=now,
+            tell=False,  # told below, with the decision
         )
         close_appeals_of_lifted(
             session, case, decided_by=actor, reason=reason, now=now, settings=settings
@@ -270,7 +280,14 @@ def _carry_out(
     else:
         assert to_measure is not None
         case_flows.downgrade_measure(
-            session, case, to=to_measure, actor=actor, reason=reason, now=now, settings=settings
+            session,
+            case,
+            to=to_measure,
+            actor=actor,
+            reason=reason,
+            now=now,
+            settings=settings,
+            tell=False,  # told below, with the decision
         )
         appeal.state = AppealState.DOWNGRADED
     appeal.decided_at, appeal.decided_by, appeal.decision_reason = now, actor, reason
@@ -288,4 +305,50 @@ def _carry_out(
         },
     )
     session.flush()
+    decided = Decided(
+        decision=appeal.state.value,
+        reason=reason,
+        accounts=accounts_now(session, case),
+        appeal_again=case.state in APPEALABLE,
+    )
+    ctx = case_flows.context(session, settings, now)
+    tell(
+        ctx,
+        case,
+        was,
+        _seen(case),
+        actor_kind=DeciderKind.PERSON,
+        lift_reason=lift_reason,
+        decided=decided,
+    )
     check_breaker(session, case.directive_id, settings, now)
+
+
+def _seen(case: Case) -> Measure | None:
+    """The measure the person sees on the case's account: in force and visible."""
+    return case.measure if case.state in IN_FORCE and case.measure in VISIBLE else None
+
+
+def accounts_now(session: Session, case: Case) -> tuple[AccountNow, ...]:
+    """Every account of the case's person that a notice ever told them of, each with the
+    strongest measure in force on it now (None: none): what a decision notice lists.
+    Accounts only ever monitored or proposed for a measure are not named."""
+    cases = linked_cases_all(session, case)
+    noticed = set(
+        session.scalars(
+            select(NoticeRecord.case_id)
+            .where(NoticeRecord.case_id.in_([c.id for c in cases]))
+            .distinct()
+        )
+    )
+    strongest: dict[str, AccountNow] = {}
+    for c in sorted(cases, key=lambda c: (c.account_id, c.id)):
+        if c.id not in noticed and c.id != case.id:
+            continue
+        seen = _seen(c)
+        had = strongest.get(c.account_id)
+        if had is None or severity(seen) > severity(had.measure):
+            strongest[c.account_id] = AccountNow(
+                c.account_id, c.platform, seen.value if seen else None
+            )
+    return tuple(strongest.values())

@@ -36,10 +36,12 @@ from fairban import metrics
 from fairban.appeals.blobs import BlobStore
 from fairban.appeals.codes import code_sender, secret_key
 from fairban.appeals.recheck import DecisionCache
+from fairban.appeals.service import DrainGauge
 from fairban.appeals.worker import RecheckLoop
 from fairban.config import Settings
 from fairban.db import database_url, open_database, session_factory
 from fairban.web.api import intake
+from fairban.web.api.routes import RateLimited, too_many_body
 from fairban.web.deps import TEMPLATES, AppState, expired_purges, get_lang, render
 from fairban.web.limits import RequestLimits
 from fairban.web.metrics import CONTENT_TYPE, authorized, exposition
@@ -229,6 +231,7 @@ def create_app(
         secret=secret_key(settings),
         cache=cache,
     )
+    state.drain = DrainGauge(state.factory)
     if run_recheck and settings.recheck_in_server:
         state.recheck = RecheckLoop(
             state.factory, lambda: state.cache, settings, purges=expired_purges(settings)
@@ -334,8 +337,9 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if request.url.path.startswith("/api/") or request.url.path.startswith("/static"):
+            body = too_many_body(exc.wait_s) if isinstance(exc, RateLimited) else None
             return JSONResponse(
-                {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+                body or {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
             )
         if 300 <= exc.status_code < 400 and exc.headers and "Location" in exc.headers:
             return RedirectResponse(exc.headers["Location"], status_code=exc.status_code)

@@ -21,6 +21,7 @@ from fairban.appeals import sessions as portal_sessions
 from fairban.appeals.blobs import BlobStore
 from fairban.appeals.codes import CodeSender
 from fairban.appeals.recheck import DecisionCache
+from fairban.appeals.service import DrainGauge
 from fairban.appeals.worker import Purge, RecheckLoop
 from fairban.clock import BEIJING
 from fairban.config import Settings
@@ -60,6 +61,8 @@ class AppState:
     #: PostgreSQL only: the appeal intake's own connections (``web.api.intake``), open
     #: while the app runs
     intake_pool: asyncpg.Pool | None = None
+    #: the re-check's queue and drain rate, measured once a second for filings' answers
+    drain: DrainGauge | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from fairban import audit
 from fairban.appeals.blobs import BlobStore
 from fairban.appeals.models import Appeal, AppealState
-from fairban.appeals.service import DRAIN_WINDOW, standing
+from fairban.appeals.service import DRAIN_WINDOW, DrainGauge, standing
 from fairban.appeals.sessions import purge, start_session
 from fairban.appeals.worker import (
     STALE_CLAIM,
@@ -230,3 +230,40 @@ def test_the_queue_standing_comes_from_the_measured_drain_rate(
     assert moving.ahead == 1
     assert moving.rate_per_s == pytest.approx(6 / DRAIN_WINDOW.total_seconds())
     assert moving.expected == now + timedelta(seconds=2 / moving.rate_per_s)
+
+
+def test_the_intakes_promise_comes_from_the_drain_measured_once_a_second(
+    new_engine: Engine, directive: Directive, decide: Decide, blobs: BlobStore
+) -> None:
+    """What a filing is promised (``expected_decision`` of its 201) is the status page's
+    estimate for the last place in the queue, from a measure at most a second old."""
+    ids = committed_appeals(new_engine, directive, decide, blobs, 8)
+    factory = session_factory(new_engine)
+    gauge = DrainGauge(factory)
+    t = datetime.now(UTC)
+    assert gauge.fresh(t) is None
+    idle = gauge.read(t)
+    assert (idle.waiting, idle.rate_per_s) == (8, 0)
+    assert idle.expected(t, t) is None  # a queue that does not move: not known
+    assert run_pending(factory, None, SETTINGS, limit=6) == 6
+    # within the second the measure stands (no query per filing) ...
+    soon = t + timedelta(milliseconds=500)
+    assert gauge.read(soon) is idle
+    # ... then it is measured again
+    later = t + timedelta(seconds=1)
+    moving = gauge.read(later)
+    assert (moving.waiting, moving.measured_at) == (2, later)
+    assert moving.rate_per_s == pytest.approx(6 / DRAIN_WINDOW.total_seconds())
+    assert moving.expected(later, later) == later + timedelta(seconds=3 / moving.rate_per_s)
+    # the status page's estimate for an appeal behind the same queue says the same
+    with factory() as session:
+        last = session.get(Appeal, ids[-1])
+        assert last is not None
+        page = standing(session, last, later)
+    assert page is not None
+    assert page.expected == later + timedelta(seconds=(page.ahead + 1) / moving.rate_per_s)
+    assert run_pending(factory, None, SETTINGS, limit=6) == 2
+    empty = gauge.read(later + timedelta(seconds=2))
+    assert empty.waiting == 0
+    # nothing ahead: the next re-check of the queue, at the measured rate
+    assert empty.expected(later, later) == later + timedelta(seconds=1 / empty.rate_per_s)

@@ -3,6 +3,7 @@ network references, the truth section only with truth, and all-or-nothing writin
 
 from __future__ import annotations
 
+import html
 import itertools
 import re
 from collections import Counter
@@ -326,3 +327,60 @@ def test_an_empty_dry_run_still_reports_the_presence_rule(
     hits = read(out, "naive_hits.csv")
     assert set(hits["home_from"].to_pylist()) <= {"evidence", ""}
     assert (out / "index.html").is_file()
+
+
+def _chart_words(page: str) -> str:
+    """Every text of the page's charts and maps: their titles and what they draw."""
+    svgs = re.findall(r"<svg.*?</svg>", page, re.S)
+    assert len(svgs) >= 8
+    texts = [html.unescape(t) for svg in svgs for t in re.findall(r">([^<>]+)<", svg)]
+    return "\n".join(t.strip() for t in texts if t.strip())
+
+
+#: the charts' own English words: none of them on the Chinese page's charts
+ENGLISH_LABELS = (
+    "accounts",
+    "monitor",
+    "restrict",
+    "suspend",
+    "designated area",
+    "border town",
+    "MYANMAR",
+    "CHINA",
+    "Laukkai",
+    "Ruili",
+    "Measures by",
+    "presence rule",
+    "share of",
+    "only China",
+    "dot area",
+    "Homes of",
+    "strong",
+    "wechat",
+)
+
+
+def test_the_charts_speak_their_pages_language(preview_case: PreviewCase) -> None:
+    report = preview_case.report
+    zh = _chart_words((report / "index.zh-CN.html").read_text(encoding="utf-8"))
+    for words in (
+        "各平台的措施",
+        "按住处省份的措施",
+        "指定地区",
+        "缅甸",
+        "边境城镇（中国）",
+        "老街",
+        "瑞丽",
+        "限制功能",
+        "暂停使用",
+        "账号数",
+        "各角色被标记的比例",
+    ):
+        assert words in zh, words
+    found = [w for w in ENGLISH_LABELS if w.casefold() in zh.casefold()]
+    assert found == [], found
+    en = _chart_words((report / "index.html").read_text(encoding="utf-8"))
+    # (the English page's town and area names are outlines: a white stroke around them)
+    for words in ("Measures by platform", "designated area", "MYANMAR", "restrict"):
+        assert words in en, words
+    assert re.findall(r"[\u4e00-\u9fff]", en) == []  # the English page's charts stay English

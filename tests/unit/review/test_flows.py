@@ -10,15 +10,15 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fairban.appeals.blobs import BlobStore
 from fairban.appeals.models import Appeal, AppealState
 from fairban.audit import verify
 from fairban.audit.actions import Action
-from fairban.cases.models import Case
-from fairban.cases.service import messages_of
+from fairban.cases.models import Case, NoticeRecord
+from fairban.cases.service import messages_of, notices_of
 from fairban.cases.transitions import CaseState
 from fairban.measures import Measure
 from fairban.platforms.webhooks import MessageKind
@@ -390,3 +390,91 @@ def test_only_reviewers_decide_and_only_queued_appeals_with_a_reason(
     assert session.scalars(select(Appeal.state).where(Appeal.id == appeal.id)).one() == (
         AppealState.UPHELD
     )
+
+
+# --- the decision's notice ----------------------------------------------------------------
+
+
+def last_notice_id(session: Session) -> int:
+    return session.scalar(select(func.max(NoticeRecord.id))) or 0
+
+
+def test_an_uphold_is_told_once_with_the_reason_the_accounts_and_the_next_steps(
+    session: Session, queued: dict[str, Appeal], people: dict[str, ConsoleUser]
+) -> None:
+    appeal = queued["alipay:mule"]
+    case = appeal.case
+    since, before = last_notice_id(session), len(messages_of(session, case))
+    decide(session, appeal, people["rita"], ReviewAction.UPHOLD, REASON, SETTINGS, now=NOW)
+    notices = [n for n in notices_of(session, case) if n.id > since]
+    assert sorted(n.locale for n in notices) == ["en", "zh-CN"]  # once, in every language
+    assert {n.measure for n in notices} == {"restrict"}  # the measure stands
+    by = {n.locale: n for n in notices}
+    en, zh = by["en"].long_text, by["zh-CN"].long_text
+    assert REASON in en  # the reviewer's words, as written
+    assert REASON in zh
+    assert "upheld the measure" in en
+    assert "维持原措施" in zh
+    assert "alipay:mule: restricted" in en  # the account as it is now
+    assert "What you can do next" in en
+    assert "people's court" in en
+    assert "您接下来可以" in zh
+    assert "人民法院" in zh
+    assert "appeal again" not in en  # an upheld case is not appealed again
+    assert "?t=…" in en  # the stored copy masks the token
+    sent = messages_of(session, case)[before:]
+    assert len(sent) == 1  # one webhook
+    assert sent[0].kind == MessageKind.APPLY
+    body = json.loads(sent[0].payload)
+    assert (body["measure"], body["decision"], body["automated"]) == ("restrict", "upheld", False)
+    assert body["sms"] == by["zh-CN"].sms
+    assert "维持原措施" in body["sms"]
+    assert "?t=" in body["appeal_url"]  # a fresh token
+    assert "…" not in body["appeal_url"]
+    assert lifts(session) == {}
+
+
+def test_a_downgrade_is_told_once_as_the_new_measure_with_a_further_review(
+    session: Session, queued: dict[str, Appeal], people: dict[str, ConsoleUser]
+) -> None:
+    appeal = queued["wechat:solo"]  # a suspension, no person
+    case = appeal.case
+    result = decide(
+        session,
+        appeal,
+        people["rita"],
+        ReviewAction.DOWNGRADE,
+        REASON,
+        SETTINGS,
+        to_measure=Measure.RESTRICT,
+        now=NOW,
+    )
+    if result.proposal is not None:
+        approve(session, result.proposal, people["sam"], "", SETTINGS, now=NOW)
+    restricts = [n for n in notices_of(session, case) if n.measure == "restrict"]
+    assert sorted(n.locale for n in restricts) == ["en", "zh-CN"]
+    en = next(n.long_text for n in restricts if n.locale == "en")
+    assert REASON in en
+    assert "reduced the measure to a restriction" in en
+    assert "Ask for a further review" in en  # a downgraded case can be appealed again
+    last = json.loads(messages_of(session, case)[-1].payload)
+    assert (last["measure"], last["decision"]) == ("restrict", "downgraded")
+
+
+def test_a_grant_tells_the_appeals_case_the_decision_and_the_others_their_lift(
+    session: Session,
+    enforced: dict[str, Case],
+    queued: dict[str, Appeal],
+    people: dict[str, ConsoleUser],
+) -> None:
+    appeal = queued["wechat:low"]
+    decide(session, appeal, people["rita"], ReviewAction.LIFT, REASON, SETTINGS, now=NOW)
+    own = lift_notices(session, enforced["wechat:low"])
+    other = lift_notices(session, enforced["qq:low"])
+    assert set(own) == set(other) == {"zh-CN", "en"}  # one lift notice each
+    assert REASON in own["en"]
+    assert "granted it" in own["en"]
+    assert "QQ qq:low: no measure" in own["en"]  # every account as it is now
+    assert REASON not in other["en"]
+    bodies = lifts(session)
+    assert (bodies["wechat:low"]["decision"], bodies["qq:low"]["decision"]) == ("granted", None)

@@ -44,12 +44,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fairban import ratelimits, tokens
-from fairban.appeals import service
 from fairban.appeals import sessions as portal_sessions
 from fairban.appeals.filing import AppealError, check_key, checked_text, earlier_appeal
 from fairban.appeals.models import Appeal, AppealState
 from fairban.cases.transitions import APPEALABLE, CaseState
-from fairban.web.api.routes import AppealIn, AppealOut, appeal_out
+from fairban.web.api.routes import AppealIn, AppealOut, appeal_out, too_many_body
 from fairban.web.deps import AppState
 
 log = logging.getLogger("fairban.web")
@@ -124,7 +123,9 @@ def _file_statement() -> ClauseElement:
         .returning(_APPEALS.c.id)
         .cte("filed")
     )
-    return select(counted.c.count, filed.c.id).select_from(counted.outerjoin(filed, true()))
+    return select(counted.c.count, counted.c.window_start, filed.c.id).select_from(
+        counted.outerjoin(filed, true())
+    )
 
 
 _CASE = _Statement.of(portal_sessions.VERIFIED_CASE)
@@ -247,6 +248,12 @@ class FastIntake:
                 grounds, statement = checked_text(list(body.grounds), body.statement)
             except AppealError as e:
                 return _error(400, e.code)
+            # the promise the route makes: from the queue and drain rate measured within
+            # the last second, before filing (in a thread, once a second per process)
+            gauge = self.state.drain
+            drain = None
+            if gauge is not None:
+                drain = gauge.fresh(t) or await run_in_threadpool(gauge.read, t)
             key = portal_sessions.case_limit_key("appeal", case.id)
             answer_by = t + timedelta(hours=settings.answer_hours)
             values = {
@@ -271,9 +278,12 @@ class FastIntake:
                 ),
             )
             assert filed is not None  # the upsert always returns its row
-            count, new_id = filed
+            count, window_start, new_id = filed
         if count > settings.appeals_per_window:
-            return _error(429, "too many requests")
+            # the route's answer: the wait until this case's window ends (header, body)
+            wait = ratelimits.wait_after(window_start, window_s=settings.rate_window_s, now=t)
+            payload = json.dumps(too_many_body(max(1, wait)), separators=(",", ":"))
+            return 429, payload.encode(), [(b"retry-after", str(max(1, wait)).encode())]
         if new_id is None:
             # the key is taken or the case has an open appeal: rare, so a thread
             try:
@@ -290,14 +300,16 @@ class FastIntake:
             grounds=grounds,
             filed_at=t,
             answer_by=answer_by,
-            expected_decision=service.expected_for(AppealState.RECEIVED, t, answer_by, t),
+            expected_decision=drain.expected(t, t) if drain else None,
             decided_at=None,
         )
         return 201, out.model_dump_json().encode(), []
 
     def _earlier(self, case: portal_sessions.VerifiedCase, submit_key: str) -> AppealOut:
+        t = datetime.now(UTC)
+        drain = self.state.drain.read(t) if self.state.drain is not None else None
         with self.state.factory() as session:
-            return appeal_out(earlier_appeal(session, case, submit_key), case.number)
+            return appeal_out(earlier_appeal(session, case, submit_key), case.number, drain)
 
 
 def _headers(raw: Sequence[tuple[bytes, bytes]]) -> list[tuple[str, str]]:

@@ -5,6 +5,7 @@ notice link's token or the case number and phone, and is verified by the one-tim
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -16,10 +17,11 @@ from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from fairban import ratelimits
 from fairban.appeals import codes, service
 from fairban.appeals import sessions as portal_sessions
 from fairban.appeals.filing import AppealError, submit_appeal
-from fairban.appeals.models import AccountContact, Appeal, PortalSession
+from fairban.appeals.models import AccountContact, Appeal, AppealState, PortalSession
 from fairban.audit import heads
 from fairban.audit.checkpoint import CheckpointError
 from fairban.cases import links
@@ -111,12 +113,20 @@ class Problem(BaseModel):
     detail: str
 
 
+class TooMany(Problem):
+    """A refusal by the rate limit: the same wait as the ``Retry-After`` header."""
+
+    retry_after_s: int = Field(description="seconds until the rate limit lets the caller in")
+
+
 ERRORS: dict[int | str, dict[str, object]] = {
     400: {"model": Problem},
     401: {"model": Problem},
     404: {"model": Problem},
-    429: {"model": Problem},
+    429: {"model": TooMany},
 }
+
+TOO_MANY = "too many requests"
 
 
 @router.get("/health", response_model=Health)
@@ -142,8 +152,26 @@ def audit_checkpoint(state: StateDep) -> PlainTextResponse:
     return PlainTextResponse(note, headers={"Cache-Control": "no-cache"})
 
 
-def _too_many() -> HTTPException:
-    return HTTPException(status_code=429, detail="too many requests")
+class RateLimited(HTTPException):
+    """429 with ``Retry-After`` and, in the JSON body, ``retry_after_s`` (the app's
+    handler adds it): how long until the limit's window ends."""
+
+    def __init__(self, wait_s: int) -> None:
+        super().__init__(status_code=429, detail=TOO_MANY, headers={"Retry-After": str(wait_s)})
+        self.wait_s = wait_s
+
+
+def too_many_body(wait_s: int) -> dict[str, object]:
+    """The JSON of a 429 (the intake's own path answers the same)."""
+    return {"detail": TOO_MANY, "retry_after_s": wait_s}
+
+
+def _too_many(session: Session, state: AppState, keys: Sequence[str], t: datetime) -> RateLimited:
+    """The refusal, with the wait read from the limiter's windows of ``keys``; commits
+    the count that refused."""
+    wait = ratelimits.wait_s(session, keys, window_s=state.settings.rate_window_s, now=t)
+    session.commit()
+    return RateLimited(max(1, wait))
 
 
 def _session(session: SessionDep, credentials: BearerDep, *, verified: bool) -> PortalSession:
@@ -179,11 +207,11 @@ def access_by_phone(
     """A session and a code sent, when the case number and phone match; the same
     answer, timing and next steps when they do not (a session that never verifies)."""
     s, t = state.settings, now()
+    address = client_address(request)
     if not portal_sessions.allow_start(
-        session, s, case_number=body.case_number, address=client_address(request), now=t
+        session, s, case_number=body.case_number, address=address, now=t
     ):
-        session.commit()
-        raise _too_many()
+        raise _too_many(session, state, portal_sessions.start_keys(body.case_number, address), t)
     case = case_service.case_by_number(session, body.case_number)
     token = codes.start_by_phone(  # a decoy session when they do not match
         session,
@@ -209,11 +237,9 @@ def send_code(
     """Send a (new) one-time code to the phone bound to the session's account."""
     portal = _session(session, credentials, verified=False)
     s, t = state.settings, now()
-    if not codes.allow_code(
-        session, s, case_id=codes.limit_subject(portal), address=client_address(request), now=t
-    ):
-        session.commit()
-        raise _too_many()
+    subject, address = codes.limit_subject(portal), client_address(request)
+    if not codes.allow_code(session, s, case_id=subject, address=address, now=t):
+        raise _too_many(session, state, codes.code_keys(subject, address), t)
     case = session.get(Case, portal.case_id) if portal.case_id is not None else None
     sender = codes.Deferred(state.sender, tasks.add_task)  # a decoy's answer: as fast
     sent = codes.send_code(
@@ -239,9 +265,17 @@ def verify(body: CodeIn, session: SessionDep, state: StateDep, credentials: Bear
     return Verified(verified=True)
 
 
-def appeal_out(appeal: Appeal, case_number: str | None = None) -> AppealOut:
+def appeal_out(
+    appeal: Appeal, case_number: str | None = None, drain: service.Drain | None = None
+) -> AppealOut:
+    """An appeal as the API says it. ``drain``: the re-check's queue as last measured,
+    from which an appeal just filed is promised its re-check (as the status page does)."""
     import json
 
+    t = now()
+    expected = service.expected_decision(appeal, t)
+    if drain is not None and appeal.state == AppealState.RECEIVED:
+        expected = drain.expected(appeal.filed_at, t)
     return AppealOut(
         id=appeal.id,
         case_number=case_number or appeal.case.number,
@@ -249,7 +283,7 @@ def appeal_out(appeal: Appeal, case_number: str | None = None) -> AppealOut:
         grounds=json.loads(appeal.grounds),
         filed_at=appeal.filed_at,
         answer_by=appeal.answer_by,
-        expected_decision=service.expected_decision(appeal, now()),
+        expected_decision=expected,
         decided_at=appeal.decided_at,
     )
 
@@ -309,8 +343,9 @@ def _file_appeal(
             status_code=401, detail="no valid session", headers={"WWW-Authenticate": "Bearer"}
         )
     if not portal_sessions.allow_case(session, s, action="appeal", case_id=case.id, now=t):
-        session.commit()
-        raise _too_many()
+        keys = [portal_sessions.case_limit_key("appeal", case.id)]
+        raise _too_many(session, state, keys, t)
+    drain = _drain(state, t)  # measured at most once a second, by whichever thread
     try:
         appeal, created = submit_appeal(
             session,
@@ -324,7 +359,7 @@ def _file_appeal(
             settings=s,
             now=t,
         )
-        out = appeal_out(appeal, case.number)
+        out = appeal_out(appeal, case.number, drain)
         session.commit()
     except AppealError as e:
         session.rollback()
@@ -334,8 +369,13 @@ def _file_appeal(
         again = service.open_appeal(session, case)
         if again is None:
             raise HTTPException(status_code=400, detail="bad_key") from None
-        out, created = appeal_out(again, case.number), False
+        out, created = appeal_out(again, case.number, drain), False
     return out, created
+
+
+def _drain(state: AppState, t: datetime) -> service.Drain | None:
+    """The queue as measured within the last second (both intake paths promise from it)."""
+    return state.drain.read(t) if state.drain is not None else None
 
 
 @router.get("/case/appeal", response_model=AppealOut, responses=ERRORS)
