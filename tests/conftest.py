@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.support.appeal_world",
     "tests.support.appeals",
     "tests.support.platforms",
+    "tests.support.pgcluster",
 ]

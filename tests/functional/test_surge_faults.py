@@ -1,6 +1,8 @@
-"""The surge's fault test, with real processes and a real PostgreSQL: the re-check
-process is killed (SIGKILL) in the middle of its batches and started again; every appeal
-is still re-checked exactly once, and each lift reaches every platform once."""
+"""The surge's fault tests, with real processes and a real PostgreSQL: the re-check
+process, the delivery worker or the server is killed (SIGKILL) in the middle of its work
+and started again, or the database crashes and restarts (a throwaway cluster of the
+test's own: tests/support/pgcluster.py); every appeal answered 201 is still re-checked
+exactly once, and each lift reaches every platform once."""
 
 from __future__ import annotations
 
@@ -22,8 +24,10 @@ from fairban.cases.models import Case
 from fairban.db import make_engine, session_factory
 from fairban.platforms.models import OutboxMessage
 from fairban.platforms.webhooks import MessageKind
+from tests.support import surge
 from tests.support.appeal_world import F1, World, seed, settings_for
 from tests.support.db import kind_of
+from tests.support.pgcluster import PgCluster
 from tests.support.platforms import Sim, cli_env, register
 
 pytestmark = pytest.mark.slow
@@ -196,3 +200,139 @@ def test_a_killed_recheck_loses_nothing_and_does_nothing_twice(
         applied = sim.deliveries(keys)
         assert {row[1] for row in applied} == keys  # every lift reached its platform
         assert len(applied) == len(keys)  # applied once each (a resend is a duplicate)
+
+
+# --- the server killed, the database crashed: appeals filed over HTTP meanwhile ------
+
+SURGE = 161  # appeals filed over HTTP, one per case: a warm-up, then two halves
+RATE = 20.0  # a second
+HALF = range(1, 81), range(81, SURGE)
+
+
+def _surge(
+    url: str, tmp_path: Path, world: World, sims: Callable[..., Sim]
+) -> tuple[surge.Surge, surge.Filer, dict[str, Sim]]:
+    platforms = {name: sims(name) for name in ("qq", "wechat")}
+    home = tmp_path / "home"
+    tokens = surge.seed_surge(url, world, home, SURGE, platforms)
+    running = surge.start_surge(url, world, home, tmp_path)
+    filer = surge.Filer(running.base, tokens, RATE)
+    try:
+        filer.warm_up(url)
+    except BaseException:
+        filer.close()
+        running.stop()
+        raise
+    return running, filer, platforms
+
+
+def _in_the_middle(running: surge.Surge, filer: surge.Filer) -> None:
+    """Until some appeals of the first half were answered 201 and some re-checked."""
+    granted = "SELECT count(*) FROM appeals WHERE state = 'granted'"
+    surge.wait_until(
+        lambda: filer.count(201) >= 20 and surge.count(running.url, granted) >= 10,
+        "the first re-checks",
+    )
+    assert len(filer.answers) < len(HALF[0]), "the first half was over before the fault"
+
+
+def _finish(running: surge.Surge, filer: surge.Filer, platforms: dict[str, Sim]) -> dict[str, int]:
+    """The second half filed, then again (same submit key) every appeal that got no
+    answer; wait for every re-check and lift; every process must still be running
+    (none died of the fault); then the checks."""
+    try:
+        filer.start(HALF[1]).join()
+        filer.retry_failed()
+        surge.wait_done(running)
+        dead = [p.name for p in running.procs if not p.alive()]
+        assert not dead, f"died: {dead}\n{running.logs()}"
+    finally:
+        filer.close()
+        running.stop()
+    return surge.check_exactly_once(running.url, filer.answers, platforms)
+
+
+def test_a_killed_server_loses_no_answered_appeal(
+    new_db_url: str, tmp_path: Path, appeal_world: World, sims: Callable[..., Sim]
+) -> None:
+    """SIGKILL of `fairban serve` (its intake and its re-check loop) while appeals
+    come in; it is started again and the filing goes on. Every 201 is re-checked once
+    and lifted on its platform once; requests without an answer, filed again with the
+    same submit key, name one appeal each."""
+    if kind_of(new_db_url) != "postgresql":
+        pytest.skip("the surge's fault test runs on PostgreSQL")
+    running, filer, platforms = _surge(new_db_url, tmp_path, appeal_world, sims)
+    try:
+        filer.start(HALF[0])
+        _in_the_middle(running, filer)
+        running.server.kill()
+        filer.join()  # the rest of the first half finds nobody listening
+        running.start_server()
+    except BaseException:
+        filer.close()
+        running.stop()
+        raise
+    counted = _finish(running, filer, platforms)
+    unanswered = [a for a in filer.answers if a.status is None]
+    assert unanswered, "no request failed: the kill came when nothing was in flight"
+    assert counted["stored"] == SURGE  # each failed one was filed again
+
+
+def test_a_database_crash_loses_no_answered_appeal(
+    pg_cluster: PgCluster, tmp_path: Path, appeal_world: World, sims: Callable[..., Sim]
+) -> None:
+    """PostgreSQL crashes (``pg_ctl restart -m immediate``: every backend killed, WAL
+    replayed) while appeals come in, the server's and a separate process's re-checks
+    run and the worker delivers. Server, re-check and worker reconnect (none exits);
+    every 201 is re-checked once and lifted on its platform once."""
+    running, filer, platforms = _surge(pg_cluster.url, tmp_path, appeal_world, sims)
+    try:
+        filer.start(HALF[0])
+        _in_the_middle(running, filer)
+        pg_cluster.restart("immediate")
+        filer.join()
+    except BaseException:
+        filer.close()
+        running.stop()
+        raise
+    counted = _finish(running, filer, platforms)
+    assert counted["stored"] == SURGE
+    # while the database was away the intake said so (503: file again), never 500
+    statuses = {a.status for a in filer.answers}
+    assert statuses <= {200, 201, 503, None}, statuses
+
+
+def test_the_watching_recheck_waits_out_a_database_restart(
+    pg_cluster: PgCluster, tmp_path: Path, appeal_world: World
+) -> None:
+    """`fairban appeals recheck --watch` loses its database in the middle of its batches
+    (stopped for seconds): it stays up, says so in one line at a time (no traceback),
+    and once the database is back re-checks every appeal, each once."""
+    home = tmp_path / "home"
+    seed(pg_cluster.url, appeal_world, settings_for(home, pg_cluster.url, appeal_world))
+    _file_appeals(pg_cluster.url, appeal_world.directive.id)
+    args = ["appeals", "recheck", "--watch", "--data", str(appeal_world.evidence)]
+    args += ["--batch", "4", "--poll", "0.05"]
+    recheck = surge.Proc("recheck", args, cli_env(home, pg_cluster.url), tmp_path / "recheck.log")
+    recheck.start()
+    try:
+        _wait(lambda: surge.count(pg_cluster.url, surge.WAITING) < N + 1, 120, "no batch done")
+        pg_cluster.stop("immediate")
+        time.sleep(2.0)
+        assert recheck.alive(), recheck.output()
+        pg_cluster.start()
+        _wait(lambda: surge.count(pg_cluster.url, surge.WAITING) == 0, 120, "not re-checked")
+        assert recheck.alive(), recheck.output()
+    finally:
+        recheck.stop()
+    log = recheck.output()
+    assert "re-check: database unavailable (" in log
+    assert "Traceback" not in log, log
+    rechecked = "SELECT count(DISTINCT payload::json->>'appeal'), count(*) FROM audit_log"
+    rechecked += " WHERE action LIKE 'appeal:recheck:%'"
+    engine = make_engine(pg_cluster.url)
+    try:
+        with engine.connect() as c:
+            assert tuple(c.execute(text(rechecked)).one()) == (N + 1, N + 1)
+    finally:
+        engine.dispose()

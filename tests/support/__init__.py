@@ -16,6 +16,11 @@ through ``pytest_plugins``.
   ``world_cases``, ``world_recheck``)
 - ``platforms``: the reference platform as a real subprocess, the command line and the
   outbox (fixtures ``sims``, ``shared_sim``, ``sim``)
+- ``pgcluster``: a throwaway PostgreSQL cluster of the test's own, for tests that crash
+  or restart the database (fixture ``pg_cluster``; never the shared one)
+- ``surge``: a small surge with real processes (server, re-check, worker, platforms)
+  and a client filing over HTTP, and the exactly-once checks of the fault tests
+- ``servers``: a free port, and waiting for a server the test started
 - ``preview_decisions``: a decisions table made from a world's truth, for the preview
   report's tests only
 """

@@ -287,8 +287,9 @@ def close_appeals_of_lifted(
 ) -> None:
     """Mark granted every open appeal whose case is lifted now (the appellant's and
     those of the person's other accounts); one not yet taken in is taken in first.
-    ``appeal``, the case's open appeal when known: without a person it is the only one
-    (one open appeal per case), and no query is needed."""
+    ``appeal``, the re-check's own (taken in already, though still ``received``): the
+    case's open appeal; without a person it is the only one (one open appeal per case),
+    and no query is needed."""
     if appeal is not None and not case.person_id:
         open_appeals: list[Appeal] = [appeal] if appeal.state in OPEN_STATES else []
     else:
@@ -298,16 +299,18 @@ def close_appeals_of_lifted(
                 select(Appeal).where(Appeal.case_id.in_(ids), Appeal.state.in_(OPEN_STATES))
             )
         )
-    for appeal in open_appeals:
-        if appeal.case.state != CaseState.LIFTED:
+    for other in open_appeals:
+        if other.case.state != CaseState.LIFTED:
             continue
-        if appeal.state == AppealState.RECEIVED:
-            take_in(session, appeal, settings, now)
-        appeal.state = AppealState.GRANTED
-        appeal.decided_at = now
-        appeal.decided_by = decided_by
-        appeal.decision_reason = reason
-        appeal.recheck_claim = None
+        # the re-check's own appeal is in the record already: a second take-in would
+        # audit its filing twice
+        if other.state == AppealState.RECEIVED and other is not appeal:
+            take_in(session, other, settings, now)
+        other.state = AppealState.GRANTED
+        other.decided_at = now
+        other.decided_by = decided_by
+        other.decision_reason = reason
+        other.recheck_claim = None
 
 
 def linked_cases_any(session: Session, case: Case) -> list[Case]:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, joinedload, selectinload, sessionmaker
 
 from fairban import audit, metrics
@@ -31,6 +32,39 @@ log = logging.getLogger("fairban.appeals")
 
 
 STALE_CLAIM = timedelta(seconds=120)
+#: waits of a loop that lost its database: doubling from the first to the last
+BACKOFF_S = (0.5, 5.0)
+
+
+def database_lost(e: BaseException) -> bool:
+    """Whether ``e`` says the database went away or refused the transaction for now (a
+    restart, a crash, a dropped connection, a serialisation failure or deadlock), as
+    opposed to something about the appeals: then the batch waits whole, untouched, for
+    the database to come back instead of being tried appeal by appeal."""
+    if isinstance(e, OperationalError | InterfaceError):
+        return True
+    return isinstance(e, DBAPIError) and e.connection_invalidated
+
+
+def db_error_line(e: BaseException) -> str:
+    """The first line of a database error (for a one-line log)."""
+    text = str(getattr(e, "orig", None) or e).strip()
+    return (text.splitlines() or [type(e).__name__])[0]
+
+
+class Backoff:
+    """The wait after each failure in a row (doubling, capped); reset by a success."""
+
+    def __init__(self, first_s: float = BACKOFF_S[0], cap_s: float = BACKOFF_S[1]) -> None:
+        self.first_s, self.cap_s = first_s, cap_s
+        self.failures = 0
+
+    def next_s(self) -> float:
+        self.failures += 1
+        return min(self.cap_s, self.first_s * 2.0 ** (self.failures - 1))
+
+    def reset(self) -> None:
+        self.failures = 0
 
 
 def claim_pending(session: Session, worker: str, limit: int, now: datetime) -> list[int]:
@@ -105,7 +139,9 @@ def run_pending(
             filed = [a.filed_at for a in appeals]
         _observe(filed)
         return len(ids)
-    except Exception:
+    except Exception as e:
+        if database_lost(e):
+            raise
         log.exception("re-check of a batch of %s failed; one at a time", len(ids))
     done = 0
     for appeal_id in ids:
@@ -121,7 +157,9 @@ def run_pending(
                     filed.append(appeal.filed_at)
             _observe(filed)
             done += len(filed)
-        except Exception:
+        except Exception as e:
+            if database_lost(e):
+                raise
             metrics.RECHECKS.labels("failed").inc()
             log.exception("re-check of appeal %s failed; retried later", appeal_id)
             if locking:  # keep it out of the next batches until the claim is stale
@@ -225,8 +263,10 @@ class RecheckLoop:
 
     def _run(self) -> None:
         purged = 0.0
+        backoff = Backoff()
+        wait_s = self.interval_s
         while not self._stop.is_set():
-            self._wake.wait(self.interval_s)
+            self._wake.wait(wait_s)
             self._wake.clear()
             try:
                 while (
@@ -237,5 +277,17 @@ class RecheckLoop:
                 if time.monotonic() - purged >= PURGE_EVERY_S:
                     purge_expired(self.factory, self.purges)
                     purged = time.monotonic()
-            except Exception:
-                log.exception("re-check loop failed; trying again")
+                backoff.reset()
+                wait_s = self.interval_s
+            except Exception as e:
+                if not database_lost(e):
+                    log.exception("re-check loop failed; trying again")
+                    wait_s = self.interval_s
+                    continue
+                # a restart of the database: one line, and no hurry (each try would fail)
+                wait_s = backoff.next_s()
+                log.warning(
+                    "re-check: database unavailable (%s); trying again in %.1f s",
+                    db_error_line(e),
+                    wait_s,
+                )

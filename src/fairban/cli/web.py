@@ -194,13 +194,20 @@ def appeals_recheck(
 ) -> None:
     """Take in and re-check every appeal waiting for it, then exit (or, with --watch,
     keep doing it: the loop that `fairban serve` runs unless
-    FAIRBAN_RECHECK_IN_SERVER=false)."""
+    FAIRBAN_RECHECK_IN_SERVER=false). With --watch, a lost database (a restart) is
+    waited for, retrying with a growing pause up to 5 s, one line each time."""
     import signal
     import time
 
     from fairban.appeals.recheck import DecisionCache
     from fairban.appeals.sessions import PURGE_EVERY_S
-    from fairban.appeals.worker import purge_expired, run_pending
+    from fairban.appeals.worker import (
+        Backoff,
+        database_lost,
+        db_error_line,
+        purge_expired,
+        run_pending,
+    )
     from fairban.config import Settings
     from fairban.db import database_url, open_database, session_factory
     from fairban.web.deps import expired_purges
@@ -222,13 +229,33 @@ def appeals_recheck(
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.append(signum))
     total = 0
     purged = 0.0
+    backoff = Backoff()
     try:
         while not stop:
-            done = run_pending(factory, cache, settings, limit=batch)
-            total += done
-            if watch and time.monotonic() - purged >= PURGE_EVERY_S:
-                purge_expired(factory, expired_purges(settings))  # what serve's loop does too
-                purged = time.monotonic()
+            try:
+                done = run_pending(factory, cache, settings, limit=batch)
+                total += done
+                if watch and time.monotonic() - purged >= PURGE_EVERY_S:
+                    purge_expired(factory, expired_purges(settings))  # as serve's loop does
+                    purged = time.monotonic()
+                backoff.reset()
+            except Exception as e:
+                if not database_lost(e):
+                    raise
+                if not watch:
+                    err.print(f"re-check: database unavailable ({db_error_line(e)})")
+                    raise typer.Exit(1) from None
+                # a restart of the database must not end the loop: wait and try again
+                wait_s = backoff.next_s()
+                err.print(
+                    f"re-check: database unavailable ({db_error_line(e)}); "
+                    f"trying again in {wait_s:.1f} s",
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
+                time.sleep(wait_s)
+                continue
             if done == 0:
                 if not watch:
                     break

@@ -64,7 +64,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from fairban import __version__, metrics
-from fairban.audit import append
+from fairban.audit import append, batched
 from fairban.audit.actions import Action
 from fairban.db import session_factory
 from fairban.digests import sha256_hex
@@ -379,11 +379,25 @@ def record(
     """Write what ``outcomes`` came to, in the caller's transaction: a
     ``delivery_attempts`` row each, ``delivered`` with the ack, or the next try's time,
     or ``dead``; one audit entry per platform for the acknowledged messages and one per
-    dead letter. Only ``pending`` rows change (a second record of one message is a
-    no-op)."""
+    dead letter. Only ``pending`` rows change, and only their tries are written: a
+    second record of the same tries (the first one's commit went through but its answer
+    was lost, as in a crash of the database) writes nothing, so no acknowledgement is
+    audited twice."""
     if not outcomes:
         return Recorded([], [], [])
     connection = session.connection()
+    ids = sorted({o.message.id for o in outcomes})
+    # locked until the commit: a concurrent second record waits, then finds them done
+    still_pending = set(
+        connection.execute(
+            select(OUTBOX.c.id)
+            .where(OUTBOX.c.id.in_(ids), OUTBOX.c.state == OutboxState.PENDING)
+            .with_for_update()
+        ).scalars()
+    )
+    outcomes = [o for o in outcomes if o.message.id in still_pending]
+    if not outcomes:
+        return Recorded([], [], [])
     connection.execute(
         insert(ATTEMPTS),
         [
@@ -619,7 +633,8 @@ class DeliveryWorker:
     def _claim(self, limit: int) -> list[Claimed] | None:
         config = self.config
         try:
-            with self._sessions() as session, session.begin():
+            # a batch's dead letters are chained together just before the commit
+            with self._sessions() as session, session.begin(), batched(session):
                 claimed = claim(
                     session,
                     limit=limit,
@@ -636,7 +651,9 @@ class DeliveryWorker:
         config = self.config
         outcomes = self._unrecorded
         try:
-            with self._sessions() as session, session.begin():
+            # the log's lock once per batch, for one insert of all its entries, just
+            # before the commit (as the re-check's batches)
+            with self._sessions() as session, session.begin(), batched(session):
                 recorded = record(
                     session,
                     outcomes,

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from fairban import audit
@@ -20,8 +21,11 @@ from fairban.appeals.service import DRAIN_WINDOW, DrainGauge, standing
 from fairban.appeals.sessions import purge, start_session
 from fairban.appeals.worker import (
     STALE_CLAIM,
+    Backoff,
     RecheckLoop,
     claim_pending,
+    database_lost,
+    db_error_line,
     lock_waiting,
     purge_expired,
     run_pending,
@@ -267,3 +271,20 @@ def test_the_intakes_promise_comes_from_the_drain_measured_once_a_second(
     assert empty.waiting == 0
     # nothing ahead: the next re-check of the queue, at the measured rate
     assert empty.expected(later, later) == later + timedelta(seconds=1 / empty.rate_per_s)
+
+
+def test_a_lost_database_is_told_from_a_failing_appeal() -> None:
+    """A batch is tried appeal by appeal only when the appeals are at fault; a lost
+    database (a restart) makes the loop wait and take the batch again whole."""
+    lost = OperationalError("SELECT 1", {}, Exception("server closed the connection\nmore"))
+    assert database_lost(lost)
+    assert db_error_line(lost) == "server closed the connection"
+    assert not database_lost(IntegrityError("INSERT", {}, Exception("duplicate key")))
+    assert not database_lost(ValueError("a broken appeal"))
+
+
+def test_the_wait_for_the_database_doubles_up_to_its_cap() -> None:
+    backoff = Backoff(0.5, 5.0)
+    assert [backoff.next_s() for _ in range(6)] == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
+    backoff.reset()
+    assert backoff.next_s() == 0.5

@@ -465,3 +465,40 @@ def test_a_claim_walks_past_messages_that_must_wait(session: Session) -> None:
     claimed = claim(session, limit=5, lease_s=30, max_attempts=3)
     assert [m.id for m in claimed] == free
     assert claim(session, limit=5, lease_s=30, max_attempts=3) == []  # leased now
+
+
+def test_recording_an_acknowledgement_again_changes_nothing(session: Session) -> None:
+    """A worker whose commit was lost in the database's crash (its answer never came)
+    records the same tries again: the second record writes no attempt, no state and no
+    audit entry, so the log says once that each message was acknowledged."""
+    rng = random.Random(3)
+    now = datetime.now(UTC)
+    for account in ("a1", "a2"):
+        enqueue(session, platform="p1", account_id=account, kind=APPLY, body={}, now=now)
+    enqueue(session, platform="p2", account_id="b1", kind=APPLY, body={}, now=now)
+    claimed = claim(session, limit=10, lease_s=30, max_attempts=4)
+    assert len(claimed) == 3
+    at = datetime.now(UTC)
+    outcomes = [
+        Outcome(m, at, 1.0, 200, f'{{"id":"{m.key}","applied":true}}', None) for m in claimed
+    ]
+    before = session.scalar(select(func.count()).select_from(AuditEntry))
+    first = record(
+        session, outcomes, max_attempts=4, backoff_base_s=1.0, backoff_cap_s=5.0, rng=rng
+    )
+    assert len(first.delivered) == 3
+    again = record(
+        session, outcomes, max_attempts=4, backoff_base_s=1.0, backoff_cap_s=5.0, rng=rng
+    )
+    assert again.delivered == again.retried == again.dead == []
+    acks = session.scalars(
+        select(AuditEntry.payload).where(AuditEntry.action == "platform:delivery:ack")
+    ).all()
+    assert sorted(i for p in acks for i in json.loads(p)["messages"]) == sorted(
+        m.id for m in claimed
+    )  # one entry per platform, each message in one
+    assert session.scalar(select(func.count()).select_from(AuditEntry)) == before + 2
+    ids = [m.id for m in claimed]
+    tries = select(func.count()).select_from(DeliveryAttempt)
+    assert session.scalar(tries.where(DeliveryAttempt.message_id.in_(ids))) == 3
+    assert verify(session).ok

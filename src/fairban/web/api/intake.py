@@ -21,6 +21,9 @@ description stay the route's: a body that does not validate, no bearer token, a 
 in force (the route finds its earlier appeal or refuses). A key already used, or a case
 with an open appeal, is looked up in a thread (:func:`earlier_appeal`).
 
+A database that cannot be reached after the pool is reconnected once (a restart) is
+answered 503 with ``Retry-After: 1``: a retry with the same ``submit_key`` is safe.
+
 ``FAIRBAN_FAST_INTAKE=false`` turns it off (the benchmark's baseline).
 """
 
@@ -220,9 +223,13 @@ class FastIntake:
         for attempt in (1, 2):
             try:
                 return await self._file_once(pool, token, body)
-            except _DEAD:
+            except _DEAD as e:
                 if attempt == 2:
-                    raise
+                    # the database is still down (restarting): the client files again
+                    # with the same submit_key, which names this appeal if it was written
+                    why = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                    log.warning("intake: database unavailable (%s); answered 503", why)
+                    return _error(503, "database unavailable, try again", [(b"retry-after", b"1")])
                 log.warning("intake: a pooled connection had died; reconnecting the pool")
                 await pool.expire_connections()
         raise AssertionError("unreachable")

@@ -309,7 +309,14 @@ def my_case(session: SessionDep, credentials: BearerDep) -> CaseOut:
     )
 
 
-@router.post("/case/appeals", response_model=AppealOut, status_code=201, responses=ERRORS)
+@router.post(
+    "/case/appeals",
+    response_model=AppealOut,
+    status_code=201,
+    # 503: the database is restarting (web.api.intake); filing again with the same
+    # submit_key is safe
+    responses={**ERRORS, 503: {"model": Problem}},
+)
 async def file_appeal(
     body: AppealIn, response: Response, state: StateDep, credentials: BearerDep
 ) -> AppealOut:
