@@ -34,6 +34,7 @@ from shapely.geometry.base import BaseGeometry
 
 from fairban.contract import Area
 from fairban.geo.china import ChinaAdmin
+from fairban.geo.myanmar import outline as myanmar_outline
 from fairban.geo.places import BORDER_TOWNS_CN, BORDER_TOWNS_MM, border_town
 
 #: one palette for every chart, table swatch and map
@@ -48,6 +49,7 @@ COLOURS: dict[str, str] = {
 _INK = "#263238"
 _MUTED = "#607d8b"
 _LAND = "#eef1f4"
+_LAND_MM = "#f3f1ea"  # Myanmar: land too, told apart from China's provinces
 _BORDER = "#b7c0ca"
 
 #: narrow enough that text stays readable when a phone shrinks the chart to its width
@@ -79,7 +81,10 @@ ZH: dict[str, str] = {
     "THAILAND": "泰国",
     "border town, China": "边境城镇（中国）",
     "border town, Myanmar": "边境城镇（缅甸）",
-    "only China's borders are drawn": "仅绘出中国的边界",
+    "Myanmar's outline is derived from its village points (MIMU)": (
+        "缅甸轮廓由其村庄点位（MIMU）推算"
+    ),
+    "km": "公里",
     # the border towns and the 2019 areas
     "Ruili": "瑞丽",
     "Nansan": "南伞",
@@ -323,13 +328,77 @@ def _polygons(geometry: BaseGeometry) -> list[BaseGeometry]:
     return [g for part in getattr(geometry, "geoms", []) for g in _polygons(part)]
 
 
-def _map_axes(figure: Figure, extent: tuple[float, float, float, float], tolerance: float) -> Axes:
+@functools.cache
+def _myanmar(
+    tolerance: float, extent: tuple[float, float, float, float]
+) -> list[npt.NDArray[np.float64]]:
+    """Myanmar's outer rings (``geo.myanmar``), simplified and clipped as ``_provinces``."""
+    lon0, lon1, lat0, lat1 = extent
+    shape = shapely.clip_by_rect(
+        shapely.simplify(myanmar_outline(), tolerance, preserve_topology=True),
+        lon0 - 1,
+        lat0 - 1,
+        lon1 + 1,
+        lat1 + 1,
+    )
+    return [
+        np.asarray(polygon.exterior.coords)
+        for polygon in _polygons(shape)
+        if polygon.area >= _MIN_ISLAND_DEG2 * tolerance
+    ]
+
+
+#: scale bar lengths to choose from, km
+_SCALES_KM = (10, 20, 50, 100, 200, 500, 1000)
+
+
+def _scale_bar(axes: Axes, extent: tuple[float, float, float, float], lang: str) -> None:
+    """A bar of a round number of km, about a fifth of the map's width, lower left."""
+    lon0, lon1, lat0, lat1 = extent
+    km_per_deg = 111.32 * math.cos(math.radians((lat0 + lat1) / 2))  # east-west, mid-map
+    width_km = (lon1 - lon0) * km_per_deg
+    km = max((k for k in _SCALES_KM if k <= width_km / 5), default=_SCALES_KM[0])
+    x0 = lon0 + 0.04 * (lon1 - lon0)
+    y0 = lat0 + 0.04 * (lat1 - lat0)
+    x1 = x0 + km / km_per_deg
+    axes.plot([x0, x1], [y0, y0], color=_INK, linewidth=2.0, solid_capstyle="butt", zorder=6)
+    tick = 0.008 * (lat1 - lat0)
+    for x in (x0, x1):
+        axes.plot([x, x], [y0 - tick, y0 + tick], color=_INK, linewidth=1.0, zorder=6)
+    axes.annotate(
+        f"{km:,} {say('km', lang)}",
+        ((x0 + x1) / 2, y0),
+        xytext=(0, 3),
+        textcoords="offset points",
+        ha="center",
+        va="bottom",
+        fontsize=8,
+        color=_INK,
+        zorder=6,
+        # a pale box, not a stroke: a stroked label is drawn as outlines, no longer text
+        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
+    )
+
+
+def _map_axes(
+    figure: Figure, extent: tuple[float, float, float, float], tolerance: float, lang: str
+) -> Axes:
     axes = figure.add_subplot()
     lon0, lon1, lat0, lat1 = extent
     provinces = _provinces(tolerance, extent)
     axes.add_collection(
+        PolyCollection(
+            _myanmar(tolerance, extent),
+            facecolors=_LAND_MM,
+            edgecolors=_BORDER,
+            linewidths=0.6,
+            zorder=0,
+        )
+    )
+    axes.add_collection(
         PolyCollection(provinces, facecolors=_LAND, edgecolors=_BORDER, linewidths=0.5, zorder=0)
     )
+    _scale_bar(axes, extent, lang)
     axes.set_xlim(lon0, lon1)
     axes.set_ylim(lat0, lat1)
     # plate carree, stretched so that a km east equals a km north at the middle latitude
@@ -419,7 +488,7 @@ def china_map(
     """China's provinces, the areas (marked: they are small at this scale) and points."""
     with _style():
         figure = Figure(figsize=(5.2, 4.3), layout="constrained")
-        axes = _map_axes(figure, CHINA_EXTENT, 0.08)
+        axes = _map_axes(figure, CHINA_EXTENT, 0.08, lang)
         _draw_points(axes, layers, grid=0.1)
         _draw_areas(axes, areas, labels=False, lang=lang)
         union = shapely.union_all([a.geometry for a in areas])
@@ -463,7 +532,7 @@ def border_map(
     """The China-Myanmar border region: areas labelled, border towns, points."""
     with _style():
         figure = Figure(figsize=(5.0, 5.4), layout="constrained")
-        axes = _map_axes(figure, BORDER_EXTENT, 0.008)
+        axes = _map_axes(figure, BORDER_EXTENT, 0.008, lang)
         halo = _halo(lang)
         for label, (lon, lat) in {
             "MYANMAR": (97.2, 21.6),
@@ -526,7 +595,7 @@ def border_map(
         axes.text(
             0.99,
             0.01,
-            say("only China's borders are drawn", lang),
+            say("Myanmar's outline is derived from its village points (MIMU)", lang),
             transform=axes.transAxes,
             ha="right",
             va="bottom",

@@ -352,7 +352,8 @@ ENGLISH_LABELS = (
     "Measures by",
     "presence rule",
     "share of",
-    "only China",
+    "village points",
+    " km",
     "dot area",
     "Homes of",
     "strong",
@@ -375,12 +376,14 @@ def test_the_charts_speak_their_pages_language(preview_case: PreviewCase) -> Non
         "暂停使用",
         "账号数",
         "各角色被标记的比例",
+        "公里",  # the maps' scale bars
+        "缅甸轮廓由其村庄点位（MIMU）推算",
     ):
         assert words in zh, words
     found = [w for w in ENGLISH_LABELS if w.casefold() in zh.casefold()]
     assert found == [], found
     en = _chart_words((report / "index.html").read_text(encoding="utf-8"))
     # (the English page's town and area names are outlines: a white stroke around them)
-    for words in ("Measures by platform", "designated area", "MYANMAR", "restrict"):
+    for words in ("Measures by platform", "designated area", "MYANMAR", "restrict", " km"):
         assert words in en, words
     assert re.findall(r"[\u4e00-\u9fff]", en) == []  # the English page's charts stay English
