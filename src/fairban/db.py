@@ -13,6 +13,8 @@ writers (WAL journal).
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -224,10 +226,41 @@ def require_current(engine: Engine) -> None:
         raise DatabaseError(f"database {where} {state}: run `fairban db upgrade`")
 
 
-def open_database(url: str | URL, *, migrate: bool = False, pool_size: int | None = None) -> Engine:
+#: how long a long-running command (``serve``, ``worker``, ``appeals recheck --watch``)
+#: waits at its start for a database that is starting up or away, e.g. when the host
+#: boots them together or the database restarts: it would otherwise exit at once
+STARTUP_WAIT_S = 60.0
+
+
+def open_database(
+    url: str | URL,
+    *,
+    migrate: bool = False,
+    pool_size: int | None = None,
+    wait_s: float = 0.0,
+    say: Callable[[str], None] | None = None,
+) -> Engine:
     """An engine for a command: with ``migrate``, the database is created or migrated to
     head first; without, it must exist and be at head already. A missing, unreachable or
-    outdated database is a one-line :class:`DatabaseError`."""
+    outdated database is a one-line :class:`DatabaseError`. With ``wait_s``, a database
+    that cannot be reached is tried again (0.5 s, doubling to 5 s, a line to ``say``
+    each time) until that many seconds have passed; an outdated one is not waited for."""
+    deadline = time.monotonic() + wait_s
+    delay = 0.5
+    while True:
+        try:
+            return _open_database(url, migrate=migrate, pool_size=pool_size)
+        except DatabaseError as e:
+            unreachable = isinstance(e.__cause__, OperationalError)
+            if not unreachable or time.monotonic() + delay > deadline:
+                raise
+            if say is not None:
+                say(f"{e}; trying again in {delay:g} s")
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def _open_database(url: str | URL, *, migrate: bool, pool_size: int | None) -> Engine:
     engine = make_engine(url, create=migrate, pool_size=pool_size)
     try:
         if migrate:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -149,3 +150,48 @@ def test_naive_timestamps_are_refused() -> None:
     assert kind.process_result_value(stored, make_engine("sqlite://").dialect) == datetime(
         2019, 10, 1, tzinfo=UTC
     )
+
+
+def test_a_database_that_is_away_is_waited_for_then_refused_in_one_line() -> None:
+    """A long-running command started before its database waits a while (one line per
+    try), then gives up with the one-line error."""
+    import time
+
+    from fairban.db import DatabaseError, open_database
+    from tests.support.servers import free_port
+
+    said: list[str] = []
+    url = f"postgresql://fairban:fairban@127.0.0.1:{free_port()}/nowhere"
+    started = time.monotonic()
+    with pytest.raises(DatabaseError, match="cannot use database") as refused:
+        open_database(url, wait_s=2.0, say=said.append)
+    # each try takes what connecting takes: how many fit in the wait varies
+    assert 0.5 <= time.monotonic() - started < 12
+    assert len(str(refused.value).splitlines()) == 1
+    waits = [line.rsplit("trying again in ", 1)[1] for line in said]
+    assert waits
+    assert waits == ["0.5 s", "1 s", "2 s"][: len(waits)]
+    assert all(line.startswith("cannot use database") for line in said)
+    tries = len(said)
+    with pytest.raises(DatabaseError):  # without a wait: at once, as before
+        open_database(url, say=said.append)
+    assert len(said) == tries
+
+
+@pytest.mark.slow
+def test_a_database_that_starts_late_is_waited_for(pg_cluster: Any) -> None:
+    """Booted together: the database comes up a few seconds after the command."""
+    import threading
+
+    from fairban.db import open_database
+
+    pg_cluster.stop()
+    threading.Timer(2.0, pg_cluster.start).start()
+    said: list[str] = []
+    engine = open_database(pg_cluster.url, migrate=True, wait_s=60, say=said.append)
+    try:
+        assert said  # it did wait
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT 1").scalar() == 1
+    finally:
+        engine.dispose()

@@ -44,11 +44,14 @@ ActorOption = Annotated[
 ]
 
 
-def _engine() -> Engine:
+def _engine(wait_s: float = 0.0) -> Engine:
     from fairban.config import get_settings
     from fairban.db import database_url, open_database
 
-    return open_database(database_url(get_settings()))
+    def waiting(line: str) -> None:
+        err.print(line, soft_wrap=True, highlight=False)
+
+    return open_database(database_url(get_settings()), wait_s=wait_s, say=waiting)
 
 
 def _when(at: datetime | None) -> str:
@@ -321,7 +324,10 @@ def worker(
         )
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
-    engine = _engine()
+    from fairban.db import STARTUP_WAIT_S
+
+    # a worker started with the database (a boot, a restart) waits for it a while
+    engine = _engine(0.0 if once else STARTUP_WAIT_S)
     live = Live(Text(""), console=err, transient=True) if err.is_terminal and not quiet else None
     last_line = [time.monotonic()]  # without a terminal: a line every 30 s, none at once
 

@@ -22,6 +22,10 @@ app.add_typer(contacts_app, name="contacts")
 app.add_typer(appeals_app, name="appeals")
 
 
+def _waiting(line: str) -> None:
+    err.print(line, soft_wrap=True, highlight=False)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -54,7 +58,7 @@ def serve(
     import uvicorn
 
     from fairban.config import Settings
-    from fairban.db import database_url, open_database
+    from fairban.db import STARTUP_WAIT_S, database_url, open_database
 
     settings = Settings()
     if settings.otp_sender == "dev" and not dev and not _loopback(host):
@@ -64,7 +68,10 @@ def serve(
             soft_wrap=True,
         )
         raise typer.Exit(2)
-    open_database(database_url(settings), migrate=True).dispose()
+    # started with the database (a boot, a restart): wait for it a while, then give up
+    open_database(
+        database_url(settings), migrate=True, wait_s=STARTUP_WAIT_S, say=_waiting
+    ).dispose()
     if data is not None:
         if not data.is_dir():
             err.print(f"--data {data}: not a folder")
@@ -209,11 +216,16 @@ def appeals_recheck(
         run_pending,
     )
     from fairban.config import Settings
-    from fairban.db import database_url, open_database, session_factory
+    from fairban.db import STARTUP_WAIT_S, database_url, open_database, session_factory
     from fairban.web.deps import expired_purges
 
     settings = Settings()
-    engine = open_database(database_url(settings), migrate=False)
+    engine = open_database(
+        database_url(settings),
+        migrate=False,
+        wait_s=STARTUP_WAIT_S if watch else 0.0,
+        say=_waiting,
+    )
     evidence = data or settings.evidence_dir
     cache = (
         DecisionCache(
