@@ -36,6 +36,8 @@ PEERS_FIELD = {
 }
 #: the case's columns a key is made of: a change restamps its queued appeals
 KEYED_CASE_FIELDS = ("directive_id", "directive_version", "person_id", "reasons")
+#: the cases a restamp looks up per query
+RESTAMP_CHUNK = 1000
 
 
 class GroupKind(StrEnum):
@@ -150,9 +152,12 @@ def _restamp(session: Session, _context: object, _instances: Iterable[object] | 
     }
     if not changed:
         return
+    ids = sorted(changed)
     with session.no_autoflush:
-        waiting = session.scalars(
-            select(Appeal).where(Appeal.case_id.in_(changed), Appeal.state == AppealState.QUEUED)
-        )
-        for appeal in waiting:
-            stamp(appeal, changed[appeal.case_id])
+        for start in range(0, len(ids), RESTAMP_CHUNK):  # a bulk re-decision: bounded IN lists
+            chunk = ids[start : start + RESTAMP_CHUNK]
+            waiting = session.scalars(
+                select(Appeal).where(Appeal.case_id.in_(chunk), Appeal.state == AppealState.QUEUED)
+            )
+            for appeal in waiting:
+                stamp(appeal, changed[appeal.case_id])

@@ -216,12 +216,15 @@ def listed(session: Session, now: datetime, limit: int = LISTED) -> tuple[list[S
             .having(func.count() > 1)
         )
     every = union_all(*buckets).subquery()
-    total = session.scalar(select(func.count()).select_from(every)) or 0
+    # the number of groups in the same pass: a window over the grouped rows
     rows = session.execute(
-        select(every).order_by(every.c.oldest, every.c.size.desc(), every.c.gid).limit(limit)
+        select(every, func.count().over().label("total"))
+        .order_by(every.c.oldest, every.c.size.desc(), every.c.gid)
+        .limit(limit)
     ).all()
+    total = int(rows[0][-1]) if rows else 0
     out = []
-    for gid, kind, size, _oldest, late in rows:
+    for gid, kind, size, _oldest, late, _total in rows:
         column = Appeal.person_group if kind == GroupKind.PERSON else Appeal.compound_group
         where: list[ColumnElement[bool]] = [_queued(), column == gid]
         if kind == GroupKind.COMPOUND:
