@@ -186,6 +186,21 @@ def _in_person_groups() -> ColumnElement[bool]:
     return Appeal.person_group.in_(crowded)
 
 
+def _not_in_person_groups_of(compound: str) -> ColumnElement[bool]:
+    """Not in a person bucket of two or more, asked of the compound's members' persons
+    alone (index seeks, as many as the group has members; not the whole queue's)."""
+    theirs = select(Appeal.person_group).where(
+        _queued(), Appeal.compound_group == compound, Appeal.person_group.is_not(None)
+    )
+    crowded = (
+        select(Appeal.person_group)
+        .where(_queued(), Appeal.person_group.in_(theirs))
+        .group_by(Appeal.person_group)
+        .having(func.count() > 1)
+    )
+    return or_(Appeal.person_group.is_(None), Appeal.person_group.not_in(crowded))
+
+
 def listed(session: Session, now: datetime, limit: int = LISTED) -> tuple[list[Summary], int]:
     """The first ``limit`` groups of two appeals or more, in :func:`groups`'s order (the
     oldest deadline first, then the largest, then the id), and how many there are: a
@@ -228,7 +243,7 @@ def listed(session: Session, now: datetime, limit: int = LISTED) -> tuple[list[S
         column = Appeal.person_group if kind == GroupKind.PERSON else Appeal.compound_group
         where: list[ColumnElement[bool]] = [_queued(), column == gid]
         if kind == GroupKind.COMPOUND:
-            where.append(or_(Appeal.person_group.is_(None), ~_in_person_groups()))
+            where.append(_not_in_person_groups_of(gid))
         [first] = queue_first(session, now, *where)
         key: GroupKey | None
         compound = None
