@@ -142,9 +142,22 @@ def _keyed_change(case: Case) -> bool:
 
 @event.listens_for(Session, "before_flush")
 def _restamp(session: Session, _context: object, _instances: Iterable[object] | None) -> None:
-    """A case re-decided while its appeal waits (a new directive version, new reasons)
-    moves the appeal to the buckets of its new key: one query per flush, and only when
-    a case's keyed columns changed."""
+    """An appeal queued by a path that did not stamp it gets its keys; a case re-decided
+    while its appeal waits (a new directive version, new reasons) moves the appeal to
+    the buckets of its new key: one query per flush, and only when a case's keyed
+    columns changed."""
+    with session.no_autoflush:
+        # a safety net for a path that queues an appeal through the ORM without stamping
+        for appeal in (*session.new, *session.dirty):
+            if (
+                isinstance(appeal, Appeal)
+                and appeal.state == AppealState.QUEUED
+                and inspect(appeal).attrs.state.history.has_changes()
+                and appeal.person_group is None
+                and appeal.compound_group is None
+                and appeal.case is not None
+            ):
+                stamp(appeal, appeal.case)
     changed = {
         c.id: c
         for c in session.dirty

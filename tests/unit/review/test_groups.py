@@ -18,7 +18,7 @@ from fairban.contract import Directive
 from fairban.measures import Measure
 from fairban.review.groups import GroupKind, compound_of, find, groups, listed, members, near
 from fairban.review.queue import QueueItem, queue
-from tests.support.appeals import enforce_people, queue_for_a_person
+from tests.support.appeals import enforce_people, file, queue_for_a_person
 from tests.support.cases import NOW as FILED
 from tests.support.cases import D, Decide, suspend_reasons
 
@@ -265,3 +265,18 @@ def test_a_case_re_decided_while_its_appeal_waits_moves_its_keys(
     assert {g.id for g in groups(queue(session, FILED))} == {
         s.id for s in listed(session, FILED)[0]
     }
+
+
+def test_an_appeal_queued_without_the_recheck_is_stamped_at_flush(
+    session: Session, directive: Directive, decide: Decide, blobs: BlobStore
+) -> None:
+    cases = enforce_people(session, directive, decide, [_farm_row("wechat:farm1", "p-one")])
+    appeal, _ = file(session, cases["wechat:farm1"], blobs, grounds=("victim",), now=FILED)
+    session.flush()
+    assert (appeal.person_group, appeal.compound_group) == (None, None)
+    appeal.state = AppealState.QUEUED  # another path to the person queue
+    session.flush()
+    person, compound = person_key(appeal, appeal.case), compound_key(appeal, appeal.case)
+    assert person is not None
+    assert compound is not None
+    assert (appeal.person_group, appeal.compound_group) == (person.id, compound[0].id)
