@@ -1,7 +1,7 @@
 """The reviewer console's reads at surge: the queue, its groups and the reviewers needed.
 
     uv run python benchmarks/bench_review_groups.py [--postgres URL] [--queued 56000]
-        [--decided 2000] [--repeat 3]
+        [--decided 2000] [--repeat 3] [--explain]
 
 URL defaults to $FAIRBAN_TEST_POSTGRES_URL; the run uses a new schema of that database,
 dropped afterwards. QUEUED appeals (70% of them of persons with two accounts, a third of
@@ -9,9 +9,14 @@ all on a compound's phones, three kinds of grounds) and DECIDED person decisions
 last 8 hours are written straight to the database; then, REPEAT times, the best of:
 ``review.queue.queue`` (every queued appeal with its case), ``review.groups.groups``
 over it, ``review.staffing.staffing`` (the rate from the store and the arithmetic), and
-a step of a group walk (``review.groups.near``: the largest group read around one of
-its appeals, as ``/console/groups/ID`` does).
-One line of JSON.
+a step of a group walk (the largest group: ``review.groups.near`` as the console did,
+around one of its appeals, and ``review.groups.members`` by its stored key, as it does
+now). Side by side, the queue page's reads today: its first load
+(``review.queue.page``, ``review.groups.listed``, ``review.staffing.queue_staffing``)
+and its next page (``page`` after the first page's cursor). The seed stamps each queued
+appeal's group keys as the re-check does (``appeals.grouping.stamp``'s code).
+One line of JSON; with ``--explain``, PostgreSQL's plan (EXPLAIN ANALYZE) of every
+statement behind the page's first load and next page, on stderr.
 """
 
 from __future__ import annotations
@@ -26,16 +31,17 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import create_engine, insert
+from sqlalchemy import Engine, create_engine, event, insert
 from sqlalchemy.pool import NullPool
 
+from fairban.appeals.grouping import compound_key, person_key
 from fairban.appeals.models import Appeal
 from fairban.cases.models import Case
 from fairban.db import make_engine, normalize_url, session_factory, upgrade
 from fairban.directives.models import DirectiveRecord
-from fairban.review.groups import groups, near
-from fairban.review.queue import queue
-from fairban.review.staffing import staffing
+from fairban.review.groups import groups, listed, members, near
+from fairban.review.queue import page, queue
+from fairban.review.staffing import queue_staffing, staffing
 
 AREAS = ("Laukkai", "Muse", "Mong La", "Pangkham", "Tachileik")
 GROUNDS = (["never_been_there"], ["victim"], ["visited", "other"])
@@ -115,12 +121,20 @@ def seed(url: str, queued: int, decided: int, now: datetime) -> None:
             for i in range(total):
                 filed = now - timedelta(hours=rng.uniform(0, 50))
                 done = i >= queued
+                grounds = json.dumps(GROUNDS[(i // 2) % 3])
+                # the keys the re-check stamps when the appeal enters the person queue
+                row = Case(**{k: cases[i][k] for k in ("directive_id", "directive_version")})
+                row.person_id, row.reasons = cases[i]["person_id"], cases[i]["reasons"]
+                probe = Appeal(grounds=grounds)
+                person, compound = person_key(probe, row), compound_key(probe, row)
                 appeals.append(
                     {
+                        "person_group": person.id if person else None,
+                        "compound_group": compound[0].id if compound else None,
                         "case_id": i + 1,
                         "directive_id": "bench-2019",
                         "submit_key": uuid.uuid4().hex,
-                        "grounds": json.dumps(GROUNDS[(i // 2) % 3]),
+                        "grounds": grounds,
                         "statement": "",
                         "lang": "zh-CN",
                         "state": "upheld" if done else "queued",
@@ -133,8 +147,32 @@ def seed(url: str, queued: int, decided: int, now: datetime) -> None:
                     }
                 )
             session.execute(insert(Appeal), appeals)
+        # the statistics autovacuum would have gathered on a table grown by a surge
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            c.exec_driver_sql("ANALYZE appeals")
+            c.exec_driver_sql("ANALYZE cases")
     finally:
         engine.dispose()
+
+
+def explain(engine: Engine, now: datetime) -> None:
+    """EXPLAIN ANALYZE every statement the page's first load and next page run."""
+    statements: list[tuple[str, Any]] = []
+
+    def keep(_conn: Any, _cursor: Any, sql: str, params: Any, *_rest: Any) -> None:
+        statements.append((sql, params))
+
+    event.listen(engine, "before_cursor_execute", keep)
+    with session_factory(engine)() as session:
+        first = page(session, now)
+        listed(session, now)
+        queue_staffing(session, now)
+        page(session, now, after=first.next_after)
+    event.remove(engine, "before_cursor_execute", keep)
+    with engine.connect() as connection:
+        for sql, params in statements:
+            plan = connection.exec_driver_sql(f"EXPLAIN (ANALYZE, COSTS OFF) {sql}", params)
+            print(sql, "\n", "\n".join(r[0] for r in plan), "\n", file=sys.stderr)
 
 
 def main() -> None:
@@ -143,6 +181,7 @@ def main() -> None:
     parser.add_argument("--queued", type=int, default=56000)
     parser.add_argument("--decided", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--explain", action="store_true", help="the page's plans, on stderr")
     args = parser.parse_args()
     if not args.postgres:
         sys.exit("bench_review_groups: give --postgres URL or set FAIRBAN_TEST_POSTGRES_URL")
@@ -180,11 +219,32 @@ def main() -> None:
                 t5 = time.perf_counter()
                 assert walked is not None
                 assert walked.size == big.size
+            with session_factory(engine)() as session:
+                # the queue page today: its first load, then its next page
+                p0 = time.perf_counter()
+                first = page(session, now)
+                summaries, group_count = listed(session, now)
+                queue_staffing(session, now)
+                p1 = time.perf_counter()
+                nxt = page(session, now, after=first.next_after)
+                p2 = time.perf_counter()
+                session.expunge_all()
+                p3 = time.perf_counter()
+                by_key = members(session, big.id, now)
+                p4 = time.perf_counter()
+                assert by_key is not None
+                assert [i.appeal.id for i in by_key.items] == [i.appeal.id for i in big.items]
+                assert group_count == len(found)
+                assert [g.id for g in summaries] == [g.id for g in found[: len(summaries)]]
+                assert len(nxt.items) == len(first.items) == 50
             timings = (
                 ("queue_s", t1 - t0),
                 ("groups_s", t2 - t1),
                 ("staffing_s", t3 - t2),
                 ("walk_step_s", t5 - t4),
+                ("page_first_s", p1 - p0),
+                ("page_next_s", p2 - p1),
+                ("walk_step_by_key_s", p4 - p3),
             )
             for name, s in timings:
                 best[name] = min(best.get(name, s), s)
@@ -196,6 +256,8 @@ def main() -> None:
                 "rate": round(staff.rate.per_reviewer_hour, 2),
                 "active": staff.active,
             }
+        if args.explain:
+            explain(engine, now)
         engine.dispose()
         out = {"queued": args.queued, "decided": args.decided, "seed_s": round(seeded_s, 1)}
         out |= {k: round(v, 3) for k, v in best.items()} | result

@@ -569,3 +569,52 @@ def test_a_group_is_walked_case_by_case_with_a_shared_draft(console: Any) -> Non
     gone = sam.get("/console/groups/0123456789abcdef")
     assert gone.status_code == 200
     assert "这一组已没有等待决定的申诉" in gone.text
+
+
+def test_the_queue_pages_keep_the_filters_and_refuse_bad_links(console: Any) -> None:
+    """Keyset pages, the earliest deadline first; next/previous links keep the filter
+    and the size; a link made up or cut short is a 400 in the reader's language, and a
+    page size past any sense is clamped."""
+    _users(console)
+    ids = [_queued(console, a) for a in (*_pair(console, "restrict"), F1)]
+    rita = TestClient(console.client.app)
+    _login(rita, "rita")
+    first = rita.get("/console/queue?size=2")
+    assert first.status_code == 200
+    assert "3 appeals wait for a person." in first.text
+    assert "2 of 3 queued appeals on this page." in first.text
+    [nxt] = set(re.findall(r'rel="next" href="([^"]+)"', first.text))  # above and below
+    assert "size=2" in nxt
+    assert "after=" in nxt
+    assert 'rel="prev"' not in first.text
+    second = rita.get(nxt.replace("&amp;", "&"))
+    assert "1 of 3 queued appeals on this page." in second.text
+    [prev] = set(re.findall(r'rel="prev" href="([^"]+)"', second.text))
+    assert "before=" in rita.get(prev.replace("&amp;", "&")).url.query.decode()
+    shown = [int(n) for n in re.findall(r'href="/console/appeals/(\d+)"', first.text + second.text)]
+    assert sorted(set(shown)) == sorted(ids)
+    with console.session() as s:
+        measure = s.get(Appeal, ids[0]).case.measure.value
+    filtered = rita.get(f"/console/queue?measure={measure}&size=1")
+    assert filtered.status_code == 200
+    for link in re.findall(r'rel="next" href="([^"]+)"', filtered.text):
+        assert f"measure={measure}" in link
+    assert rita.get("/console/queue?size=1000000000").status_code == 200  # clamped
+    assert rita.get("/console/queue?size=-5").status_code == 200
+    for bad in (
+        "size=lots",
+        "after=abc",
+        "after=-3",
+        "after=99999999999999999999",
+        "before=2147483646",
+        "measure=ban",
+        "size=²",
+        f"directive={'x' * 300}",
+        f"after={'9' * 40}",
+    ):
+        r = rita.get(f"/console/queue?{bad}")
+        assert r.status_code == 400, bad
+        assert "Traceback" not in r.text
+        assert 'id="queue-error"' in r.text
+    rita.cookies.set("fb_lang", "zh-CN")
+    assert "页面链接无效" in rita.get("/console/queue?after=abc").text

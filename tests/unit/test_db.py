@@ -195,3 +195,101 @@ def test_a_database_that_starts_late_is_waited_for(pg_cluster: Any) -> None:
             assert connection.exec_driver_sql("SELECT 1").scalar() == 1
     finally:
         engine.dispose()
+
+
+def test_migration_0012_stamps_the_group_keys_of_the_appeals_queued(new_db_url: str) -> None:
+    """Appeals queued before 0012 get the keys the re-check would have stamped."""
+    import json
+
+    from sqlalchemy import insert, select
+
+    from fairban.appeals.grouping import compound_key, person_key
+    from fairban.appeals.models import Appeal
+    from fairban.cases.models import Case
+    from fairban.directives.models import DirectiveRecord
+
+    engine = make_engine(new_db_url)
+    upgrade(engine, "0008")
+    now = datetime(2019, 10, 15, 9, tzinfo=UTC)
+    farm = json.dumps(
+        [
+            {"code": "DEVICE_FARM", "data": {"device_peers": 4}},
+            {"code": "PRESENCE_SUSTAINED", "data": {"area": "Laukkai"}},
+        ]
+    )
+    # (person, reasons, grounds, state): persons, a compound, neither, one decided
+    rows = [
+        ("p-1", "[]", ["victim", "other"], "queued"),
+        ("p-1", farm, ["other", "victim"], "queued"),
+        (None, farm, ["never_been_there"], "queued"),
+        (None, "[]", ["never_been_there"], "queued"),
+        ("p-2", farm, ["never_been_there"], "upheld"),
+    ]
+    tables = {t: Base.metadata.tables[t] for t in ("directives", "cases", "appeals")}
+    with engine.begin() as c:
+        record = {c.name: None for c in DirectiveRecord.__table__.columns}
+        record |= {"id": "mm-2019", "title": "t", "issuer": "i", "legal_basis": "l"}
+        record |= {"current_version": 2, "paused": False, "created_at": now}
+        c.execute(
+            insert(tables["directives"]), [{k: v for k, v in record.items() if v is not None}]
+        )
+        for i, (person, reasons, grounds, state) in enumerate(rows, 1):
+            c.execute(
+                insert(tables["cases"]),
+                [
+                    {
+                        "id": i,
+                        "number": f"FB-T-{i}",
+                        "directive_id": "mm-2019",
+                        "directive_version": 2,
+                        "account_id": f"wechat:t{i}",
+                        "platform": "wechat",
+                        "person_id": person,
+                        "account_kind": "personal",
+                        "state": "appealed",
+                        "measure": "suspend",
+                        "risk": 0.9,
+                        "reasons": reasons,
+                        "evidence": "[]",
+                        "evidence_hash": "0" * 64,
+                        "decided_by": "engine",
+                        "decided_by_kind": "automatic",
+                        "decided_at": now,
+                        "stage_bucket": 0,
+                        "created_at": now,
+                        "updated_at": now,
+                        "row_version": 1,
+                    }
+                ],
+            )
+            appeal = {
+                "case_id": i,
+                "directive_id": "mm-2019",
+                "submit_key": f"k{i}",
+                "grounds": json.dumps(grounds),
+                "statement": "",
+                "lang": "zh-CN",
+                "state": state,
+                "filed_at": now,
+                "answer_by": now + timedelta(hours=48),
+            }
+            old = [col for col in appeal if col in tables["appeals"].columns]
+            c.execute(insert(tables["appeals"]).values({k: appeal[k] for k in old}))
+    upgrade(engine)
+    with session_factory(engine)() as session:
+        appeals = list(session.scalars(select(Appeal).order_by(Appeal.id)))
+        stamped = [(a.person_group, a.compound_group) for a in appeals]
+        expected = []
+        for a in appeals:
+            case = session.get(Case, a.case_id)
+            assert case is not None
+            person, compound = person_key(a, case), compound_key(a, case)
+            expected.append((person.id if person else None, compound[0].id if compound else None))
+    engine.dispose()
+    assert stamped[:4] == expected[:4]
+    assert stamped[0][0] == stamped[1][0] is not None  # one person, grounds in any order
+    assert stamped[0][1] is None
+    assert stamped[2][0] is None
+    assert stamped[2][1] is not None
+    assert stamped[3] == (None, None)
+    assert stamped[4] == (None, None)  # decided before 0012: no group to be in

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fairban import audit
+from fairban.appeals import grouping
 from fairban.appeals.breaker import check_breaker
 from fairban.appeals.models import OPEN_STATES, Appeal, AppealState
 from fairban.appeals.recheck import NONE, DecisionCache, NewDecision, hints
@@ -223,6 +224,7 @@ def recheck(
         )
     else:
         appeal.state = AppealState.QUEUED
+        grouping.stamp(appeal, case)
     audit.append(
         session,
         actor=RECHECK_ACTOR,

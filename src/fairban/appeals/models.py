@@ -57,6 +57,11 @@ class Appeal(Base):
         # the re-check's drain rate: appeals re-checked in the last minute (migration 0008)
         Index("ix_appeals_rechecked_at", "rechecked_at"),
         Index("ix_appeals_directive_decided", "directive_id", "decided_at"),
+        # the console's queue page: keyset pages and counts in deadline order, and the
+        # groups section's GROUP BY over the stored keys (migration 0012)
+        Index("ix_appeals_state_answer_by", "state", "answer_by", "id"),
+        Index("ix_appeals_person_group", "state", "person_group", "answer_by"),
+        Index("ix_appeals_compound_group", "state", "compound_group", "answer_by"),
         # at most one open appeal per case: intake inserts without looking first
         Index(
             "uq_appeals_open_case",
@@ -89,6 +94,10 @@ class Appeal(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     decided_by: Mapped[str | None] = mapped_column(String(NAME_LENGTH), nullable=True)
     decision_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: the ids of the appeal's person and compound buckets (``appeals/grouping.py``),
+    #: stamped when it enters the person queue
+    person_group: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    compound_group: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
     case: Mapped[Case] = relationship()
     uploads: Mapped[list[AppealUpload]] = relationship(

@@ -24,66 +24,48 @@ holds no personal data.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
-from functools import lru_cache
 
-from sqlalchemy import and_, or_
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
-from fairban.appeals.models import Appeal
+from fairban.appeals.grouping import (
+    PEERS_FIELD,
+    PHONE_CODES,
+    PRESENCE_CODES,
+    Compound,
+    GroupKey,
+    GroupKind,
+    compound_key,
+    compound_of,
+    grounds_key,
+    person_key,
+)
+from fairban.appeals.models import Appeal, AppealState
 from fairban.cases.models import Case
 from fairban.review.queue import QueueItem, queue
 
-#: the reasons that say the account's phones are a compound's (strongest first)
-PHONE_CODES = ("DEVICE_FARM", "DEVICE_OPERATION", "DEVICE_SHARED")
-#: the reasons that name the area the account stays in
-PRESENCE_CODES = ("PRESENCE_SUSTAINED", "PRESENCE_SOME")
-#: the count in each phone reason's data: how many accounts share the phones
-PEERS_FIELD = {
-    "DEVICE_FARM": "device_peers",
-    "DEVICE_SHARED": "device_peers",
-    "DEVICE_OPERATION": "device_operators",
-}
+__all__ = [
+    "PEERS_FIELD",
+    "PHONE_CODES",
+    "PRESENCE_CODES",
+    "Compound",
+    "Group",
+    "GroupKey",
+    "GroupKind",
+    "Summary",
+    "compound_of",
+    "find",
+    "groups",
+    "listed",
+    "members",
+    "near",
+]
 
-
-class GroupKind(StrEnum):
-    PERSON = "person"
-    COMPOUND = "compound"
-
-
-@dataclass(frozen=True)
-class Compound:
-    """The compound a case's reasons point to: its area, its kind of phone evidence and
-    the number of accounts on those phones."""
-
-    area: str
-    code: str
-    peers: int
-
-
-@dataclass(frozen=True)
-class GroupKey:
-    kind: GroupKind
-    directive_id: str
-    directive_version: int
-    grounds: tuple[str, ...]
-    #: the person's id, or the compound's area, phone code and peers
-    link: tuple[str, ...]
-
-    @property
-    def id(self) -> str:
-        """A short, stable id for URLs: the SHA-256 of the key's canonical JSON."""
-        text = json.dumps(
-            [self.kind.value, self.directive_id, self.directive_version, self.grounds, self.link],
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+#: the groups the queue page lists at most (the largest queue's page stays small)
+LISTED = 20
 
 
 @dataclass(frozen=True)
@@ -119,46 +101,9 @@ class Group:
         return counts
 
 
-@lru_cache(maxsize=256)
-def _grounds(text: str) -> tuple[str, ...]:
-    return tuple(sorted(set(json.loads(text or "[]"))))
-
-
 def grounds_of(item: QueueItem) -> tuple[str, ...]:
-    """The grounds ticked, in a fixed order (the form's order does not matter); the
-    few combinations there are parsed once each."""
-    return _grounds(item.appeal.grounds)
-
-
-def compound_of(reasons: str | None) -> Compound | None:
-    """The compound a case's reasons (JSON, ``targeting/reasons.py``) point to, or None
-    when they hold no phone reason or name no area."""
-    if not reasons or "DEVICE_" not in reasons:  # most cases: no phone reason to parse
-        return None
-    try:
-        parsed = json.loads(reasons or "[]")
-    except ValueError:
-        return None
-    if not isinstance(parsed, list):
-        return None
-    by_code = {r.get("code"): r for r in parsed if isinstance(r, dict)}
-    phone = next((c for c in PHONE_CODES if c in by_code), None)
-    presence = next((by_code[c] for c in PRESENCE_CODES if c in by_code), None)
-    if phone is None or presence is None:
-        return None
-    area = (presence.get("data") or {}).get("area")
-    if not isinstance(area, str) or not area:
-        return None
-    peers = (by_code[phone].get("data") or {}).get(PEERS_FIELD[phone], 0)
-    try:
-        count = int(peers)
-    except (TypeError, ValueError):
-        count = 0
-    return Compound(area=area, code=phone, peers=count)
-
-
-def _base(item: QueueItem) -> tuple[str, int, tuple[str, ...]]:
-    return (item.case.directive_id, item.case.directive_version, grounds_of(item))
+    """The grounds ticked, in a fixed order (the form's order does not matter)."""
+    return grounds_key(item.appeal.grounds)
 
 
 def _order(items: Iterable[QueueItem]) -> tuple[QueueItem, ...]:
@@ -168,11 +113,10 @@ def _order(items: Iterable[QueueItem]) -> tuple[QueueItem, ...]:
 def _buckets(items: Sequence[QueueItem]) -> tuple[list[Group], list[Group]]:
     """Every person bucket and every compound bucket, of any size: the compound buckets
     of the appeals that are not in a person bucket of two or more."""
-    bases = {i.appeal.id: _base(i) for i in items}
     persons: dict[GroupKey, list[QueueItem]] = {}
     for item in items:
-        if item.case.person_id:
-            key = GroupKey(GroupKind.PERSON, *bases[item.appeal.id], (item.case.person_id,))
+        key = person_key(item.appeal, item.case)
+        if key is not None:
             persons.setdefault(key, []).append(item)
     grouped = {i.appeal.id for members in persons.values() if len(members) > 1 for i in members}
     compounds: dict[GroupKey, list[QueueItem]] = {}
@@ -180,13 +124,11 @@ def _buckets(items: Sequence[QueueItem]) -> tuple[list[Group], list[Group]]:
     for item in items:
         if item.appeal.id in grouped:
             continue
-        compound = compound_of(item.case.reasons)
-        if compound is None:
+        keyed = compound_key(item.appeal, item.case)
+        if keyed is None:
             continue
-        link = (compound.area, compound.code, str(compound.peers))
-        key = GroupKey(GroupKind.COMPOUND, *bases[item.appeal.id], link)
-        compounds.setdefault(key, []).append(item)
-        found[key] = compound
+        compounds.setdefault(keyed[0], []).append(item)
+        found[keyed[0]] = keyed[1]
     return (
         [Group(k, _order(v)) for k, v in persons.items()],
         [Group(k, _order(v), found[k]) for k, v in compounds.items()],
@@ -208,32 +150,163 @@ def find(items: Sequence[QueueItem], group_id: str) -> Group | None:
     return next((g for g in (*persons, *compounds) if g.id == group_id), None)
 
 
-def near(session: Session, seed: Appeal, group_id: str, now: datetime) -> Group | None:
-    """:func:`find` without reading the whole queue: the group ``group_id`` that
-    ``seed`` (queued or already decided) belongs to, from the queued appeals that could
-    share its key (its person's; its directive version's that name its phones and its
-    area) and the other appeals of their persons (who may be in a person group first).
-    None when ``seed`` is not of that group or none of it is queued."""
-    case = seed.case
-    near_seed = []
-    if case.person_id:
-        near_seed.append(Case.person_id == case.person_id)
-    compound = compound_of(case.reasons)
-    if compound is not None:
-        near_seed.append(
+# --- the same groups read from the stored keys (``appeals/grouping.py``) ---------------
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A group as the queue page lists it: counted in SQL, labelled from its first
+    appeal (the earliest deadline), which the group's link opens."""
+
+    key: GroupKey
+    compound: Compound | None
+    size: int
+    oldest: datetime
+    overdue: int
+    measures: dict[str, int]
+    first: int
+
+    @property
+    def id(self) -> str:
+        return self.key.id
+
+
+def _queued() -> ColumnElement[bool]:
+    return Appeal.state == AppealState.QUEUED
+
+
+def _in_person_groups() -> ColumnElement[bool]:
+    """The queued appeals in a person bucket of two or more (they group by person)."""
+    crowded = (
+        select(Appeal.person_group)
+        .where(_queued(), Appeal.person_group.is_not(None))
+        .group_by(Appeal.person_group)
+        .having(func.count() > 1)
+    )
+    return Appeal.person_group.in_(crowded)
+
+
+def _not_in_person_groups_of(compound: str) -> ColumnElement[bool]:
+    """Not in a person bucket of two or more, asked of the compound's members' persons
+    alone (index seeks, as many as the group has members; not the whole queue's)."""
+    theirs = select(Appeal.person_group).where(
+        _queued(), Appeal.compound_group == compound, Appeal.person_group.is_not(None)
+    )
+    crowded = (
+        select(Appeal.person_group)
+        .where(_queued(), Appeal.person_group.in_(theirs))
+        .group_by(Appeal.person_group)
+        .having(func.count() > 1)
+    )
+    return or_(Appeal.person_group.is_(None), Appeal.person_group.not_in(crowded))
+
+
+def listed(session: Session, now: datetime, limit: int = LISTED) -> tuple[list[Summary], int]:
+    """The first ``limit`` groups of two appeals or more, in :func:`groups`'s order (the
+    oldest deadline first, then the largest, then the id), and how many there are: a
+    GROUP BY over the stored keys; no appeal is read but each listed group's first."""
+    overdue = func.sum(case((Appeal.answer_by < now, 1), else_=0))
+    buckets = []
+    for kind, column, bucket in (
+        (GroupKind.PERSON, Appeal.person_group, Appeal.person_group.is_not(None)),
+        (
+            GroupKind.COMPOUND,
+            Appeal.compound_group,
             and_(
-                Case.directive_id == case.directive_id,
-                Case.directive_version == case.directive_version,
-                Case.reasons.contains(compound.code, autoescape=True),
-                Case.reasons.contains(compound.area, autoescape=True),
+                Appeal.compound_group.is_not(None),
+                or_(Appeal.person_group.is_(None), ~_in_person_groups()),
+            ),
+        ),
+    ):
+        buckets.append(
+            select(
+                column.label("gid"),
+                literal(kind.value).label("kind"),
+                func.count().label("size"),
+                func.min(Appeal.answer_by).label("oldest"),
+                overdue.label("overdue"),
+            )
+            .where(_queued(), bucket)
+            .group_by(column)
+            .having(func.count() > 1)
+        )
+    every = union_all(*buckets).subquery()
+    # the number of groups in the same pass: a window over the grouped rows
+    rows = session.execute(
+        select(every, func.count().over().label("total"))
+        .order_by(every.c.oldest, every.c.size.desc(), every.c.gid)
+        .limit(limit)
+    ).all()
+    total = int(rows[0][-1]) if rows else 0
+    out = []
+    for gid, kind, size, _oldest, late, _total in rows:
+        column = Appeal.person_group if kind == GroupKind.PERSON else Appeal.compound_group
+        where: list[ColumnElement[bool]] = [_queued(), column == gid]
+        if kind == GroupKind.COMPOUND:
+            where.append(_not_in_person_groups_of(gid))
+        [first] = queue_first(session, now, *where)
+        key: GroupKey | None
+        compound = None
+        if kind == GroupKind.PERSON:
+            key = person_key(first.appeal, first.case)
+        else:
+            keyed = compound_key(first.appeal, first.case)
+            key, compound = keyed if keyed else (None, None)
+        if key is None or key.id != gid:
+            continue  # a key stamped by other code than this: not this rule's group
+        measures = session.execute(
+            select(Case.measure, func.count())
+            .join(Appeal.case)
+            .where(*where)
+            .group_by(Case.measure)
+        ).all()
+        out.append(
+            Summary(
+                key=key,
+                compound=compound,
+                size=size,
+                oldest=first.appeal.answer_by,
+                overdue=int(late or 0),
+                measures={m.value: n for m, n in sorted(measures, key=lambda r: -r[0].severity)},
+                first=first.appeal.id,
             )
         )
-    if not near_seed:
+    return out, total
+
+
+def queue_first(session: Session, now: datetime, *where: ColumnElement[bool]) -> list[QueueItem]:
+    """The queued appeal with the earliest deadline among ``where`` (an index seek)."""
+    return queue(session, now, *where, order=True, limit=1)
+
+
+def members(session: Session, group_id: str, now: datetime) -> Group | None:
+    """The group ``group_id`` as the queue stands, read by its stored key: its members
+    and, for a compound, the persons that might put them in a person group first; then
+    grouped by :func:`find`, so that the group is the rule's even for a key stored
+    otherwise. None when none of it is queued."""
+    items = queue(
+        session, now, or_(Appeal.person_group == group_id, Appeal.compound_group == group_id)
+    )
+    if not items:
         return None
-    items = {i.appeal.id: i for i in queue(session, now, or_(*near_seed))}
-    persons = {i.case.person_id for i in items.values() if i.case.person_id}
-    persons.discard(case.person_id)
-    if persons and compound is not None:
-        for i in queue(session, now, Case.person_id.in_(persons)):
-            items.setdefault(i.appeal.id, i)
-    return find(list(items.values()), group_id)
+    if all(i.appeal.person_group != group_id for i in items):
+        persons = {i.appeal.person_group for i in items if i.appeal.person_group}
+        crowded = set(
+            session.scalars(
+                select(Appeal.person_group)
+                .where(_queued(), Appeal.person_group.in_(persons))
+                .group_by(Appeal.person_group)
+                .having(func.count() > 1)
+            )
+        )
+        items = [i for i in items if i.appeal.person_group not in crowded]
+    return find(items, group_id)
+
+
+def near(session: Session, seed: Appeal, group_id: str, now: datetime) -> Group | None:
+    """The group ``group_id`` that ``seed`` (queued or already decided) belongs to, read
+    by the stored keys (:func:`members`); None when ``seed`` is not of that group or
+    none of it is queued."""
+    if group_id not in (seed.person_group, seed.compound_group):
+        return None
+    return members(session, group_id, now)

@@ -12,10 +12,11 @@ the appellant's vulnerability:
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, case, func, select, tuple_
 from sqlalchemy.orm import Session, contains_eager
 
 from fairban import audit
@@ -53,18 +54,8 @@ def priority(case: Case, appeal: Appeal, held_accounts: int, now: datetime) -> f
     return float(case.measure.severity) + urgency + vulnerable
 
 
-def queue(session: Session, now: datetime, *where: ColumnElement[bool]) -> list[QueueItem]:
-    """Every queued appeal (those that also meet ``where``, conditions on ``Appeal`` and
-    its ``Case``), highest priority first (ties: earliest deadline)."""
-    # the cases in the same query: one lazy load per appeal is a round trip each
-    appeals = list(
-        session.scalars(
-            select(Appeal)
-            .join(Appeal.case)
-            .options(contains_eager(Appeal.case))
-            .where(Appeal.state == AppealState.QUEUED, *where)
-        )
-    )
+def _items(session: Session, appeals: list[Appeal], now: datetime) -> list[QueueItem]:
+    """``appeals`` (their cases loaded) as queue items: priority and accounts held."""
     persons = {a.case.person_id for a in appeals if a.case.person_id}
     held: dict[str, int] = {}
     if persons:
@@ -86,8 +77,120 @@ def queue(session: Session, now: datetime, *where: ColumnElement[bool]) -> list[
                 held_accounts=n,
             )
         )
-    items.sort(key=lambda i: (-i.priority, i.appeal.answer_by, i.appeal.id))
     return items
+
+
+def _queued(*where: ColumnElement[bool]) -> Select[Appeal]:
+    # the cases in the same query: one lazy load per appeal is a round trip each
+    return (
+        select(Appeal)
+        .join(Appeal.case)
+        .options(contains_eager(Appeal.case))
+        .where(Appeal.state == AppealState.QUEUED, *where)
+    )
+
+
+def queue(
+    session: Session,
+    now: datetime,
+    *where: ColumnElement[bool],
+    order: bool = False,
+    limit: int | None = None,
+) -> list[QueueItem]:
+    """Every queued appeal (those that also meet ``where``, conditions on ``Appeal`` and
+    its ``Case``), highest priority first (ties: earliest deadline); with ``order``, the
+    first ``limit`` in deadline order instead (the index's). Unbounded without a
+    ``where`` that bounds it: the console's queue page reads :func:`page`."""
+    query = _queued(*where)
+    if order:
+        query = query.order_by(Appeal.answer_by, Appeal.id).limit(limit)
+    items = _items(session, list(session.scalars(query)), now)
+    if not order:
+        items.sort(key=lambda i: (-i.priority, i.appeal.answer_by, i.appeal.id))
+    return items
+
+
+#: the queue page's size: the default, and the most a request may ask for
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+
+class CursorError(ValueError):
+    """A page cursor that names no appeal."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of the queue in the order reviewers work it: the earliest deadline
+    first (ties: the id). ``next_after``/``prev_before`` are the cursors (appeal ids)
+    of the next and previous pages, None at either end; ``total`` and ``overdue``
+    count every queued appeal the page's filter keeps."""
+
+    items: list[QueueItem]
+    total: int
+    overdue: int
+    next_after: int | None
+    prev_before: int | None
+
+
+def _at(session: Session, appeal_id: int) -> tuple[datetime, int]:
+    answer_by = session.scalar(select(Appeal.answer_by).where(Appeal.id == appeal_id))
+    if answer_by is None:
+        raise CursorError("the page link names no appeal: open the queue's first page")
+    return answer_by, appeal_id
+
+
+def page(
+    session: Session,
+    now: datetime,
+    *,
+    size: int = PAGE_SIZE,
+    after: int | None = None,
+    before: int | None = None,
+    where: Sequence[ColumnElement[bool]] = (),
+) -> Page:
+    """The page after the appeal ``after`` (or before ``before``; else the first) of the
+    queued appeals that meet ``where``: keyset pages over ``ix_appeals_state_answer_by``
+    (no OFFSET: a page deep in a surge costs what the first does), ``size`` clamped to
+    1..:data:`MAX_PAGE_SIZE`. The cursor is an appeal id: one decided since still
+    marks its place. ``CursorError`` when it names no appeal."""
+    size = min(max(size, 1), MAX_PAGE_SIZE)
+    key = tuple_(Appeal.answer_by, Appeal.id)
+    query = _queued(*where)
+    if before is not None:
+        query = query.where(key < tuple_(*_at(session, before)))
+        query = query.order_by(Appeal.answer_by.desc(), Appeal.id.desc())
+    else:
+        if after is not None:
+            query = query.where(key > tuple_(*_at(session, after)))
+        query = query.order_by(Appeal.answer_by, Appeal.id)
+    rows = list(session.scalars(query.limit(size + 1)))
+    more = len(rows) > size
+    rows = rows[:size]
+    if before is not None:
+        rows.reverse()
+    counted = (
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((Appeal.answer_by < now, 1), else_=0)), 0),
+        )
+        .select_from(Appeal)
+        .where(Appeal.state == AppealState.QUEUED)
+    )
+    if where:
+        counted = counted.join(Appeal.case).where(*where)
+    total, overdue = session.execute(counted).one()
+    items = _items(session, rows, now)
+    # a next page when one more row was there going forward, or when we came back
+    has_next = more if before is None else bool(rows)
+    has_prev = (after is not None and bool(rows)) if before is None else more
+    return Page(
+        items=items,
+        total=int(total),
+        overdue=int(overdue),
+        next_after=rows[-1].id if rows and has_next else None,
+        prev_before=rows[0].id if rows and has_prev else None,
+    )
 
 
 class ClaimError(ValueError):

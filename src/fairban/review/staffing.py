@@ -29,10 +29,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from fairban.appeals.models import Appeal
+from fairban.appeals.models import Appeal, AppealState
 from fairban.directives.models import DirectiveRecord
 from fairban.review.models import ProposalState, ReviewProposal
 
@@ -151,13 +151,61 @@ def active_reviewers(session: Session, now: datetime) -> int:
     return len(names)
 
 
+def needed_for(
+    due: Sequence[int], rate: float, horizons: Sequence[int] = HORIZONS
+) -> tuple[Horizon, ...]:
+    """:func:`reviewers_needed` from the counts due within each horizon."""
+    if not rate > 0:
+        raise ValueError("the rate of decisions must be above zero")
+    return tuple(
+        Horizon(h, n, math.ceil(n / (rate * h)) if n else 0)
+        for h, n in zip(horizons, due, strict=True)
+    )
+
+
+def queued_deadlines(session: Session, now: datetime) -> tuple[int, int, list[int]]:
+    """The queue's size, its overdue appeals and the appeals due within each horizon:
+    one aggregate over ``ix_appeals_state_answer_by``, no row read into Python."""
+    due_by = [
+        func.coalesce(func.sum(case((Appeal.answer_by <= now + timedelta(hours=h), 1), else_=0)), 0)
+        for h in HORIZONS
+    ]
+    row = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((Appeal.answer_by < now, 1), else_=0)), 0),
+            *due_by,
+        ).where(Appeal.state == AppealState.QUEUED)
+    ).one()
+    return int(row[0]), int(row[1]), [int(n) for n in row[2:]]
+
+
+def queue_staffing(session: Session, now: datetime) -> Staffing:
+    """:func:`staffing` of the whole queue, counted in SQL (the console's pages)."""
+    queued, overdue, due = queued_deadlines(session, now)
+    rate = rate_of(decisions_since(session, now - RATE_WINDOW))
+    return _staffing(session, queued, overdue, needed_for(due, rate.per_reviewer_hour), rate, now)
+
+
 def staffing(session: Session, deadlines: Sequence[datetime], now: datetime) -> Staffing:
-    """The queue's needs (``deadlines``: every queued appeal's) at the measured rate."""
+    """The needs of the appeals whose ``deadlines`` are given, at the measured rate."""
     rate = rate_of(decisions_since(session, now - RATE_WINDOW))
     horizons = reviewers_needed(deadlines, now, rate.per_reviewer_hour)
+    overdue = sum(1 for d in deadlines if d < now)
+    return _staffing(session, len(deadlines), overdue, horizons, rate, now)
+
+
+def _staffing(
+    session: Session,
+    queued: int,
+    overdue: int,
+    horizons: tuple[Horizon, ...],
+    rate: Rate,
+    now: datetime,
+) -> Staffing:
     return Staffing(
-        queued=len(deadlines),
-        overdue=sum(1 for d in deadlines if d < now),
+        queued=queued,
+        overdue=overdue,
         horizons=horizons,
         needed=max((h.needed for h in horizons), default=0),
         active=active_reviewers(session, now),

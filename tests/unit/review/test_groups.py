@@ -11,13 +11,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from fairban.appeals.blobs import BlobStore
+from fairban.appeals.grouping import compound_key, person_key
 from fairban.appeals.models import Appeal, AppealState
 from fairban.cases.models import Case
 from fairban.contract import Directive
 from fairban.measures import Measure
-from fairban.review.groups import GroupKind, compound_of, find, groups, near
+from fairban.review.groups import GroupKind, compound_of, find, groups, listed, members, near
 from fairban.review.queue import QueueItem, queue
-from tests.support.appeals import enforce_people, queue_for_a_person
+from tests.support.appeals import enforce_people, file, queue_for_a_person
 from tests.support.cases import NOW as FILED
 from tests.support.cases import D, Decide, suspend_reasons
 
@@ -183,3 +184,99 @@ def test_near_finds_what_the_whole_queue_finds(
         g for g in whole if appeals["wechat:muse"].id not in {i.appeal.id for i in g.items}
     )
     assert near(session, appeals["wechat:muse"], other.id, FILED) is None
+
+
+# --- the stored keys: the same groups from SQL, on SQLite and PostgreSQL --------------
+
+
+def _mixed_queue(
+    session: Session, directive: Directive, decide: Decide, blobs: BlobStore
+) -> dict[str, Appeal]:
+    """Persons, a compound that a person group takes members from, another area's
+    compound, other grounds and a stranger: every case of the rule at once."""
+    rows = [
+        _farm_row("wechat:farm1"),
+        _farm_row("qq:farm2", "p-two"),
+        _farm_row("wechat:farm2", "p-two"),
+        _farm_row("wechat:farm3", "p-three"),
+        _farm_row("qq:farm4"),
+        _farm_row("wechat:muse", area="Muse"),
+        _farm_row("qq:muse2", area="Muse"),
+        D("wechat:p4a", "suspend", "p-four").record(),
+        D("qq:p4b", "restrict", "p-four").record(),
+        D("alipay:p4c", "suspend", "p-four").record(),
+        D("wechat:alone", "suspend").record(),
+    ]
+    cases = enforce_people(session, directive, decide, rows)
+    other = {"qq:p4b": ("victim",)}
+    return {
+        a: queue_for_a_person(
+            session,
+            c,
+            blobs,
+            grounds=other.get(a, ("never_been_there",)),
+            now=FILED + timedelta(minutes=i),
+        )
+        for i, (a, c) in enumerate(cases.items())
+    }
+
+
+def test_the_stored_keys_are_the_python_keys(
+    session: Session, directive: Directive, decide: Decide, blobs: BlobStore
+) -> None:
+    appeals = _mixed_queue(session, directive, decide, blobs)
+    session.expire_all()  # the keys as the database holds them
+    items = queue(session, FILED)
+    assert len(items) == len(appeals)
+    for item in items:
+        person = person_key(item.appeal, item.case)
+        compound = compound_key(item.appeal, item.case)
+        assert item.appeal.person_group == (person.id if person else None)
+        assert item.appeal.compound_group == (compound[0].id if compound else None)
+    assert sum(1 for i in items if i.appeal.compound_group) == 7
+    whole = groups(items)
+    found, total = listed(session, FILED)
+    assert total == len(whole) == 4
+    assert [(s.id, s.size, s.oldest, s.overdue, s.first) for s in found] == [
+        (g.id, g.size, g.oldest, g.overdue, g.items[0].appeal.id) for g in whole
+    ]
+    assert [(s.key, s.compound, s.measures) for s in found] == [
+        (g.key, g.compound, g.measures) for g in whole
+    ]
+    assert len(listed(session, FILED, limit=2)[0]) == 2
+    for g in whole:
+        walked = members(session, g.id, FILED)
+        assert walked is not None
+        assert [i.appeal.id for i in walked.items] == [i.appeal.id for i in g.items]
+
+
+def test_a_case_re_decided_while_its_appeal_waits_moves_its_keys(
+    session: Session, directive: Directive, decide: Decide, blobs: BlobStore
+) -> None:
+    appeals = _mixed_queue(session, directive, decide, blobs)
+    moved = appeals["wechat:farm1"]
+    before = moved.compound_group
+    moved.case.reasons = _phones("Muse")  # the engine's new reasons: another area
+    session.flush()
+    session.expire_all()
+    compound = compound_key(moved, moved.case)
+    assert compound is not None
+    assert moved.compound_group == compound[0].id != before
+    assert {g.id for g in groups(queue(session, FILED))} == {
+        s.id for s in listed(session, FILED)[0]
+    }
+
+
+def test_an_appeal_queued_without_the_recheck_is_stamped_at_flush(
+    session: Session, directive: Directive, decide: Decide, blobs: BlobStore
+) -> None:
+    cases = enforce_people(session, directive, decide, [_farm_row("wechat:farm1", "p-one")])
+    appeal, _ = file(session, cases["wechat:farm1"], blobs, grounds=("victim",), now=FILED)
+    session.flush()
+    assert (appeal.person_group, appeal.compound_group) == (None, None)
+    appeal.state = AppealState.QUEUED  # another path to the person queue
+    session.flush()
+    person, compound = person_key(appeal, appeal.case), compound_key(appeal, appeal.case)
+    assert person is not None
+    assert compound is not None
+    assert (appeal.person_group, appeal.compound_group) == (person.id, compound[0].id)

@@ -17,7 +17,16 @@ from fairban.cases.models import Case
 from fairban.measures import Measure
 from fairban.review.flows import decide
 from fairban.review.models import ReviewAction, Role
-from fairban.review.queue import CLAIM_TTL, ClaimError, claim, priority, queue, release
+from fairban.review.queue import (
+    CLAIM_TTL,
+    ClaimError,
+    CursorError,
+    claim,
+    page,
+    priority,
+    queue,
+    release,
+)
 from tests.support.appeals import SETTINGS, actions, console_user, file, queue_for_a_person
 from tests.support.cases import NOW as FILED  # when the appeals below are filed
 
@@ -146,3 +155,45 @@ def test_only_queued_appeals_can_be_claimed(
     with pytest.raises(ClaimError, match="not in the queue"):
         claim(session, received, rita, FILED)
     assert received.claimed_by is None
+
+
+# --- the queue page: keyset pages in deadline order -------------------------------------
+
+
+def test_pages_walk_the_queue_in_deadline_order_both_ways(
+    session: Session, enforced: dict[str, Case], blobs: BlobStore
+) -> None:
+    accounts = ["qq:low", "alipay:mule", "wechat:f1", "wechat:solo", "wechat:low"]
+    filed = [
+        queue_for_a_person(session, enforced[a], blobs, now=FILED - timedelta(hours=h))
+        for h, a in zip((0, 50, 3, 3, 10), accounts, strict=True)
+    ]
+    order = [a.id for a in sorted(filed, key=lambda a: (a.answer_by, a.id))]
+    first = page(session, FILED, size=2)
+    assert [i.appeal.id for i in first.items] == order[:2]
+    assert (first.total, first.overdue, first.prev_before) == (5, 1, None)
+    assert first.next_after == order[1]
+    second = page(session, FILED, size=2, after=first.next_after)
+    assert [i.appeal.id for i in second.items] == order[2:4]
+    last = page(session, FILED, size=2, after=second.next_after)
+    assert [i.appeal.id for i in last.items] == order[4:]
+    assert last.next_after is None
+    assert last.prev_before == order[4]
+    back = page(session, FILED, size=2, before=last.prev_before)
+    assert [i.appeal.id for i in back.items] == order[2:4]
+    assert (back.next_after, back.prev_before) == (order[3], order[2])
+    assert page(session, FILED, size=2, before=back.prev_before).prev_before is None
+    # the size is clamped; a filter counts and pages only what it keeps
+    assert len(page(session, FILED, size=10**9).items) == 5
+    assert len(page(session, FILED, size=-3).items) == 1
+    suspended = page(session, FILED, where=[Case.measure == Measure.SUSPEND])
+    assert suspended.total == len(suspended.items)
+    assert {i.case.measure for i in suspended.items} == {Measure.SUSPEND}
+    assert suspended.total < 5
+
+
+def test_a_cursor_that_names_no_appeal_is_an_error(session: Session) -> None:
+    with pytest.raises(CursorError):
+        page(session, FILED, after=999_999)
+    with pytest.raises(CursorError):
+        page(session, FILED, before=999_999)

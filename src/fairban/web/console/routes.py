@@ -12,7 +12,7 @@ import json
 import secrets
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -20,9 +20,11 @@ from sqlalchemy import func, select
 
 from fairban import audit, tokens
 from fairban.appeals import service
-from fairban.appeals.models import Alert, Appeal, AppealState, AppealUpload
+from fairban.appeals.models import Alert, Appeal, AppealUpload
 from fairban.audit.actions import Action
 from fairban.audit.models import AuditEntry
+from fairban.cases.models import Case
+from fairban.directives.models import DirectiveRecord
 from fairban.errors import FairbanError
 from fairban.measures import Measure, weaker_than
 from fairban.ratelimits import allow, forget, used
@@ -233,26 +235,102 @@ def console_home(request: Request, session: SessionDep) -> Response:
     return _see_other(ROLE_HOME[user.role])
 
 
+#: what a bad page link gets, 400 (the queue page's own words, in the reader's language)
+BAD_CURSOR = "The page link is not valid. Open the queue's first page."
+BAD_FILTER = "The filter is not valid. Open the queue's first page."
+
+
+def _cursor(text: str) -> int | None:
+    """A page cursor from the link: an appeal id, or None when absent."""
+    if not text:
+        return None
+    if len(text) > 12 or not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_ID:
+        raise ValueError(BAD_CURSOR)
+    return int(text)
+
+
+def _page_size(text: str) -> int:
+    """The page size asked for, clamped to 1..MAX_PAGE_SIZE; a word is an error."""
+    if not text:
+        return review_queue.PAGE_SIZE
+    digits = text.removeprefix("-")
+    if len(text) > 12 or not (digits.isascii() and digits.isdigit()):
+        raise ValueError(BAD_FILTER)
+    return min(max(int(text), 1), review_queue.MAX_PAGE_SIZE)
+
+
 @router.get("/queue", response_class=HTMLResponse)
-def queue_page(request: Request, session: SessionDep) -> Response:
+def queue_page(
+    request: Request,
+    session: SessionDep,
+    # strings checked here, not by FastAPI: a bad link gets the queue's own 400
+    size: str = "",
+    after: str = "",
+    before: str = "",
+    directive: str = "",
+    measure: str = "",
+) -> Response:
+    """One page of the queue, the earliest deadline first (keyset pages: ``after`` or
+    ``before`` an appeal id), filtered by directive and measure; the groups and the
+    reviewers needed are the whole queue's, counted in SQL."""
     console, user = _signed_in(request, session, Role.REVIEWER, Role.SENIOR)
     t = now()
-    items = review_queue.queue(session, t)
+    error = ""
+    where = []
+    filters: dict[str, str] = {}
+    page: review_queue.Page | None = None
+    try:
+        per_page = _page_size(size)
+        if len(directive) > 200:
+            raise ValueError(BAD_FILTER)
+        if directive:
+            where.append(Appeal.directive_id == directive.replace("\x00", ""))
+            filters["directive"] = directive
+        if measure:
+            if measure not in {m.value for m in Measure}:
+                raise ValueError(BAD_FILTER)
+            where.append(Case.measure == Measure(measure))
+            filters["measure"] = measure
+        if size:
+            filters["size"] = str(per_page)
+        page = review_queue.page(
+            session, t, size=per_page, after=_cursor(after), before=_cursor(before), where=where
+        )
+    except ValueError as e:  # CursorError too
+        session.rollback()
+        error = str(e) if str(e) in (BAD_CURSOR, BAD_FILTER) else BAD_CURSOR
     pending = session.scalar(
         select(func.count())
         .select_from(ReviewProposal)
         .where(ReviewProposal.state == ProposalState.PENDING)
     )
+    listed, group_count = review_groups.listed(session, t)
+    directives = list(
+        session.scalars(select(DirectiveRecord.id).order_by(DirectiveRecord.id).limit(200))
+    )
+
+    def link(**cursor: int) -> str:
+        return "/console/queue?" + urlencode({**filters, **cursor})
+
     return _page(
         request,
         "console/queue.html",
         "Queue",
+        status_code=400 if error else 200,
         user=user,
         csrf=console.csrf,
-        items=items,
+        page=page,
+        items=page.items if page else [],
+        error=error,
+        filters=filters,
+        directives=directives,
+        measures=[m.value for m in Measure],
+        next_link=link(after=page.next_after) if page and page.next_after else "",
+        prev_link=link(before=page.prev_before) if page and page.prev_before else "",
         pending=pending,
-        groups=review_groups.groups(items),
-        staff=staffing.staffing(session, [i.appeal.answer_by for i in items], t),
+        groups=listed,
+        group_count=group_count,
+        staff=staffing.queue_staffing(session, t),
     )
 
 
@@ -274,15 +352,10 @@ def _draft(session: SessionDep, user: ConsoleUser, after: int | None) -> str:
     return proposal.reason if proposal else ""
 
 
-def _group(
-    session: SessionDep, group_id: str, seed_id: int | None, t: datetime
-) -> review_groups.Group | None:
-    """The group as the queue stands: read near one of its appeals (the links and forms
-    name one) rather than from the whole queue, which at a surge is many thousands."""
-    seed = session.get(Appeal, seed_id) if seed_id else None
-    if seed is not None:
-        return review_groups.near(session, seed, group_id, t)
-    return review_groups.find(review_queue.queue(session, t), group_id)
+def _group(session: SessionDep, group_id: str, t: datetime) -> review_groups.Group | None:
+    """The group as the queue stands, read by its stored key (an index), not from the
+    whole queue, which at a surge is many thousands."""
+    return review_groups.members(session, group_id, t)
 
 
 @router.get("/groups/{group_id}", response_class=HTMLResponse)
@@ -312,7 +385,7 @@ def _group_view(
     decision, never from a link, so that no link writes a reviewer's reason for them."""
     console, user = _signed_in(request, session, Role.REVIEWER, Role.SENIOR)
     t = now()
-    group = _group(session, group_id, at or after, t)
+    group = _group(session, group_id, t)
     waiting: set[int] = set()
     current: review_queue.QueueItem | None = None
     if group is not None:
@@ -379,7 +452,7 @@ def group_decide(
     console, user = _signed_in(request, session, Role.REVIEWER, Role.SENIOR)
     _check_csrf(console, csrf)
     t = now()
-    group = _group(session, group_id, appeal_id, t)
+    group = _group(session, group_id, t)
     item = next((i for i in group.items if i.appeal.id == appeal_id), None) if group else None
     if item is None:
         return _group_view(
@@ -696,13 +769,7 @@ def dashboard_page(
         operator=user.role == Role.OPERATOR,
         error=error,
         done=STEP_DONE.get(done, ""),
-        staff=staffing.staffing(
-            session,
-            list(
-                session.scalars(select(Appeal.answer_by).where(Appeal.state == AppealState.QUEUED))
-            ),
-            t,
-        ),
+        staff=staffing.queue_staffing(session, t),
     )
 
 
