@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from fairban.appeals.filing import AppealTarget
@@ -280,6 +281,8 @@ class DrainGauge:
     measure."""
 
     def __init__(self, factory: Callable[[], Session], max_age: timedelta = DRAIN_MAX_AGE) -> None:
+        # ``factory``: read-only sessions. A filing's own session holds SQLite's write
+        # lock while it asks; a second writer in the same thread would wait for it.
         self._factory = factory
         self._max_age = max_age
         self._lock = threading.Lock()
@@ -292,14 +295,14 @@ class DrainGauge:
             return last
         return None
 
-    def read(self, now: datetime) -> Drain:
+    def read(self, now: datetime) -> Drain | None:
         """A fresh measure, measuring when the last one is too old (blocking: call it
-        in a thread)."""
+        in a thread). A measure that fails (the database busy or away) gives the last
+        one, or None: a filing is never refused for its estimate."""
         last = self.fresh(now)
         if last is not None:
             return last
         if not self._lock.acquire(blocking=self._last is None):
-            assert self._last is not None
             return self._last  # another thread is measuring right now
         try:
             last = self.fresh(now)  # measured while this thread waited
@@ -307,6 +310,8 @@ class DrainGauge:
                 with self._factory() as session:
                     last = self._last = drain(session, now)
             return last
+        except OperationalError:
+            return self._last
         finally:
             self._lock.release()
 

@@ -231,7 +231,7 @@ def create_app(
         secret=secret_key(settings),
         cache=cache,
     )
-    state.drain = DrainGauge(state.factory)
+    state.drain = DrainGauge(session_factory(engine, read_only=True))
     if run_recheck and settings.recheck_in_server:
         state.recheck = RecheckLoop(
             state.factory, lambda: state.cache, settings, purges=expired_purges(settings)

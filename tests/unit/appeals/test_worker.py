@@ -288,3 +288,31 @@ def test_the_wait_for_the_database_doubles_up_to_its_cap() -> None:
     assert [backoff.next_s() for _ in range(6)] == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
     backoff.reset()
     assert backoff.next_s() == 0.5
+
+
+def test_the_gauge_measures_beside_a_filing_that_holds_the_write_lock(
+    new_engine: Engine, directive: Directive, decide: Decide, blobs: BlobStore
+) -> None:
+    """A filing asks for its promise inside its own write transaction: the measure is
+    read-only, so on SQLite it does not wait for that transaction's lock (it did, until
+    the busy timeout, and the filing failed: 'database is locked')."""
+    committed_appeals(new_engine, directive, decide, blobs, 3)
+    gauge = DrainGauge(session_factory(new_engine, read_only=True))
+    with session_factory(new_engine)() as filing, filing.begin():
+        filing.execute(Appeal.__table__.update().values(statement="held"))  # the lock
+        started = time.monotonic()
+        measure = gauge.read(datetime.now(UTC))
+        assert time.monotonic() - started < 2
+    assert measure is not None
+    assert measure.waiting == 3
+
+
+def test_a_measure_that_fails_never_fails_the_filing() -> None:
+    """The database busy or away while the gauge measures: the last measure, or none."""
+    from sqlalchemy.exc import OperationalError
+
+    def broken() -> Session:
+        raise OperationalError("SELECT count(*)", {}, Exception("database is locked"))
+
+    gauge = DrainGauge(broken)
+    assert gauge.read(datetime.now(UTC)) is None
