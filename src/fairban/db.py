@@ -226,10 +226,27 @@ def require_current(engine: Engine) -> None:
         raise DatabaseError(f"database {where} {state}: run `fairban db upgrade`")
 
 
+#: waits of a loop that lost its database: doubling from the first to the last
+BACKOFF_S = (0.5, 5.0)
 #: how long a long-running command (``serve``, ``worker``, ``appeals recheck --watch``)
 #: waits at its start for a database that is starting up or away, e.g. when the host
 #: boots them together or the database restarts: it would otherwise exit at once
 STARTUP_WAIT_S = 60.0
+
+
+class Backoff:
+    """The wait after each failure in a row (doubling, capped); reset by a success."""
+
+    def __init__(self, first_s: float = BACKOFF_S[0], cap_s: float = BACKOFF_S[1]) -> None:
+        self.first_s, self.cap_s = first_s, cap_s
+        self.failures = 0
+
+    def next_s(self) -> float:
+        self.failures += 1
+        return min(self.cap_s, self.first_s * 2.0 ** (self.failures - 1))
+
+    def reset(self) -> None:
+        self.failures = 0
 
 
 def open_database(
@@ -243,21 +260,21 @@ def open_database(
     """An engine for a command: with ``migrate``, the database is created or migrated to
     head first; without, it must exist and be at head already. A missing, unreachable or
     outdated database is a one-line :class:`DatabaseError`. With ``wait_s``, a database
-    that cannot be reached is tried again (0.5 s, doubling to 5 s, a line to ``say``
-    each time) until that many seconds have passed; an outdated one is not waited for."""
+    that cannot be reached is tried again (:class:`Backoff`, a line to ``say`` each
+    time) until that many seconds have passed; an outdated one is not waited for."""
     deadline = time.monotonic() + wait_s
-    delay = 0.5
+    backoff = Backoff()
     while True:
         try:
             return _open_database(url, migrate=migrate, pool_size=pool_size)
         except DatabaseError as e:
+            delay = backoff.next_s()
             unreachable = isinstance(e.__cause__, OperationalError)
             if not unreachable or time.monotonic() + delay > deadline:
                 raise
             if say is not None:
                 say(f"{e}; trying again in {delay:g} s")
             time.sleep(delay)
-            delay = min(delay * 2, 5.0)
 
 
 def _open_database(url: str | URL, *, migrate: bool, pool_size: int | None) -> Engine:

@@ -27,13 +27,12 @@ from fairban.appeals.models import Appeal, AppealState
 from fairban.appeals.recheck import DecisionCache
 from fairban.appeals.sessions import PURGE_EVERY_S
 from fairban.config import Settings
+from fairban.db import Backoff
 
 log = logging.getLogger("fairban.appeals")
 
 
 STALE_CLAIM = timedelta(seconds=120)
-#: waits of a loop that lost its database: doubling from the first to the last
-BACKOFF_S = (0.5, 5.0)
 
 
 def database_lost(e: BaseException) -> bool:
@@ -50,21 +49,6 @@ def db_error_line(e: BaseException) -> str:
     """The first line of a database error (for a one-line log)."""
     text = str(getattr(e, "orig", None) or e).strip()
     return (text.splitlines() or [type(e).__name__])[0]
-
-
-class Backoff:
-    """The wait after each failure in a row (doubling, capped); reset by a success."""
-
-    def __init__(self, first_s: float = BACKOFF_S[0], cap_s: float = BACKOFF_S[1]) -> None:
-        self.first_s, self.cap_s = first_s, cap_s
-        self.failures = 0
-
-    def next_s(self) -> float:
-        self.failures += 1
-        return min(self.cap_s, self.first_s * 2.0 ** (self.failures - 1))
-
-    def reset(self) -> None:
-        self.failures = 0
 
 
 def claim_pending(session: Session, worker: str, limit: int, now: datetime) -> list[int]:

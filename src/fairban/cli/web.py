@@ -209,14 +209,19 @@ def appeals_recheck(
     from fairban.appeals.recheck import DecisionCache
     from fairban.appeals.sessions import PURGE_EVERY_S
     from fairban.appeals.worker import (
-        Backoff,
         database_lost,
         db_error_line,
         purge_expired,
         run_pending,
     )
     from fairban.config import Settings
-    from fairban.db import STARTUP_WAIT_S, database_url, open_database, session_factory
+    from fairban.db import (
+        STARTUP_WAIT_S,
+        Backoff,
+        database_url,
+        open_database,
+        session_factory,
+    )
     from fairban.web.deps import expired_purges
 
     settings = Settings()

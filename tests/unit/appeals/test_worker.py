@@ -21,7 +21,6 @@ from fairban.appeals.service import DRAIN_WINDOW, DrainGauge, standing
 from fairban.appeals.sessions import purge, start_session
 from fairban.appeals.worker import (
     STALE_CLAIM,
-    Backoff,
     RecheckLoop,
     claim_pending,
     database_lost,
@@ -34,7 +33,7 @@ from fairban.audit import Action, AuditEntry
 from fairban.cases.models import Case
 from fairban.cases.transitions import CaseState
 from fairban.contract import Directive
-from fairban.db import session_factory
+from fairban.db import Backoff, session_factory
 from fairban.review.users import purge_sessions
 from tests.support.appeals import SETTINGS, enforce_people, file
 from tests.support.cases import NOW, D, Decide
