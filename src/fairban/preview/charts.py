@@ -295,29 +295,34 @@ _MAX_BUBBLE = 40
 _MIN_ISLAND_DEG2 = 0.5
 
 
+def _rings(
+    geometry: BaseGeometry, tolerance: float, extent: tuple[float, float, float, float]
+) -> list[npt.NDArray[np.float64]]:
+    """``geometry``'s outer rings, simplified to about a point of the drawing and clipped
+    to ``extent`` (lon0, lon1, lat0, lat1); islands too small to see left out."""
+    lon0, lon1, lat0, lat1 = extent
+    shape = shapely.clip_by_rect(
+        shapely.simplify(geometry, tolerance, preserve_topology=True),
+        lon0 - 1,
+        lat0 - 1,
+        lon1 + 1,
+        lat1 + 1,
+    )
+    return [
+        np.asarray(polygon.exterior.coords)
+        for polygon in _polygons(shape)
+        if polygon.area >= _MIN_ISLAND_DEG2 * tolerance
+    ]
+
+
 @functools.cache
 def _provinces(
     tolerance: float, extent: tuple[float, float, float, float]
 ) -> list[npt.NDArray[np.float64]]:
-    """Province outer rings, simplified to about a point of the drawing and clipped to
-    ``extent`` (lon0, lon1, lat0, lat1). Holes are left out: the units inside them
+    """Province outer rings (``_rings``). Holes are left out: the units inside them
     (Beijing and Tianjin in Hebei) are drawn with their own borders."""
-    rings: list[npt.NDArray[np.float64]] = []
-    lon0, lon1, lat0, lat1 = extent
-    for unit in ChinaAdmin.default().units("province"):
-        shape = shapely.clip_by_rect(
-            shapely.simplify(unit.geometry, tolerance, preserve_topology=True),
-            lon0 - 1,
-            lat0 - 1,
-            lon1 + 1,
-            lat1 + 1,
-        )
-        rings.extend(
-            np.asarray(polygon.exterior.coords)
-            for polygon in _polygons(shape)
-            if polygon.area >= _MIN_ISLAND_DEG2 * tolerance
-        )
-    return rings
+    units = ChinaAdmin.default().units("province")
+    return [ring for unit in units for ring in _rings(unit.geometry, tolerance, extent)]
 
 
 def _polygons(geometry: BaseGeometry) -> list[BaseGeometry]:
@@ -332,20 +337,8 @@ def _polygons(geometry: BaseGeometry) -> list[BaseGeometry]:
 def _myanmar(
     tolerance: float, extent: tuple[float, float, float, float]
 ) -> list[npt.NDArray[np.float64]]:
-    """Myanmar's outer rings (``geo.myanmar``), simplified and clipped as ``_provinces``."""
-    lon0, lon1, lat0, lat1 = extent
-    shape = shapely.clip_by_rect(
-        shapely.simplify(myanmar_outline(), tolerance, preserve_topology=True),
-        lon0 - 1,
-        lat0 - 1,
-        lon1 + 1,
-        lat1 + 1,
-    )
-    return [
-        np.asarray(polygon.exterior.coords)
-        for polygon in _polygons(shape)
-        if polygon.area >= _MIN_ISLAND_DEG2 * tolerance
-    ]
+    """Myanmar's outer rings (``geo.myanmar``, ``_rings``)."""
+    return _rings(myanmar_outline(), tolerance, extent)
 
 
 #: scale bar lengths to choose from, km
