@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import pytest
 
 from fairban.platforms.client import PlatformClient
 from tests.support.appeal_world import F1, P3, P4, build_world, last_code, seed, settings_for
+from tests.support.servers import free_port, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -51,24 +51,6 @@ needs_chromium = pytest.mark.skipif(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(check: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except (httpx.HTTPError, OSError):
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 class Stack:
     """The processes of one test run; stopped (SIGTERM, then SIGKILL) at the end."""
 
@@ -77,9 +59,9 @@ class Stack:
         self.world = world
         self.home = root / "home"
         self.url = f"sqlite:///{root / 'fairban.db'}"
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.sims = {name: _free_port() for name in PLATFORMS}
+        self.sims = {name: free_port() for name in PLATFORMS}
         self.procs: list[subprocess.Popen[bytes]] = []
         self.env = {
             **os.environ,
@@ -137,7 +119,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Any
     _add_users(s.url)
     try:
         for name, port in s.sims.items():
-            _wait(
+            wait_for(
                 lambda port=port: httpx.get(f"http://127.0.0.1:{port}/health").is_success,
                 f"platform-sim {name}",
                 timeout_s=120.0,  # a start, not a timing: a busy machine takes a while
@@ -145,7 +127,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Any
         s.start("worker", "--poll", "0.05", "--quiet", log="worker")
         s.start("serve", "--port", str(s.port), "--data", str(world.evidence), log="serve")
         # a server's start, not a timing: a busy CI machine may take a while
-        _wait(
+        wait_for(
             lambda: httpx.get(f"{s.base}/api/v1/health").is_success,
             "fairban serve",
             timeout_s=120.0,
@@ -191,7 +173,7 @@ def test_p4_appeals_in_a_browser_and_is_lifted_everywhere(
 
     s, seeded = stack
     # the measure reached the platform first (the worker delivers the outbox)
-    _wait(lambda: _state_at_platform(s, "qq", P4) == "suspend", "P4 suspended at qq")
+    wait_for(lambda: _state_at_platform(s, "qq", P4) == "suspend", "P4 suspended at qq")
     link = f"{s.base}/c/{seeded.numbers[P4]}?t={seeded.tokens[P4]}"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
@@ -233,7 +215,7 @@ def test_p4_appeals_in_a_browser_and_is_lifted_everywhere(
             assert overflow <= 0
         finally:
             browser.close()
-    _wait(lambda: _state_at_platform(s, "qq", P4) == "none", "P4 active again at qq")
+    wait_for(lambda: _state_at_platform(s, "qq", P4) == "none", "P4 active again at qq")
 
 
 @needs_chromium
@@ -262,7 +244,7 @@ def test_a_reviewer_and_a_senior_lift_a_queued_appeal(
         },
     )
     assert r.status_code == 201
-    _wait(
+    wait_for(
         lambda: api.get("/api/v1/case/appeal", headers=auth).json()["state"] == "queued",
         "F1's appeal queued",
         timeout_s=60,
@@ -302,7 +284,7 @@ def test_a_reviewer_and_a_senior_lift_a_queued_appeal(
         finally:
             browser.close()
     assert api.get("/api/v1/case/appeal", headers=auth).json()["state"] == "granted"
-    _wait(lambda: _state_at_platform(s, "wechat", F1) == "none", "F1 lifted at wechat")
+    wait_for(lambda: _state_at_platform(s, "wechat", F1) == "none", "F1 lifted at wechat")
 
 
 PHONE = {"width": 390, "height": 844}
