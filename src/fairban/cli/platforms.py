@@ -295,7 +295,8 @@ def worker(
     each try and each acknowledgement. Failed tries wait an exponential backoff with
     full jitter; after --max-attempts a message is dead until `fairban outbox retry`.
     Messages of a paused directive are held until it resumes. Ctrl-C or SIGTERM
-    finishes the POSTs in flight, records them and exits.
+    finishes the POSTs in flight, records them and exits. Started before its database
+    (a boot, a restart), it waits up to 60 s for it (not with --once).
     """
     from fairban.platforms.worker import DeliveryWorker, WorkerConfig
 

@@ -54,7 +54,8 @@ def serve(
     comes from one of FAIRBAN_TRUSTED_PROXIES, whose X-Forwarded-For is then used.
     Request bodies are bounded while they stream: uploads by FAIRBAN_UPLOAD_MAX_FILES x
     FAIRBAN_UPLOAD_MAX_BYTES, the API's JSON by 4 KiB (an appeal 64 KiB), forms by
-    64 KiB; larger ones get 413."""
+    64 KiB; larger ones get 413. Started before its database (a boot, a restart), it
+    waits up to 60 s for it."""
     import uvicorn
 
     from fairban.config import Settings
@@ -202,7 +203,8 @@ def appeals_recheck(
     """Take in and re-check every appeal waiting for it, then exit (or, with --watch,
     keep doing it: the loop that `fairban serve` runs unless
     FAIRBAN_RECHECK_IN_SERVER=false). With --watch, a lost database (a restart) is
-    waited for, retrying with a growing pause up to 5 s, one line each time."""
+    waited for, retrying with a growing pause up to 5 s, one line each time; started
+    before its database, it waits up to 60 s for it."""
     import signal
     import time
 
