@@ -278,6 +278,7 @@ ZH: dict[str, str] = {
     "One compound: %(area)s, %(evidence)s with %(n)s accounts": "同一园区：%(area)s，与%(n)s个账号%(evidence)s",
     "a phone farm": "共用园区手机",
     "the operators' phones": "共用诈骗操作人员传用的手机",
+    "phones that add strangers": "多人在上面添加陌生人的手机",
     "shared phones": "共用手机",
     "Reviewers needed": "所需审核人员",
     "Reviewers needed to meet the deadlines at the current rate: %(n)s;": "按当前速度在期限内完成所需的审核人员：%(n)s名；",

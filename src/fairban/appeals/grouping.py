@@ -25,7 +25,9 @@ from fairban.appeals.models import Appeal, AppealState
 from fairban.cases.models import Case
 
 #: the reasons that say the account's phones are a compound's (strongest first)
-PHONE_CODES = ("DEVICE_FARM", "DEVICE_OPERATION", "DEVICE_SHARED")
+#: (DEVICE_OUTREACH: phones on which several people's accounts add strangers, one
+#: operation's handsets, as much a compound's phones as a farm's)
+PHONE_CODES = ("DEVICE_FARM", "DEVICE_OPERATION", "DEVICE_OUTREACH", "DEVICE_SHARED")
 #: the reasons that name the area the account stays in
 PRESENCE_CODES = ("PRESENCE_SUSTAINED", "PRESENCE_SOME")
 #: the count in each phone reason's data: how many accounts share the phones
@@ -33,6 +35,7 @@ PEERS_FIELD = {
     "DEVICE_FARM": "device_peers",
     "DEVICE_SHARED": "device_peers",
     "DEVICE_OPERATION": "device_operators",
+    "DEVICE_OUTREACH": "device_reaching",
 }
 #: the case's columns a key is made of: a change restamps its queued appeals
 KEYED_CASE_FIELDS = ("directive_id", "directive_version", "person_id", "reasons")

@@ -8,12 +8,12 @@ grounds, and share a link the case store knows:
 - **one person** (``person``): the cases carry the same ``person_id`` (the same
   real-name person as the evidence's accounts table gives it);
 - **one compound** (``compound``): the measures rest on the same kind of phone
-  evidence (a reason ``DEVICE_FARM``, ``DEVICE_OPERATION`` or ``DEVICE_SHARED``) with
-  the same number of phone peers, in the same area (the ``area`` of the presence
-  reason). The case store keeps no phone identifiers, only the reasons' numbers, so
-  this is as close to "the same compound's shared phones" as the store can say; two
-  accounts of different areas, or with different phone evidence, never group, however
-  alike their grounds.
+  evidence (a reason ``DEVICE_FARM``, ``DEVICE_OPERATION``, ``DEVICE_OUTREACH`` or
+  ``DEVICE_SHARED``) with the same number of phone peers, in the same area (the
+  ``area`` of the presence reason). The case store keeps no phone identifiers, only
+  the reasons' numbers, so this is as close to "the same compound's shared phones" as
+  the store can say; two accounts of different areas, or with different phone
+  evidence, never group, however alike their grounds.
 
 An appeal of a person with at least one other appeal in the same person group belongs
 to that group; only the others are grouped by compound. Appeals that share nothing

@@ -26,7 +26,9 @@ NOW = datetime(2019, 10, 15, 9, tzinfo=UTC)
 
 
 def _phones(area: str = "Laukkai", code: str = "DEVICE_FARM", peers: int = 4) -> str:
-    field = "device_operators" if code == "DEVICE_OPERATION" else "device_peers"
+    field = {"DEVICE_OPERATION": "device_operators", "DEVICE_OUTREACH": "device_reaching"}.get(
+        code, "device_peers"
+    )
     reasons: list[dict[str, Any]] = [
         {"code": code, "text": "phones", "weight": 3.0, "data": {field: peers}},
         {"code": "PRESENCE_SUSTAINED", "text": "nights", "weight": 2.0, "data": {"area": area}},
@@ -94,6 +96,16 @@ def test_strangers_on_one_compounds_phones_group() -> None:
     assert group.compound is not None
     assert group.compound.area == "Laukkai"
     assert group.size == 2
+
+
+def test_strangers_on_one_operations_outreach_phones_group() -> None:
+    # DEVICE_OUTREACH: the phones on which several people's accounts add strangers
+    outreach = _phones(code="DEVICE_OUTREACH", peers=3)
+    [group] = groups([_item(1, reasons=outreach), _item(2, reasons=outreach)])
+    assert group.compound == compound_of(outreach)
+    assert (group.compound.code, group.compound.peers) == ("DEVICE_OUTREACH", 3)
+    # phones that reach strangers are not the farm's phones, however many peers
+    assert groups([_item(1, reasons=outreach), _item(2, reasons=_phones(peers=3))]) == []
 
 
 def test_strangers_of_different_compounds_do_not_group() -> None:
