@@ -28,9 +28,9 @@ from fairban.contract import TABLES
 from fairban.errors import InputError
 from fairban.progress import SILENT, Progress
 from fairban.store import rollups
-from fairban.store.days import STORE_DAY
+from fairban.store.days import STORE_DAY, day_end, day_start
 from fairban.store.layout import Change, Store
-from fairban.store.parquet import read, write_by_day
+from fairban.store.parquet import day_chunks, read, write_by_day
 from fairban.targeting.backends.duckdb import DuckDBBackend
 from fairban.targeting.run import check_evidence, unplaced_line
 
@@ -178,27 +178,38 @@ def _days(
 def _fresh_days(
     db: DuckDBBackend, change: Change, days: list[date], counts: dict[date, dict[str, int]]
 ) -> None:
-    """Days new to the store: each raw table and rollup written in one pass, one file
-    per day."""
-    keep = ", ".join(f"DATE '{d.isoformat()}'" for d in days)
-    with_day = {
-        t: f"(SELECT *, {STORE_DAY} AS store_day FROM {t}) WHERE store_day IN ({keep})" for t in RAW
-    }
-    sources = {
-        "observations": f"SELECT * FROM {with_day['observations']}",
-        "interactions": f"SELECT * FROM {with_day['interactions']}",
-        "pairs": rollups.pairs_sql(f"(SELECT * FROM {with_day['interactions']})", by="store_day"),
-        "money": rollups.money_sql(f"(SELECT * FROM {with_day['interactions']})", by="store_day"),
-        "devices": rollups.devices_sql(
-            f"(SELECT * FROM {with_day['observations']})", by="store_day"
-        ),
-    }
-    for table, sql in sources.items():
-        written = write_by_day(db.con, sql, change.staging(table), days)
-        for day, path in written.items():
-            change.manifest.files.setdefault(table, {})[day.isoformat()] = change.put_day(
-                table, day, path
-            )
+    """Days new to the store: each raw table and rollup written one file per day, in
+    chunks of consecutive days (``day_chunks``), each chunk read through a time range
+    that lets the reader skip the other days' row groups."""
+    rows = {d: sum(counts[d].values()) for d in days}
+    for n, chunk in enumerate(day_chunks(days, rows)):
+        keep = ", ".join(f"DATE '{d.isoformat()}'" for d in chunk)
+        since, until = day_start(chunk[0]).isoformat(), day_end(chunk[-1]).isoformat()
+        with_day = {
+            t: f"(SELECT *, {STORE_DAY} AS store_day FROM {t} "
+            f"WHERE ts > TIMESTAMPTZ '{since}' AND ts <= TIMESTAMPTZ '{until}') "
+            f"WHERE store_day IN ({keep})"
+            for t in RAW
+        }
+        sources = {
+            "observations": f"SELECT * FROM {with_day['observations']}",
+            "interactions": f"SELECT * FROM {with_day['interactions']}",
+            "pairs": rollups.pairs_sql(
+                f"(SELECT * FROM {with_day['interactions']})", by="store_day"
+            ),
+            "money": rollups.money_sql(
+                f"(SELECT * FROM {with_day['interactions']})", by="store_day"
+            ),
+            "devices": rollups.devices_sql(
+                f"(SELECT * FROM {with_day['observations']})", by="store_day"
+            ),
+        }
+        for table, sql in sources.items():
+            written = write_by_day(db.con, sql, change.staging(f"{table}/c{n}"), chunk)
+            for day, path in written.items():
+                change.manifest.files.setdefault(table, {})[day.isoformat()] = change.put_day(
+                    table, day, path
+                )
     for day in days:
         change.manifest.days[day.isoformat()] = change.generation
         change.manifest.rows[day.isoformat()] = counts[day]

@@ -27,9 +27,9 @@ from fairban.digests import canonical_json, sha256_hex
 from fairban.geo.presence import AreaIndex
 from fairban.progress import SILENT, Progress
 from fairban.store import rollups
-from fairban.store.days import STORE_DAY, Cut, cut, day_end
+from fairban.store.days import STORE_DAY, Cut, cut, day_end, day_start
 from fairban.store.layout import Store, StoreError
-from fairban.store.parquet import write_by_day
+from fairban.store.parquet import day_chunks, write_by_day
 from fairban.store.rollups import SCHEMAS
 from fairban.targeting import features as feature_sql
 from fairban.targeting.backends.base import Backend
@@ -231,16 +231,25 @@ WHERE lat IS NOT NULL AND {prefilter} AND {_envelope(index)}
                     "files": {},
                 },
             )
-            sources = {
-                "near": f"SELECT *, {STORE_DAY} AS store_day FROM near",
-                "nightcells": rollups.nightcells_sql(
-                    prefilter,
-                    f"(SELECT *, {STORE_DAY} AS store_day FROM observations)",
-                    by="store_day",
-                ),
+            rows = {
+                d: store.manifest.rows.get(d.isoformat(), {}).get("observations", 0) for d in stale
             }
-            for table, sql in sources.items():
-                written = write_by_day(db.con, sql, change.staging(f"{key}/{table}"), stale)
+            # near holds the presence stage's few rows: one pass; the night cells group
+            # every night position, so they go a chunk of days at a time (day_chunks),
+            # each read through its time range
+            parts = [("near", list(stale), f"SELECT *, {STORE_DAY} AS store_day FROM near")]
+            for chunk in day_chunks(list(stale), rows):
+                since, until = day_start(chunk[0]).isoformat(), day_end(chunk[-1]).isoformat()
+                source = (
+                    f"(SELECT *, {STORE_DAY} AS store_day FROM observations "
+                    f"WHERE ts > TIMESTAMPTZ '{since}' AND ts <= TIMESTAMPTZ '{until}')"
+                )
+                sql = rollups.nightcells_sql(prefilter, source, by="store_day")
+                parts.append(("nightcells", chunk, sql))
+            for n, (table, chunk, sql) in enumerate(parts):
+                keep = ", ".join(f"DATE '{d.isoformat()}'" for d in chunk)
+                part = f"SELECT * FROM ({sql}) WHERE store_day IN ({keep})"
+                written = write_by_day(db.con, part, change.staging(f"{key}/{table}/c{n}"), chunk)
                 for day, path in written.items():
                     name = change.put_day(table, day, path, prefix=prefix)
                     entry["files"].setdefault(table, {})[day.isoformat()] = name

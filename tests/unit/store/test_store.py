@@ -190,3 +190,42 @@ def test_a_store_of_another_layout_is_refused(tmp_path: Path) -> None:
         Store(tmp_path / "s")
     with pytest.raises(StoreError, match="no evidence store here"):
         Store(tmp_path / "none")
+
+
+def test_days_written_in_chunks_hold_what_one_pass_writes(
+    world: Path, stored: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At 10^8 observations ingest writes a few days at a time (``day_chunks``); a
+    store made in chunks of a few days holds, day by day and table by table, the rows
+    the one-chunk store holds, and judges as the folder does."""
+    from fairban.store import parquet
+
+    per_day = max(r["observations"] for r in stored.manifest.rows.values())
+    monkeypatch.setattr(parquet, "CHUNK_ROWS", 3 * per_day)
+    days = sorted(stored.days())
+    counts = {d: stored.manifest.rows[d.isoformat()]["observations"] for d in days}
+    assert len(parquet.day_chunks(days, counts)) >= len(days) // 4  # really in chunks
+    chunked = Store(tmp_path / "chunked", create=True)
+    ingest(chunked, world / "evidence")
+    issued = load_directive(world / "directive.yaml").issued_at
+    directive = directive_at(world, tmp_path / "d", issued)
+    judged = judge(chunked, directive, as_of=issued)
+    judge(stored, directive, as_of=issued)
+    con = duckdb.connect()
+
+    def table_rows(store: Store, files: dict[str, str], of: list[str]) -> list[tuple[Any, ...]]:
+        paths = [str(store.root / files[d]) for d in of]
+        return sorted(con.execute(f"SELECT * FROM read_parquet({paths!r})").fetchall(), key=repr)
+
+    assert chunked.manifest.rows == stored.manifest.rows
+    for table, files in chunked.manifest.files.items():
+        of = sorted(files)
+        assert table_rows(chunked, files, of) == table_rows(
+            stored, stored.manifest.files[table], of
+        )
+    [(key, version)] = list(chunked.manifest.versions.items())
+    for table, files in version["files"].items():
+        of = sorted(files)  # the days of this window (other tests judged other windows)
+        theirs = stored.manifest.versions[key]["files"][table]
+        assert table_rows(chunked, files, of) == table_rows(stored, theirs, of), table
+    assert_same(judged.result.decisions, target(directive, world / "evidence").decisions)
