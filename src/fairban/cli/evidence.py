@@ -354,7 +354,7 @@ def preview(
     try:
         prepare(directive, data, force=force, progress=RichProgress(quiet), backend=backend)
         result = run_engine(spec, data, progress=RichProgress(quiet), backend=backend)
-        keep_scored(backend, kept.scored)
+        keep_scored(backend, result, kept.scored)
     finally:
         backend.close()
     summary = write_report(

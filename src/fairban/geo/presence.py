@@ -37,7 +37,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import shapely
-from scipy.special import ndtr
 from shapely.geometry.base import BaseGeometry
 
 M_PER_DEG = 111_320.0
@@ -341,6 +340,9 @@ def _to_local_xy(
 
 def _phi(z: FloatArray) -> FloatArray:
     """Standard normal CDF."""
+    # scipy (0.5 s to import) only where positions are judged: a re-score needs none
+    from scipy.special import ndtr
+
     out: FloatArray = ndtr(z)
     return out
 

@@ -114,7 +114,7 @@ def judge(
             observations_near=near,
         )
         if keep is not None:
-            keep_scored(db, keep)
+            keep_scored(db, result, keep)
     finally:
         if backend is None:
             db.close()

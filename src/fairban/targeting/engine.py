@@ -19,11 +19,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import shapely
 
 from fairban.contract import Directive
 from fairban.errors import InputError
-from fairban.geo.presence import M_PER_DEG, NORMAL_SOURCES, AreaIndex
 from fairban.measures import DECISION_MEASURES
 from fairban.progress import SILENT, Progress
 from fairban.targeting import features as feature_sql
@@ -32,7 +30,6 @@ from fairban.targeting.reasons import explain, to_json
 from fairban.targeting.scoring import Scored, Thresholds, as_columns, score, strength
 
 MAX_PASSES = 4
-GPS_WIFI = pa.array(NORMAL_SOURCES)
 DECISION_COLUMNS = ("account_id", "platform", "person_id", "measure", "risk", "reasons")
 #: the table ``near``: the pre-filter's columns, the likeliest area, p and signed distance
 #: (exact near an edge, a lower bound of the same sign elsewhere)
@@ -52,6 +49,7 @@ _NEAR_FIELDS: list[pa.Field[Any]] = [
 NEAR_SCHEMA = pa.schema(_NEAR_FIELDS)
 
 if TYPE_CHECKING:
+    from fairban.geo.presence import AreaIndex
     from fairban.targeting.backends.duckdb import DuckDBBackend
 
 
@@ -80,6 +78,11 @@ def target(
 
     ``backend`` runs the SQL (DuckDB on this machine when None); the engine, the
     feature SQL and the Python stages are the same whichever runs it."""
+    # the geometry (shapely, scipy) only where evidence is read: a re-score needs none
+    import shapely
+
+    from fairban.geo.presence import AreaIndex
+
     t = thresholds or Thresholds.for_directive(directive)
     db: Backend
     if backend is None:
@@ -143,9 +146,11 @@ def decide(
 #: with other thresholds without the evidence (``score_features``)
 SCORED_TABLES = ("features", "money_edges", "device_pairs", "linked")
 #: columns a kept table must have that older versions of it lack
-KEPT_COLUMNS = {"device_pairs": ("stays",)}
-#: the kept tables' version: a cache of kept judgements keys on it (2: ``stays``)
-KEPT_VERSION = 2
+KEPT_COLUMNS = {"features": ("home_gb",), "device_pairs": ("stays",)}
+#: the kept tables' version: a cache of kept judgements keys on it (2: ``stays``;
+#: 3: ``features`` ordered, with ``home_gb``; ``money_edges`` and ``linked`` cut to
+#: what the later passes read)
+KEPT_VERSION = 3
 
 
 def score_features(
@@ -155,25 +160,35 @@ def score_features(
     thresholds: Thresholds | None = None,
     progress: Progress = SILENT,
     observations_near: int = 0,
+    features: pa.Table | None = None,
+    home_gb: pa.ChunkedArray[Any] | None = None,
 ) -> TargetResult:
     """Risk, measure and reasons of every linked account, from the feature tables the
-    backend holds (``SCORED_TABLES``): the engine's last part, and a what-if's whole."""
+    backend holds (``SCORED_TABLES``): the engine's last part, and a what-if's whole.
+
+    ``features``: the table ``features`` already read, ordered by ``account_id`` (a
+    kept judgement's); ``home_gb``: its accounts' home provinces, in its order (kept
+    with it, so that the provinces' polygons are not loaded again)."""
     t = thresholds or Thresholds.for_directive(directive)
     names = [a.name for a in directive.areas]
     with progress.stage("Scoring", total=MAX_PASSES) as advance:
         # ordered here: the later passes are matched to these rows by position
-        feats = db.query("SELECT * FROM features ORDER BY account_id")
+        feats = features
+        if feats is None:
+            feats = db.query("SELECT * FROM features ORDER BY account_id")
         cols = as_columns(feats)
         final = score(cols, t)
         advance(1)
         # later passes: evidence that depends on accounts already judged (money from
         # mules, cash-out, phones shared with suspects), until nothing changes
         judged = _judged(cols, final)
-        # who adds strangers is each account's own evidence: the same in every pass
+        # who adds strangers is each account's own evidence, and all the money an
+        # account received is too: the same in every pass
         db.register("reaching", _reaching(cols, final))
+        db.create("money_in", feature_sql.money_in_total_sql())
         for _ in range(MAX_PASSES - 1):
             db.register("suspects", judged)
-            extra = db.query(feature_sql.second_pass_sql("suspects", "reaching"))
+            extra = db.query(feature_sql.second_pass_sql("suspects", "reaching", "money_in"))
             for name in extra.column_names[1:]:
                 values = extra.column(name).to_numpy(zero_copy_only=False)
                 cols[name] = np.nan_to_num(np.asarray(values, dtype=float))
@@ -187,43 +202,47 @@ def score_features(
         final.measure = np.where((final.measure == "none") & (links > 0), "monitor", final.measure)
         final.risk = np.where((links > 0) & (final.risk < t.monitor), t.monitor, final.risk)
 
-    # most linked accounts get no measure and so no reasons: only the others are explained
-    reasons = np.full(len(final.risk), "[]", dtype=object)
-    for i in np.flatnonzero(final.measure != "none"):
-        reasons[i] = to_json(explain(cols, final, names, int(i), int(links[i]), t))
+    area = feats.column("area").cast(pa.int64())
+    person = feats.column("person_id").cast(pa.string()).fill_null(pa.scalar("", pa.string()))
     decisions = pa.table(
         {
             "account_id": feats.column("account_id"),
             "platform": feats.column("platform"),
-            "person_id": pa.array(
-                ["" if p is None else p for p in feats.column("person_id").to_pylist()],
-                pa.string(),
-            ),
+            "person_id": person,
             "measure": pa.array(final.measure.tolist(), pa.string()),
             "risk": pa.array(final.risk.astype(float), pa.float64()),
-            "reasons": pa.array(reasons.tolist(), pa.string()),
+            "reasons": pa.array(_reasons(cols, final, names, links, t), pa.string()),
             "strength": pa.array(strength(final).tolist(), pa.string()),
             "home_lat": feats.column("home_lat"),
             "home_lon": feats.column("home_lon"),
-            "home_gb": pa.array(_home_gb(feats), pa.string()),
-            "area": pa.array(
-                [None if a is None else names[int(a)] for a in feats.column("area").to_pylist()],
-                pa.string(),
-            ),
+            "home_gb": pa.array(_home_gb(feats), pa.string()) if home_gb is None else home_gb,
+            "area": pc.take(pa.array(names, pa.string()), area),
         }
     )
     return TargetResult(decisions=decisions, features=feats, observations_near=observations_near)
 
 
-def keep_scored(db: Backend, folder: Path) -> None:
-    """Write the feature tables scoring reads (``SCORED_TABLES``) to ``folder`` as
-    Parquet, for ``rescore``."""
+def keep_scored(db: Backend, result: TargetResult, folder: Path) -> None:
+    """Write what scoring reads (``SCORED_TABLES``) to ``folder`` as Parquet, for
+    ``rescore``: ``result``'s features (ordered) with their home provinces, and of the
+    other tables what the later passes read (money to linked accounts, their ids)."""
     import pyarrow.parquet as pq
 
+    tables = {
+        "features": lambda: result.features.append_column(
+            "home_gb", result.decisions.column("home_gb")
+        ),
+        "money_edges": lambda: db.query(
+            "SELECT src, dst, n, amount FROM money_edges "
+            "WHERE dst IN (SELECT account_id FROM linked)"
+        ),
+        "device_pairs": lambda: db.query("SELECT * FROM device_pairs"),
+        "linked": lambda: db.query("SELECT account_id FROM linked"),
+    }
     folder.mkdir(parents=True, exist_ok=True)
     for name in SCORED_TABLES:
         partial = folder / f".{name}.parquet.partial"
-        pq.write_table(db.query(f"SELECT * FROM {name}"), partial)
+        pq.write_table(tables[name](), partial)
         partial.replace(folder / f"{name}.parquet")
 
 
@@ -241,22 +260,38 @@ def rescore(
 
     from fairban.targeting.backends.duckdb import DuckDBBackend
 
+    schemas = {}
+    for name in SCORED_TABLES:
+        path = folder / f"{name}.parquet"
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        schemas[name] = pq.read_schema(path)
+        missing = set(KEPT_COLUMNS.get(name, ())) - set(schemas[name].names)
+        if missing:
+            raise InputError(
+                str(path),
+                f"kept by an older fairban (no column {', '.join(sorted(missing))}): "
+                "judge again (fairban target) to keep a judgement this one can re-score",
+            )
     db = DuckDBBackend(memory_limit=memory_limit)
     try:
-        for name in SCORED_TABLES:
-            path = folder / f"{name}.parquet"
-            if not path.is_file():
-                raise FileNotFoundError(path)
-            schema = pq.read_schema(path)
-            missing = set(KEPT_COLUMNS.get(name, ())) - set(schema.names)
-            if missing:
-                raise InputError(
-                    str(path),
-                    f"kept by an older fairban (no column {', '.join(sorted(missing))}): "
-                    "judge again (fairban target) to keep a judgement this one can re-score",
-                )
-            db.open_files(name, [path], schema)
-        return score_features(db, directive, thresholds=thresholds, progress=progress)
+        # the features by Arrow, in their kept order (a query would have to sort them);
+        # the rest into DuckDB's own tables once, not decoded again by every pass
+        kept = pq.ParquetFile(folder / "features.parquet").read()  # no pyarrow.dataset
+        features = kept.drop_columns(["home_gb"])
+        # the later passes read of the features their accounts alone
+        db.register("features", features.select(["account_id"]))
+        for name in SCORED_TABLES[1:]:
+            db.open_files(f"kept_{name}", [folder / f"{name}.parquet"], schemas[name])
+            db.create(name, f"SELECT * FROM kept_{name}")
+        return score_features(
+            db,
+            directive,
+            thresholds=thresholds,
+            progress=progress,
+            features=features,
+            home_gb=kept.column("home_gb"),
+        )
     finally:
         db.close()
 
@@ -280,7 +315,7 @@ class PresenceProbability:
         lat = batch.column("lat").to_numpy(zero_copy_only=False)
         lon = batch.column("lon").to_numpy(zero_copy_only=False)
         acc = batch.column("accuracy_m").to_numpy(zero_copy_only=False)
-        normal = pc.is_in(batch.column("source"), value_set=GPS_WIFI)
+        normal = pc.is_in(batch.column("source"), value_set=_gps_wifi())
         area, p, dist = self.index.probability(
             lat, lon, acc, normal=normal.to_numpy(zero_copy_only=False)
         )
@@ -304,8 +339,19 @@ class PresenceProbability:
 
 @functools.cache
 def _presence_probability(names: tuple[str, ...], wkb: tuple[bytes, ...]) -> PresenceProbability:
+    import shapely
+
+    from fairban.geo.presence import AreaIndex
+
     geometries = [shapely.from_wkb(g) for g in wkb]
     return PresenceProbability(AreaIndex(names, geometries), wkb)
+
+
+@functools.cache
+def _gps_wifi() -> pa.Array[Any]:
+    from fairban.geo.presence import NORMAL_SOURCES
+
+    return pa.array(NORMAL_SOURCES)
 
 
 def _presence_stage(
@@ -325,6 +371,8 @@ def _presence_stage(
 
 def _envelope(index: AreaIndex) -> str:
     """The pre-filter's constant bounds (``features.envelope_sql``) for these areas."""
+    from fairban.geo.presence import M_PER_DEG
+
     return feature_sql.envelope_sql([(*a.bounds, M_PER_DEG * a.cos_min) for a in index.areas])
 
 
@@ -377,3 +425,32 @@ def _home_gb(feats: pa.Table) -> list[str]:
     if ok.any():
         out[ok] = ChinaAdmin.default().locate(lon[ok], lat[ok])
     return [str(x) for x in out]
+
+
+def _reasons(
+    cols: dict[str, np.ndarray], scored: Scored, areas: list[str], links: np.ndarray, t: Thresholds
+) -> list[str]:
+    """The reasons (JSON) of every account: ``[]`` for those under no measure (most of
+    them), ``explain``'s for the others, over their rows alone with Python numbers (a
+    numpy scalar costs ten times a float to read, and explain reads dozens a row)."""
+    out = ["[]"] * len(scored.risk)
+    rows = np.flatnonzero(scored.measure != "none")
+    if not rows.size:
+        return out
+    sub_cols = {name: _picked(values, rows) for name, values in cols.items()}
+    sub = Scored(
+        risk=_picked(scored.risk, rows),
+        measure=_picked(scored.measure, rows),
+        signals={name: _picked(v, rows) for name, v in scored.signals.items()},
+        harms={name: _picked(v, rows) for name, v in scored.harms.items()},
+    )
+    sub_links = links[rows].tolist()
+    for j, i in enumerate(rows.tolist()):
+        out[i] = to_json(explain(sub_cols, sub, areas, j, int(sub_links[j]), t))
+    return out
+
+
+def _picked(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``values[rows]``; numbers and booleans as Python objects (the same values)."""
+    picked: np.ndarray = values[rows]
+    return picked.astype(object) if picked.dtype.kind in "biuf" else picked

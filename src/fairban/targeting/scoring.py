@@ -248,7 +248,7 @@ def score(cols: Columns, t: Thresholds) -> Scored:
     for harm, rows in shown.items():
         cap = np.where(rows, np.maximum(cap, severity(t.measures[harm])), cap)
     cap = np.maximum(cap, severity("monitor"))
-    ranks = np.array([severity(m) for m in measure], dtype=np.int64)
+    ranks = np.select([measure == m for m in MEASURES], [severity(m) for m in MEASURES], 0)
     measure = np.where(ranks > cap, np.asarray(MEASURES, dtype=object)[cap], measure)
     return Scored(risk=np.round(risk, 4), measure=measure, signals=s, harms=shown)
 
@@ -280,10 +280,18 @@ def strength(scored: Scored) -> np.ndarray:
 
 
 def as_columns(table: Any) -> Columns:
-    """An Arrow table as numpy columns (strings as objects, nulls as None/NaN)."""
+    """An Arrow table as numpy columns (strings as objects, nulls as None/NaN).
+
+    Whole decimals (DuckDB's sums of integers) as integers: the same numbers to every
+    reader (counts, far below 2^53), without one Python ``Decimal`` per row to make
+    and to convert again on each pass."""
+    import pyarrow as pa
+
     out: Columns = {}
     for name in table.column_names:
         col = table.column(name)
+        if pa.types.is_decimal(col.type) and col.type.scale == 0:
+            col = col.cast(pa.int64())  # safe: raises rather than overflow
         try:
             out[name] = col.to_numpy(zero_copy_only=False)
         except Exception:

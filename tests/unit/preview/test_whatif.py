@@ -132,7 +132,10 @@ def test_a_judgement_kept_by_an_older_fairban_is_refused_in_one_line(
     from fairban.errors import InputError
     from fairban.targeting.engine import SCORED_TABLES, rescore
 
-    old = {"device_pairs": {"account_id": ["a"], "peer": ["b"], "confirmed": [0]}}
+    old = {
+        "features": {"account_id": ["a"], "home_gb": [""]},
+        "device_pairs": {"account_id": ["a"], "peer": ["b"], "confirmed": [0]},
+    }
     kept = tmp_path / "kept"
     kept.mkdir()
     for name in SCORED_TABLES:

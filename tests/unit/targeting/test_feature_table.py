@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from fairban.targeting.features.combined import account_features
-from fairban.targeting.features.judged import second_pass_sql
+from fairban.targeting.features.judged import money_in_total_sql, second_pass_sql
 
 T1 = datetime.fromisoformat("2019-06-01 23:00+08:00")
 T2 = datetime.fromisoformat("2019-06-09 23:00+08:00")
@@ -209,3 +209,6 @@ def test_the_later_passes_count_money_and_phones_from_judged_accounts(run_featur
             "device_reaching": 2,
         },
     ]
+    # the engine makes all money in a table once (no judgement changes it): the same rows
+    run_feature.con.execute(f"CREATE TEMP TABLE money_in AS {money_in_total_sql()}")
+    assert run_feature.query(second_pass_sql("suspects", "reaching", "money_in")) == rows

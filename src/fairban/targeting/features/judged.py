@@ -32,21 +32,25 @@ FROM money_edges WHERE dst IN (SELECT account_id FROM linked) GROUP BY dst
 """
 
 
-def second_pass_sql(suspects_table: str, reaching_table: str) -> str:
+def second_pass_sql(
+    suspects_table: str, reaching_table: str, money_in_table: str | None = None
+) -> str:
     """Evidence that depends on accounts already judged: money received from them (and
     from mules among them), all money received, and phones shared with them (and with
     operators among them: ``device_operators``, the accounts judged as operators that
     used one of its phones within days of it; ``device_pairs`` leaves out the person's
     own accounts and phones used months apart). ``device_reaching``: the accounts on its
     phones within days that add strangers themselves (``reaching_table``, from their own
-    evidence, judged or not)."""
+    evidence, judged or not). ``money_in_table``: ``money_in_total_sql`` made once into
+    a table (it depends on no judgement), or None to compute it here."""
+    money_in = money_in_table or f"({money_in_total_sql()})"
     return f"""
 SELECT f.account_id, x.from_mules_n, x.from_mules_amount, x.from_suspects_amount,
        x.from_suspects_n, y.money_in_amount, z.device_suspects, z.device_operators,
        w.device_reaching
 FROM features f
 LEFT JOIN ({money_from_sql(suspects_table)}) x ON x.account_id = f.account_id
-LEFT JOIN ({money_in_total_sql()}) y ON y.account_id = f.account_id
+LEFT JOIN {money_in} y ON y.account_id = f.account_id
 LEFT JOIN (
     SELECT d.account_id, count(DISTINCT d.peer) AS device_suspects,
            count(DISTINCT CASE WHEN s.kind = 'operator' THEN d.peer END) AS device_operators
