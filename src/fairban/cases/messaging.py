@@ -33,6 +33,7 @@ from fairban.cases.models import Case, NoticeRecord
 from fairban.cases.transitions import CaseError, DeciderKind
 from fairban.clock import iso_utc_or_none
 from fairban.config import Settings
+from fairban.db import add_row
 from fairban.directives.models import DirectiveRecord
 from fairban.directives.service import get_directive
 from fairban.directives.service import translations as directive_translations
@@ -249,15 +250,17 @@ def _notice(
                 f"FAIRBAN_PUBLIC_URL {ctx.settings.public_url!r} makes the SMS link too long: "
                 f"{error}"
             ) from None
-        ctx.session.add(
-            NoticeRecord(
-                case_id=case.id,
-                measure=str(noticed),
-                locale=lang,
-                sms=sms,
-                long_text=render_text(facts, lang),
-                created_at=ctx.now,
-            )
+        add_row(
+            ctx.session,
+            NoticeRecord,
+            {
+                "case_id": case.id,
+                "measure": str(noticed),
+                "locale": lang,
+                "sms": sms,
+                "long_text": render_text(facts, lang),
+                "created_at": ctx.now,
+            },
         )
         ctx.notices += 1
         if lang == "zh-CN":
