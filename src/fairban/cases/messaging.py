@@ -41,7 +41,7 @@ from fairban.measures import VISIBLE, Measure
 from fairban.notices import AccountNow, NoticeFacts, reasons_from_json, render_sms, render_text
 from fairban.notices.model import LIFT, Noticed
 from fairban.platforms import webhooks
-from fairban.platforms.outbox import enqueue
+from fairban.platforms.outbox import add_message
 
 #: every notice is stored in these languages (zh-CN is the one sent by default)
 NOTICE_LOCALES = ("zh-CN", "en")
@@ -141,7 +141,7 @@ def tell(
         )
     else:
         return
-    enqueue(
+    add_message(
         ctx.session,
         platform=case.platform,
         account_id=case.account_id,
