@@ -13,10 +13,14 @@ are queued for a person), the rest are of accounts it no longer links to the are
 (granted: lifted with notices and webhooks to two registered platforms).
 
 For each count of re-check processes, the appeals are drained and the script reports
-the time, appeals/s, filing-to-outcome latency, and that every appeal was re-checked
+the time, appeals/s (from the processes' start: their imports and the engine's one run
+included), the steady appeals/s (from the second batch's start to the last's: the
+re-check itself), filing-to-outcome latency, and that every appeal was re-checked
 exactly once (one ``appeal:recheck:*`` audit entry each, one ``measure.lift`` message
 per platform and lifted case) and that the audit log verifies. ``--baseline`` also runs
 the code of another git revision (a worktree) in the same run, side by side.
+``--profile OUT.txt`` runs the first process under cProfile (the standard library's;
+OUT.pstats beside it), for the last code given.
 """
 
 from __future__ import annotations
@@ -155,6 +159,14 @@ def seed(url: str, world: Path, n: int, held_share: float) -> None:
         engine.dispose()
 
 
+def _steady_rate(starts: list[tuple[datetime, int]]) -> float | None:
+    """Appeals a second from the second batch's start to the last's (None: too few)."""
+    if len(starts) < 3:
+        return None
+    span = (starts[-1][0] - starts[1][0]).total_seconds()
+    return sum(count for _, count in starts[1:-1]) / span if span > 0 else None
+
+
 def check(url: str, n: int) -> dict[str, Any]:
     """Exactly once: one re-check entry per appeal, one lift message per platform and
     lifted case, no appeal left waiting; and the audit log's chain."""
@@ -190,6 +202,18 @@ def check(url: str, n: int) -> dict[str, Any]:
                     "WHERE kind = 'measure.lift'"
                 )
             ).one()
+            # each batch stamps its appeals with its start: the rate between the second
+            # batch's start and the last's leaves out the process's start and the
+            # engine's run (in the first batch)
+            starts = [
+                (r[0], r[1])
+                for r in c.execute(
+                    text(
+                        "SELECT rechecked_at, count(*) FROM appeals "
+                        "WHERE rechecked_at IS NOT NULL GROUP BY 1 ORDER BY 1"
+                    )
+                )
+            ]
             latency = [
                 r[0]
                 for r in c.execute(
@@ -210,6 +234,7 @@ def check(url: str, n: int) -> dict[str, Any]:
         "audit_ok": report.ok,
         "audit_entries": report.entries,
         "latency": latency,
+        "steady": _steady_rate(starts),
         "n": n,
     }
 
@@ -240,7 +265,8 @@ def drain(
     for k in range(processes):
         args = [python, *cmd, "--watch", "--poll", "0.05"]
         if profile is not None and k == 0:
-            args = [python, "-m", "pyinstrument", "-i", "0.005", "-o", str(profile), *cmd]
+            # cProfile (the standard library's): the bench group has no sampling profiler
+            args = [python, "-m", "cProfile", "-o", str(profile.with_suffix(".pstats")), *cmd]
         log = (home / f"recheck-{k}.log").open("wb")
         procs.append(subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd))
     from sqlalchemy import create_engine, text
@@ -266,7 +292,21 @@ def drain(
             p.terminate()
     for p in procs:
         p.wait(timeout=60)
+    if profile is not None:
+        _profile_text(profile.with_suffix(".pstats"), profile)
     return took
+
+
+def _profile_text(stats_path: Path, out: Path) -> None:
+    """The profile as text: the functions by cumulative time, then by their own time."""
+    import io
+    import pstats
+
+    buf = io.StringIO()
+    stats = pstats.Stats(str(stats_path), stream=buf).strip_dirs()
+    stats.sort_stats("cumulative").print_stats(80)
+    stats.sort_stats("tottime").print_stats(60)
+    out.write_text(buf.getvalue())
 
 
 def main() -> None:
@@ -275,7 +315,9 @@ def main() -> None:
     parser.add_argument("--appeals", type=int, default=20_000)
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--held", type=float, default=0.1)
-    parser.add_argument("--profile", type=Path, help="pyinstrument the first run's process")
+    parser.add_argument(
+        "--profile", type=Path, help="cProfile the first run's process (text; OUT.pstats beside it)"
+    )
     parser.add_argument(
         "--baseline", help="a git revision whose re-check runs first, in the same run"
     )
@@ -299,10 +341,11 @@ def main() -> None:
         f"load before: {os.getloadavg()[0]:.2f}\n"
     )
     print(
-        "| code | processes | appeals | seconds | appeals/s | filing to outcome p50 s | "
+        "| code | processes | appeals | seconds | appeals/s | steady appeals/s | "
+        "filing to outcome p50 s | "
         "p99 s | re-checked twice | waiting | lift messages (distinct) | audit log |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     with tempfile.TemporaryDirectory(prefix="fairban-surge-") as tmp:
         scratch = Path(tmp)
         world = scratch / "world"
@@ -387,9 +430,12 @@ def main() -> None:
                         )
                         r = check(url, args.appeals)
                         lat = r["latency"]
+                        steady = r["steady"]
                         print(
                             f"| {label} | {processes} | {args.appeals:,} | {took:.1f} | "
-                            f"{args.appeals / took:,.0f} | {statistics.median(lat):.1f} | "
+                            f"{args.appeals / took:,.0f} | "
+                            f"{f'{steady:,.0f}' if steady else '-'} | "
+                            f"{statistics.median(lat):.1f} | "
                             f"{_percentile(lat, 99):.1f} | {r['twice']} | {r['waiting']} | "
                             f"{r['lift_messages']:,} ({r['lift_distinct']:,}) | "
                             f"{'verifies' if r['audit_ok'] else 'BROKEN'}, "

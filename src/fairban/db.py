@@ -89,6 +89,57 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+# --- rows written together ------------------------------------------------------------
+
+#: ``session.info`` key: rows kept for one insert per table (:func:`add_row`)
+_ROWS = "fairban.db.rows"
+
+
+def collect_rows(session: Session) -> None:
+    """From now on, :func:`add_row` keeps rows to insert together (an audit batch:
+    :func:`fairban.audit.batched`); :func:`stop_collecting` ends it."""
+    session.info.setdefault(_ROWS, {})
+
+
+def stop_collecting(session: Session) -> None:
+    session.info.pop(_ROWS, None)
+
+
+def add_row(session: Session, model: type[Base], values: dict[str, Any]) -> None:
+    """Insert a row of ``model`` that nothing reads back as an object in the transaction
+    (a case's event, a notice, an outbox message). Collected (:func:`collect_rows`), it is
+    written with the others of its table by one ``executemany``, without the ORM's
+    object, identity and ``RETURNING`` of the id, right after the session's next flush
+    (so a query that autoflushes sees it) and before the commit (:func:`write_rows`).
+    Otherwise it is an object added to the session, as ever. Every row of a table must
+    give the same columns."""
+    rows: dict[Any, list[dict[str, Any]]] | None = session.info.get(_ROWS)
+    if rows is None:
+        session.add(model(**values))
+    else:
+        rows.setdefault(model.__table__, []).append(values)
+
+
+def write_rows(session: Session) -> int:
+    """Insert the rows collected so far, table by table in the order first used;
+    returns how many."""
+    rows: dict[Any, list[dict[str, Any]]] | None = session.info.get(_ROWS)
+    if not rows:
+        return 0
+    tables = list(rows.items())
+    rows.clear()
+    connection = session.connection()
+    for table, values in tables:
+        connection.execute(table.insert(), values)
+    return sum(len(values) for _, values in tables)
+
+
+@event.listens_for(Session, "after_flush")
+def _write_rows_after_flush(session: Session, _context: object) -> None:
+    # after the objects: a row may name one the flush just inserted
+    write_rows(session)
+
+
 def value_enum(kind: type[StrEnum], name: str, length: int = 16) -> Enum:
     """A column type for a ``StrEnum`` stored by value, as VARCHAR with a CHECK
     constraint named ``ck_TABLE_NAME``: the same on SQLite and PostgreSQL, and no native

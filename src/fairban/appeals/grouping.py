@@ -18,8 +18,10 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import event, inspect, select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import get_history
+from sqlalchemy.orm.base import PASSIVE_NO_INITIALIZE
 
 from fairban.appeals.models import Appeal, AppealState
 from fairban.cases.models import Case
@@ -138,9 +140,14 @@ def stamp(appeal: Appeal, case: Case) -> None:
     appeal.compound_group = compound[0].id if compound else None
 
 
+def _changed(obj: object, field: str) -> bool:
+    # the attribute's history alone: ``inspect(obj).attrs`` builds every attribute's
+    # state, a cost per case of every flush
+    return get_history(obj, field, passive=PASSIVE_NO_INITIALIZE).has_changes()
+
+
 def _keyed_change(case: Case) -> bool:
-    state = inspect(case)
-    return any(state.attrs[f].history.has_changes() for f in KEYED_CASE_FIELDS)
+    return any(_changed(case, f) for f in KEYED_CASE_FIELDS)
 
 
 @event.listens_for(Session, "before_flush")
@@ -155,7 +162,7 @@ def _restamp(session: Session, _context: object, _instances: Iterable[object] | 
             if (
                 isinstance(appeal, Appeal)
                 and appeal.state == AppealState.QUEUED
-                and inspect(appeal).attrs.state.history.has_changes()
+                and _changed(appeal, "state")
                 and appeal.person_group is None
                 and appeal.compound_group is None
                 and appeal.case is not None

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from fairban.audit.actions import Action
 from fairban.audit.models import AuditEntry
-from fairban.db import NAME_LENGTH
+from fairban.db import NAME_LENGTH, collect_rows, stop_collecting, write_rows
 from fairban.digests import canonical_json, sha256_hex
 
 GENESIS_HASH = "0" * 64
@@ -172,16 +172,20 @@ def batched(session: Session) -> Iterator[None]:
 
     The caller commits after the block (a rollback drops the entries with the actions).
     A commit inside the block writes what was collected first (``before_commit``), so
-    no action is ever committed without its entry."""
+    no action is ever committed without its entry. Rows added with
+    :func:`fairban.db.add_row` (a case's events, its notices) are collected too and
+    written together, one insert per table, at each flush and before the entries."""
     if _PENDING in session.info:
         yield  # already batched: the outer block writes
         return
     session.info[_PENDING] = []
+    collect_rows(session)
     try:
         yield
         write_pending(session)
     finally:
         session.info.pop(_PENDING, None)
+        stop_collecting(session)
 
 
 def is_batched(session: Session) -> bool:
@@ -191,7 +195,9 @@ def is_batched(session: Session) -> bool:
 
 
 def write_pending(session: Session) -> int:
-    """Chain and write the entries :func:`batched` collected so far; returns how many."""
+    """Chain and write the entries :func:`batched` collected so far; returns how many.
+    The rows the batch collected (:func:`fairban.db.add_row`) are written first."""
+    write_rows(session)
     pending: list[AuditEntry] | None = session.info.get(_PENDING)
     if not pending:
         return 0

@@ -46,6 +46,7 @@ from fairban.cases.transitions import (
 )
 from fairban.clock import aware_now, iso_utc_or_none
 from fairban.config import Settings
+from fairban.db import add_row
 from fairban.measures import Measure, severity, weaker_than
 
 #: who decides automatically (``cases.decided_by``)
@@ -127,17 +128,19 @@ def apply_change(ctx: Context, case: Case, change: Change) -> None:
     case.updated_at = now
     # the audit entry's query flushes the case first: a concurrent change of it fails
     # there (the optimistic lock, cases.row_version), before anything is sent
-    ctx.session.add(
-        CaseEvent(
-            case_id=case.id,
-            at=now,
-            from_state=before_state,
-            to_state=to,
-            measure=case.measure,
-            actor=actor,
-            actor_kind=change.actor_kind,
-            note=change.note,
-        )
+    add_row(
+        ctx.session,
+        CaseEvent,
+        {
+            "case_id": case.id,
+            "at": now,
+            "from_state": before_state,
+            "to_state": to,
+            "measure": case.measure,
+            "actor": actor,
+            "actor_kind": change.actor_kind,
+            "note": change.note,
+        },
     )
     payload: dict[str, Any] = {
         "event": event.value,

@@ -33,6 +33,7 @@ from fairban.cases.models import Case, NoticeRecord
 from fairban.cases.transitions import CaseError, DeciderKind
 from fairban.clock import iso_utc_or_none
 from fairban.config import Settings
+from fairban.db import add_row
 from fairban.directives.models import DirectiveRecord
 from fairban.directives.service import get_directive
 from fairban.directives.service import translations as directive_translations
@@ -40,7 +41,7 @@ from fairban.measures import VISIBLE, Measure
 from fairban.notices import AccountNow, NoticeFacts, reasons_from_json, render_sms, render_text
 from fairban.notices.model import LIFT, Noticed
 from fairban.platforms import webhooks
-from fairban.platforms.outbox import enqueue
+from fairban.platforms.outbox import add_message
 
 #: every notice is stored in these languages (zh-CN is the one sent by default)
 NOTICE_LOCALES = ("zh-CN", "en")
@@ -140,7 +141,7 @@ def tell(
         )
     else:
         return
-    enqueue(
+    add_message(
         ctx.session,
         platform=case.platform,
         account_id=case.account_id,
@@ -249,15 +250,17 @@ def _notice(
                 f"FAIRBAN_PUBLIC_URL {ctx.settings.public_url!r} makes the SMS link too long: "
                 f"{error}"
             ) from None
-        ctx.session.add(
-            NoticeRecord(
-                case_id=case.id,
-                measure=str(noticed),
-                locale=lang,
-                sms=sms,
-                long_text=render_text(facts, lang),
-                created_at=ctx.now,
-            )
+        add_row(
+            ctx.session,
+            NoticeRecord,
+            {
+                "case_id": case.id,
+                "measure": str(noticed),
+                "locale": lang,
+                "sms": sms,
+                "long_text": render_text(facts, lang),
+                "created_at": ctx.now,
+            },
         )
         ctx.notices += 1
         if lang == "zh-CN":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from html import unescape
 from html.parser import HTMLParser
 from typing import Any
 
@@ -269,6 +270,8 @@ def render_text(facts: NoticeFacts, lang: str = DEFAULT_LANG) -> str:
 # --- HTML fragment -> plain text -------------------------------------------------------
 
 _BLOCKS = {"h2", "h3", "p", "li", "dt", "dd", "footer"}
+#: containers whose end ends a line too (after a list, a blank line)
+_CLOSES = {"section", "ul", "dl", "article"}
 _SPACE = re.compile(r"\s+")
 
 
@@ -309,7 +312,7 @@ class _TextWriter(HTMLParser):
             self._flush(tag)
             if self.stack and self.stack[-1] == tag:
                 self.stack.pop()
-        elif tag in ("section", "ul", "dl", "article"):
+        elif tag in _CLOSES:
             self._flush()
             if tag in ("ul", "dl"):
                 self._blank()
@@ -348,19 +351,146 @@ class _TextWriter(HTMLParser):
 
     def text(self) -> str:
         self._flush()
-        lines = [line.rstrip() for line in self.lines]
-        out: list[str] = []
-        for line in lines:  # at most one blank line in a row
-            if line or (out and out[-1]):
-                out.append(line)
-        return "\n".join(out).strip() + "\n"
+        return _joined(self.lines)
+
+
+def _joined(lines: list[str]) -> str:
+    """The lines as one text: trailing spaces off, at most one blank line in a row."""
+    out: list[str] = []
+    for line in lines:
+        line = line.rstrip()
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).strip() + "\n"
 
 
 def _is_wide(ch: str) -> bool:
     return unicodedata.east_asian_width(ch) in "WF"
 
 
+#: what the template writes, token by token: a start tag with double-quoted attributes
+#: (optionally self-closing), an end tag, or text up to the next ``<``
+_TOKEN = re.compile(
+    r'<([a-zA-Z][a-zA-Z0-9]*)((?:[ \t\n\r\f]+[a-zA-Z][-a-zA-Z0-9_]*="[^"<>]*")*)(/?)>'
+    r"|</([a-zA-Z][a-zA-Z0-9]*)>"
+    r"|([^<]+)"
+)
+_ATTR = re.compile(r'([a-zA-Z][-a-zA-Z0-9_]*)="([^"<>]*)"')
+#: elements whose content HTMLParser reads raw (no tags inside): left to it
+_RAW_TEXT = frozenset(
+    {"script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript"}
+)
+
+
 def html_to_text(html: str) -> str:
+    """The long form as plain text: block elements become lines, headings are
+    underlined, lists get '- ', a link's address follows its text when they differ.
+
+    The fragment the template writes (autoescaped values, tags with double-quoted
+    attributes, no comments) is read by one regular expression in one pass that does
+    what :class:`_TextWriter` does with what :class:`html.parser.HTMLParser` hands it,
+    at a fraction of the cost; anything else (a comment, a stray ``<``, a raw-text
+    element) goes to the parser. Both give the same text, byte for byte
+    (``tests/unit/notices/test_text.py``)."""
+    text = _read(html)
+    return _parsed(html) if text is None else text
+
+
+def _read(html: str) -> str | None:
+    """:func:`html_to_text` by the regular expression; None where it does not apply."""
+    lines: list[str] = []
+    buf: list[str] = []
+    dt: str | None = None
+    href: str | None = None
+    link_text: list[str] = []
+    pos = 0
+    for m in _TOKEN.finditer(html):
+        if m.start() != pos:
+            return None
+        pos = m.end()
+        start, attrs, closed, end, data = m.groups()
+        if data is not None:
+            data = unescape(data)
+            # a line starts at its first non-space: space before it would be stripped
+            if buf or not data.isspace():
+                buf.append(data)
+            if href is not None:
+                link_text.append(data)
+            continue
+        if start is not None:
+            tag = start.lower()
+            if tag in _RAW_TEXT:
+                return None
+            if tag in _BLOCKS:
+                if buf:
+                    dt = _flush(lines, buf, None, dt)
+                    buf = []
+            elif tag == "a":
+                # as HTMLParser gives them: names in lower case, values unescaped, the
+                # last of a name counts
+                href = None
+                for name, value in _ATTR.findall(attrs):
+                    if name.lower() == "href":
+                        href = unescape(value)
+                link_text = []
+            elif tag == "br":
+                buf.append("\n")
+            if not closed:
+                continue
+        else:
+            tag = end.lower()
+        # an end tag (a self-closing tag ends at once)
+        if tag == "a":
+            shown = "".join(link_text).strip()
+            if href and href != shown:
+                buf.append(f" ({href})")
+            href = None
+        elif tag in _BLOCKS:
+            if buf:
+                dt = _flush(lines, buf, tag, dt)
+                buf = []
+        elif tag in _CLOSES:
+            if buf:
+                dt = _flush(lines, buf, None, dt)
+                buf = []
+            if tag in ("ul", "dl") and lines and lines[-1] != "":
+                lines.append("")
+    if pos != len(html):
+        return None
+    _flush(lines, buf, None, dt)
+    return _joined(lines)
+
+
+def _flush(lines: list[str], buf: list[str], tag: str | None, dt: str | None) -> str | None:
+    """:meth:`_TextWriter._flush` on ``lines``; returns the pending ``dt`` (the caller
+    empties ``buf``)."""
+    text = _SPACE.sub(" ", "".join(buf)).strip()
+    if not text:
+        return dt
+    if tag == "h2":
+        if lines and lines[-1] != "":
+            lines.append("")
+        lines += [text, "=" * display_width(text), ""]
+    elif tag == "h3":
+        if lines and lines[-1] != "":
+            lines.append("")
+        lines += [text, "-" * display_width(text)]
+    elif tag == "li":
+        lines.append(f"- {text}")
+    elif tag == "dt":
+        return text
+    elif tag == "dd":
+        sep = ": " if dt and not _is_wide(dt[-1]) else "："
+        lines.append(f"{dt}{sep}{text}" if dt else text)
+        return None
+    else:
+        lines.append(text)
+        lines.append("")
+    return dt
+
+
+def _parsed(html: str) -> str:
+    """The long form as plain text, read by :class:`html.parser.HTMLParser`."""
     writer = _TextWriter()
     writer.feed(html)
     writer.close()

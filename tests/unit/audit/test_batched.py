@@ -4,12 +4,14 @@ together just before the commit, as one run of consecutive entries."""
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from fairban.audit import AuditEntry, append, batched, is_batched, verify
-from fairban.db import session_factory
+from fairban.db import add_row, session_factory
+from fairban.platforms.models import Platform
 
 
 def _append(session: Session, subject: str) -> AuditEntry:
@@ -49,6 +51,43 @@ def test_a_rolled_back_batch_leaves_no_entry(session: Session) -> None:
     except RuntimeError:
         session.rollback()
     assert count(session) == 0
+
+
+def _platform(name: str) -> dict[str, object]:
+    now = datetime.now(UTC)
+    return {
+        "name": name,
+        "webhook_url": "http://p",
+        "secret": "s",
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def platforms(session: Session) -> list[str]:
+    return list(session.scalars(select(Platform.name).order_by(Platform.name)))
+
+
+def test_a_batchs_rows_are_written_at_its_flushes_and_before_its_end(session: Session) -> None:
+    with batched(session):
+        add_row(session, Platform, _platform("p1"))
+        assert platforms(session) == []  # kept: nothing to flush yet
+        session.add(Platform(**_platform("p2")))
+        assert platforms(session) == ["p1", "p2"]  # the query's autoflush wrote both
+        add_row(session, Platform, _platform("p3"))
+        add_row(session, Platform, _platform("p4"))
+        _append(session, "case:a")
+    session.commit()
+    assert platforms(session) == ["p1", "p2", "p3", "p4"]
+    assert count(session) == 1
+    # outside a batch, a row is an object of the session, as ever
+    add_row(session, Platform, _platform("p5"))
+    assert any(isinstance(o, Platform) for o in session.new)
+    session.rollback()
+    with batched(session):
+        add_row(session, Platform, _platform("p6"))
+    session.rollback()
+    assert platforms(session) == ["p1", "p2", "p3", "p4"]
 
 
 def test_a_commit_inside_a_batch_writes_its_entries_first(session: Session) -> None:
