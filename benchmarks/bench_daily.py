@@ -164,7 +164,11 @@ def run_spark(spec: Spec) -> Result:
 
     directive = _directive(spec)
     store = Store(Path(spec["history_store"]))
-    backend = SparkBackend("local[2]")
+    from fairban.config import Settings
+
+    # the driver's memory as the commands give it (Settings.spark_driver_memory); Spark's
+    # own default of 1 GiB ran out broadcasting a join at 10^8
+    backend = SparkBackend("local[2]", driver_memory=Settings().spark_driver_memory)
     try:
         started = time.perf_counter()
         judged = judge(store, directive, as_of=directive.issued_at, backend=backend)

@@ -203,6 +203,11 @@ def session_conf(
             "spark.sql.shuffle.partitions": str(max(4, 2 * cores)),
             "spark.default.parallelism": str(max(4, 2 * cores)),
             "spark.sql.adaptive.advisoryPartitionSizeInBytes": "32m",
+            # broadcast only what adaptive execution has measured: plan-time estimates
+            # of the store's small, well-compressed Parquet files said "small" for a
+            # join side that filled the driver at 10^8 (2 GiB, local[2])
+            "spark.sql.autoBroadcastJoinThreshold": "-1",
+            "spark.sql.adaptive.autoBroadcastJoinThreshold": "10MB",
             # list the evidence's day folders here rather than in a job of one task each
             "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
             "spark.ui.enabled": "false",
