@@ -572,7 +572,7 @@ def test_a_group_is_walked_case_by_case_with_a_shared_draft(console: Any) -> Non
 
 
 def test_the_queue_pages_keep_the_filters_and_refuse_bad_links(console: Any) -> None:
-    """Keyset pages, the earliest deadline first; next/previous links keep the filter
+    """Keyset pages, the highest priority first; next/previous links keep the filter
     and the size; a link made up or cut short is a 400 in the reader's language, and a
     page size past any sense is clamped."""
     _users(console)
@@ -593,6 +593,10 @@ def test_the_queue_pages_keep_the_filters_and_refuse_bad_links(console: Any) -> 
     assert "before=" in rita.get(prev.replace("&amp;", "&")).url.query.decode()
     shown = [int(n) for n in re.findall(r'href="/console/appeals/(\d+)"', first.text + second.text)]
     assert sorted(set(shown)) == sorted(ids)
+    # the priority column falls from the first page's first row to the last page's last
+    column = [float(p) for p in re.findall(r"<td>(\d+\.\d)</td>", first.text + second.text)]
+    assert len(column) == 3
+    assert column == sorted(column, reverse=True)
     with console.session() as s:
         measure = s.get(Appeal, ids[0]).case.measure.value
     filtered = rita.get(f"/console/queue?measure={measure}&size=1")

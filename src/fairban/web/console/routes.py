@@ -270,8 +270,9 @@ def queue_page(
     directive: str = "",
     measure: str = "",
 ) -> Response:
-    """One page of the queue, the earliest deadline first (keyset pages: ``after`` or
-    ``before`` an appeal id), filtered by directive and measure; the groups and the
+    """One page of the queue, the highest priority first over the whole queue (ties:
+    the earliest deadline; keyset pages: ``after`` or ``before`` an appeal id),
+    filtered by directive and measure; the groups and the
     reviewers needed are the whole queue's, counted in SQL."""
     console, user = _signed_in(request, session, Role.REVIEWER, Role.SENIOR)
     t = now()
