@@ -86,6 +86,8 @@ ZH: dict[str, str] = {
     "%(n)s decisions wait for a second reviewer.": "%(n)s项决定等待第二位审核人员。",
     "The highest priority first, over the whole queue: severity, time to the deadline and vulnerability, shown on each row (ties: the earliest deadline).": "整个队列按优先级从高到低排列：措施严重程度、距期限的时间和当事人的脆弱性，每行都有显示（优先级相同时，期限最早的在前）。",
     "Queued appeals, the highest priority first": "待处理申诉（优先级最高的在前）",
+    "Claim the next appeal": "认领下一件申诉",
+    "the highest priority no other reviewer holds": "其他审核人员未认领的申诉中优先级最高的一件",
     # the queue's pages and filters
     "The page link is not valid. Open the queue's first page.": "页面链接无效。请打开队列的第一页。",
     "The filter is not valid. Open the queue's first page.": "筛选条件无效。请打开队列的第一页。",

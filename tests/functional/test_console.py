@@ -19,6 +19,7 @@ from fairban.cases.transitions import CaseState
 from fairban.clock import BEIJING
 from fairban.directives.models import DirectiveRecord
 from fairban.review.models import ProposalState, ReviewProposal, Role
+from fairban.review.queue import page
 from fairban.review.users import add_user
 from tests.support.appeal_world import (
     F1,
@@ -622,3 +623,32 @@ def test_the_queue_pages_keep_the_filters_and_refuse_bad_links(console: Any) -> 
         assert 'id="queue-error"' in r.text
     rita.cookies.set("fb_lang", "zh-CN")
     assert "页面链接无效" in rita.get("/console/queue?after=abc").text
+    assert "认领下一件申诉" in rita.get("/console/queue").text
+
+
+def test_claim_next_takes_the_highest_priority_no_one_else_holds(console: Any) -> None:
+    _users(console)
+    with console.session() as s, s.begin():
+        add_user(s, "tom", Role.REVIEWER, PASSWORD, datetime.now(UTC))
+    ids = [_queued(console, a) for a in (*_pair(console, "restrict"), F1)]
+    taken = []
+    for name in ("rita", "sam", "sue", "rita", "tom"):
+        client = TestClient(console.client.app)
+        _login(client, name)
+        queue = client.get("/console/queue").text
+        assert 'id="claim-next"' in queue
+        assert client.post("/console/queue/next", data={"csrf": "x"}).status_code == 403
+        r = client.post(
+            "/console/queue/next", data={"csrf": csrf_of(queue)}, follow_redirects=False
+        )
+        assert r.status_code == 303
+        taken.append(r.headers["location"])
+    assert taken[3] == taken[0]  # rita's own claim: still hers to work
+    assert taken[4] == "/console/queue"  # every one held by another
+    claimed = [int(t.rsplit("/", 1)[1]) for t in taken[:3]]
+    assert sorted(claimed) == sorted(ids)
+    with console.session() as s:
+        appeals = [s.get(Appeal, i) for i in claimed]
+        assert [a.claimed_by for a in appeals] == ["rita", "sam", "sue"]
+        first = page(s, datetime.now(UTC), size=3)
+    assert [i.appeal.id for i in first.items] == claimed

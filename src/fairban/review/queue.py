@@ -27,7 +27,7 @@ from fairban.appeals.models import Appeal, AppealState
 from fairban.appeals.ordering import HIGHEST, LOWEST, held_accounts, static_priority
 from fairban.audit.actions import Action
 from fairban.cases.models import Case
-from fairban.review.models import ConsoleUser, Role
+from fairban.review.models import ConsoleUser, ProposalState, ReviewProposal, Role
 
 #: a claim this old no longer keeps others off the appeal
 CLAIM_TTL = timedelta(minutes=30)
@@ -195,6 +195,36 @@ def _at(session: Session, appeal_id: int) -> Appeal:
     return appeal
 
 
+def _rows(
+    session: Session,
+    now: datetime,
+    n: int,
+    at: Appeal | None,
+    *,
+    back: bool = False,
+    where: Sequence[ColumnElement[bool]] = (),
+) -> list[Appeal]:
+    """The first ``n`` queued appeals after ``at`` (before it with ``back``, nearest
+    first; from the start without it) in the queue's order at ``now``: each stream's
+    first ``n`` past the cursor by one index range, merged."""
+    rows: list[Appeal] = []
+    for static, stream in _STREAMS:
+        query = _queued(*where, stream)
+        if at is not None:
+            later, earlier = _split(static, at, now)
+            bound = earlier if back else later
+            if bound is None:
+                continue
+            query = query.where(bound)
+        if back:
+            query = query.order_by(Appeal.answer_by.desc(), Appeal.id.desc())
+        else:
+            query = query.order_by(Appeal.answer_by, Appeal.id)
+        rows.extend(session.scalars(query.limit(n)))
+    rows.sort(key=lambda a: _order(a, now), reverse=back)
+    return rows[:n]
+
+
 def page(
     session: Session,
     now: datetime,
@@ -213,24 +243,10 @@ def page(
     appeal id: one decided since still marks its place. ``CursorError`` when it names
     no appeal."""
     size = min(max(size, 1), MAX_PAGE_SIZE)
-    cursor = before if before is not None else after
-    at = _at(session, cursor) if cursor is not None else None
     back = before is not None
-    rows: list[Appeal] = []
-    for static, stream in _STREAMS:
-        query = _queued(*where, stream)
-        if at is not None:
-            later, earlier = _split(static, at, now)
-            bound = earlier if back else later
-            if bound is None:
-                continue
-            query = query.where(bound)
-        if back:
-            query = query.order_by(Appeal.answer_by.desc(), Appeal.id.desc())
-        else:
-            query = query.order_by(Appeal.answer_by, Appeal.id)
-        rows.extend(session.scalars(query.limit(size + 1)))
-    rows.sort(key=lambda a: _order(a, now), reverse=back)
+    cursor = before if back else after
+    at = _at(session, cursor) if cursor is not None else None
+    rows = _rows(session, now, size + 1, at, back=back, where=where)
     more = len(rows) > size
     rows = rows[:size]
     if back:
@@ -261,6 +277,35 @@ def page(
 
 class ClaimError(ValueError):
     pass
+
+
+def next_open(
+    session: Session,
+    user: ConsoleUser,
+    now: datetime,
+    where: Sequence[ColumnElement[bool]] = (),
+) -> Appeal | None:
+    """The first appeal in the queue's order at ``now`` that ``user`` may take: not
+    claimed by another reviewer (a live claim) and not waiting for a second reviewer's
+    approval; None when there is none. Read a page at a time from the top, so only as
+    far as the claims of those working ahead of ``user`` reach."""
+    at: Appeal | None = None
+    while True:
+        rows = _rows(session, now, PAGE_SIZE, at, where=where)
+        if not rows:
+            return None
+        waiting = set(
+            session.scalars(
+                select(ReviewProposal.appeal_id).where(
+                    ReviewProposal.appeal_id.in_([a.id for a in rows]),
+                    ReviewProposal.state == ProposalState.PENDING,
+                )
+            )
+        )
+        for appeal in rows:
+            if appeal.id not in waiting and claimed_by_other(appeal, user, now) is None:
+                return appeal
+        at = rows[-1]
 
 
 def claimed_by_other(appeal: Appeal, user: ConsoleUser, now: datetime) -> str | None:

@@ -29,6 +29,7 @@ from fairban.review.queue import (
     ClaimError,
     CursorError,
     claim,
+    next_open,
     page,
     priority,
     queue,
@@ -334,6 +335,28 @@ def test_every_page_is_the_orders_at_any_moment(
             forward = _walk(session, size, now=now)
             assert [i for p in forward for i in p] == order, (hours, size)
             assert _walk(session, size, now=now, back=True) == forward, (hours, size)
+
+
+def test_the_next_appeal_is_the_first_in_order_no_one_else_holds(
+    session: Session, enforced: dict[str, Case], blobs: BlobStore
+) -> None:
+    appeals = _surge(session, enforced, blobs)
+    rita, tom, ana = (console_user(session, n, Role.REVIEWER) for n in ("rita", "tom", "ana"))
+    assert next_open(session, rita, FILED) is appeals[0]
+    claim(session, appeals[0], rita, FILED)
+    assert next_open(session, rita, FILED) is appeals[0]  # her own claim: hers to work
+    assert next_open(session, tom, FILED) is appeals[1]
+    claim(session, appeals[1], tom, FILED)
+    claim(session, appeals[2], tom, FILED)
+    claim(session, appeals[3], tom, FILED)
+    solo = appeals[4]  # a high-risk suspension: its uphold waits for a senior
+    claim(session, solo, ana, FILED)
+    decide(session, solo, ana, ReviewAction.UPHOLD, "the presence is real", SETTINGS, now=FILED)
+    assert solo.state == AppealState.QUEUED
+    assert next_open(session, ana, FILED) is appeals[5]
+    assert next_open(session, ana, FILED, where=[Case.measure == Measure.RESTRICT]) is None
+    stale = FILED + CLAIM_TTL + timedelta(minutes=1)
+    assert next_open(session, ana, stale) is appeals[0]
 
 
 def test_the_stored_priority_follows_the_accounts_held(

@@ -335,6 +335,26 @@ def queue_page(
     )
 
 
+@router.post("/queue/next")
+def claim_next(
+    request: Request,
+    session: SessionDep,
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Claim the first appeal of the queue's order (the highest priority) that no other
+    reviewer holds and none waits on for a second reviewer, and open it; back to the
+    queue when there is none."""
+    console, user = _signed_in(request, session, Role.REVIEWER, Role.SENIOR)
+    _check_csrf(console, csrf)
+    t = now()
+    appeal = review_queue.next_open(session, user, t)
+    if appeal is None:
+        return _see_other("/console/queue")
+    review_queue.claim(session, appeal, user, t)
+    session.commit()
+    return _see_other(f"/console/appeals/{appeal.id}")
+
+
 def _draft(session: SessionDep, user: ConsoleUser, after: int | None) -> str:
     """The walk's shared draft: the reason the reviewer gave the group's previous case
     (``after``), decided or waiting for a second reviewer; nobody else's."""
