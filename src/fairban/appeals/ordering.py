@@ -6,8 +6,9 @@ business account, +1 the "victim" ground, +1 more than one of the person's accou
 held) + urgency (0 with 48 h or more left, rising linearly to 3 at the deadline and
 staying 3 after it). The first two are stored as ``appeals.queue_priority`` (1 to 6,
 migration 0013) when the appeal enters the person queue, and stored again whenever an
-input changes while it waits: a case of its person changes state (a lift, a new
-measure in force: the accounts held), measure, account kind or person. Within one
+input changes while it waits: a case of its person comes into force or leaves it (a
+lift, an expiry, a new measure: the accounts held), or its own case changes measure,
+account kind or person. Within one
 static priority the urgency only falls as the deadline is later, so the index
 ``ix_appeals_queue_order`` (state, static priority, deadline, id) gives six streams in
 priority order each, which the queue page merges exactly (:mod:`fairban.review.queue`).
@@ -35,8 +36,6 @@ from fairban.measures import severity
 LIVELIHOOD_KINDS = ("merchant", "business")
 #: the static priorities there are: monitor alone (1) to suspend with all three marks (6)
 LOWEST, HIGHEST = 1, 6
-#: the case's columns the static priority reads (its own or its person's held accounts)
-PRIORITY_CASE_FIELDS = ("state", "measure", "account_kind", "person_id")
 #: the persons or cases one refresh query looks up
 CHUNK = 1000
 _PENDING = "fairban.queue_priority.pending"
@@ -98,15 +97,25 @@ def refresh(session: Session, appeals: Iterable[Appeal]) -> None:
         set_committed_value(appeal, "queue_priority", value)
 
 
-def _changed(case: Case) -> bool:
-    state = inspect(case)
-    return any(state.attrs[f].history.has_changes() for f in PRIORITY_CASE_FIELDS)
-
-
-def _persons(case: Case) -> set[str]:
-    """The person the case is of, and the one it was of before this flush."""
-    history = inspect(case).attrs.person_id.history
-    return {p for p in (case.person_id, *history.deleted) if p}
+def _affected(case: Case) -> tuple[set[str], bool]:
+    """What a change of ``case`` in this flush moves: the persons whose accounts held
+    change (it came into force or left it, or changed person), and whether its own
+    appeal's inputs changed (its measure, account kind or person too)."""
+    info = inspect(case)
+    attrs = info.attrs
+    state = attrs.state.history
+    # set without being read first (expired): what it was is unknown, so assume a flip
+    unknown = not state.deleted and info.persistent
+    was = state.deleted[0] if state.deleted else None
+    persons: set[str] = set()
+    flip = unknown or (was in IN_FORCE) != (case.state in IN_FORCE)
+    if state.has_changes() and flip and case.person_id:
+        persons.add(case.person_id)
+    person = attrs.person_id.history
+    if person.has_changes() and case.id is not None:
+        persons |= {p for p in (case.person_id, *person.deleted) if p}
+    own = bool(persons) or any(attrs[f].history.has_changes() for f in ("measure", "account_kind"))
+    return persons, own
 
 
 @event.listens_for(Session, "before_flush")
@@ -121,9 +130,10 @@ def _collect(session: Session, _context: object, _instances: Iterable[object] | 
         if isinstance(obj, Appeal):
             if obj.state == AppealState.QUEUED and inspect(obj).attrs.state.history.has_changes():
                 appeals.append(obj)
-        elif isinstance(obj, Case) and (obj in session.new or _changed(obj)):
-            persons |= _persons(obj)
-            if obj.id is not None:
+        elif isinstance(obj, Case):
+            changed, own = _affected(obj)
+            persons |= changed
+            if own and obj.id is not None:
                 cases.add(obj.id)
     if appeals or persons or cases:
         pending: dict[str, Any] = session.info.setdefault(

@@ -206,10 +206,14 @@ def _rows(
 ) -> list[Appeal]:
     """The first ``n`` queued appeals after ``at`` (before it with ``back``, nearest
     first; from the start without it) in the queue's order at ``now``: each stream's
-    first ``n`` past the cursor by one index range, merged."""
-    rows: list[Appeal] = []
+    first ``n`` keys past the cursor by one index range, merged, and only the ``n``
+    chosen read whole with their cases."""
+    keys: list[tuple[int, datetime, int]] = []
     for static, stream in _STREAMS:
-        query = _queued(*where, stream)
+        query = select(Appeal.id, Appeal.answer_by).where(Appeal.state == AppealState.QUEUED)
+        if where:  # conditions on the case too
+            query = query.join(Appeal.case).where(*where)
+        query = query.where(stream)
         if at is not None:
             later, earlier = _split(static, at, now)
             bound = earlier if back else later
@@ -220,9 +224,14 @@ def _rows(
             query = query.order_by(Appeal.answer_by.desc(), Appeal.id.desc())
         else:
             query = query.order_by(Appeal.answer_by, Appeal.id)
-        rows.extend(session.scalars(query.limit(n)))
-    rows.sort(key=lambda a: _order(a, now), reverse=back)
-    return rows[:n]
+        for appeal_id, answer_by in session.execute(query.limit(n)):
+            keys.append((-_score(static, answer_by, now), answer_by, appeal_id))
+    keys.sort(reverse=back)
+    chosen = [k[2] for k in keys[:n]]
+    if not chosen:
+        return []
+    loaded = {a.id: a for a in session.scalars(_queued(Appeal.id.in_(chosen)))}
+    return [loaded[i] for i in chosen if i in loaded]
 
 
 def page(
