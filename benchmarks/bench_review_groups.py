@@ -14,7 +14,8 @@ around one of its appeals, and ``review.groups.members`` by its stored key, as i
 now). Side by side, the queue page's reads today: its first load
 (``review.queue.page``, ``review.groups.listed``, ``review.staffing.queue_staffing``)
 and its next page (``page`` after the first page's cursor). The seed stamps each queued
-appeal's group keys as the re-check does (``appeals.grouping.stamp``'s code).
+appeal's group keys as the re-check does (``appeals.grouping.stamp``'s code) and its
+static priority as the flush does (``appeals.ordering.static_priority``).
 One line of JSON; with ``--explain``, PostgreSQL's plan (EXPLAIN ANALYZE) of every
 statement behind the page's first load and next page, on stderr.
 """
@@ -28,6 +29,7 @@ import random
 import sys
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,6 +38,7 @@ from sqlalchemy.pool import NullPool
 
 from fairban.appeals.grouping import compound_key, person_key
 from fairban.appeals.models import Appeal
+from fairban.appeals.ordering import static_priority
 from fairban.cases.models import Case
 from fairban.db import make_engine, normalize_url, session_factory, upgrade
 from fairban.directives.models import DirectiveRecord
@@ -117,6 +120,8 @@ def seed(url: str, queued: int, decided: int, now: datetime) -> None:
                     }
                 )
             session.execute(insert(Case), cases)
+            # every case is in force: a person's accounts held are their cases
+            held = Counter(c["person_id"] for c in cases if c["person_id"])
             appeals = []
             for i in range(total):
                 filed = now - timedelta(hours=rng.uniform(0, 50))
@@ -127,8 +132,11 @@ def seed(url: str, queued: int, decided: int, now: datetime) -> None:
                 row.person_id, row.reasons = cases[i]["person_id"], cases[i]["reasons"]
                 probe = Appeal(grounds=grounds)
                 person, compound = person_key(probe, row), compound_key(probe, row)
+                n = held[row.person_id] if row.person_id else 1
                 appeals.append(
                     {
+                        # and the static priority the flush stamps (migration 0013)
+                        "queue_priority": static_priority("suspend", "personal", grounds, n),
                         "person_group": person.id if person else None,
                         "compound_group": compound[0].id if compound else None,
                         "case_id": i + 1,

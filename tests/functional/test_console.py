@@ -19,6 +19,7 @@ from fairban.cases.transitions import CaseState
 from fairban.clock import BEIJING
 from fairban.directives.models import DirectiveRecord
 from fairban.review.models import ProposalState, ReviewProposal, Role
+from fairban.review.queue import page
 from fairban.review.users import add_user
 from tests.support.appeal_world import (
     F1,
@@ -572,7 +573,7 @@ def test_a_group_is_walked_case_by_case_with_a_shared_draft(console: Any) -> Non
 
 
 def test_the_queue_pages_keep_the_filters_and_refuse_bad_links(console: Any) -> None:
-    """Keyset pages, the earliest deadline first; next/previous links keep the filter
+    """Keyset pages, the highest priority first; next/previous links keep the filter
     and the size; a link made up or cut short is a 400 in the reader's language, and a
     page size past any sense is clamped."""
     _users(console)
@@ -593,6 +594,10 @@ def test_the_queue_pages_keep_the_filters_and_refuse_bad_links(console: Any) -> 
     assert "before=" in rita.get(prev.replace("&amp;", "&")).url.query.decode()
     shown = [int(n) for n in re.findall(r'href="/console/appeals/(\d+)"', first.text + second.text)]
     assert sorted(set(shown)) == sorted(ids)
+    # the priority column falls from the first page's first row to the last page's last
+    column = [float(p) for p in re.findall(r"<td>(\d+\.\d)</td>", first.text + second.text)]
+    assert len(column) == 3
+    assert column == sorted(column, reverse=True)
     with console.session() as s:
         measure = s.get(Appeal, ids[0]).case.measure.value
     filtered = rita.get(f"/console/queue?measure={measure}&size=1")
@@ -618,3 +623,32 @@ def test_the_queue_pages_keep_the_filters_and_refuse_bad_links(console: Any) -> 
         assert 'id="queue-error"' in r.text
     rita.cookies.set("fb_lang", "zh-CN")
     assert "页面链接无效" in rita.get("/console/queue?after=abc").text
+    assert "认领下一件申诉" in rita.get("/console/queue").text
+
+
+def test_claim_next_takes_the_highest_priority_no_one_else_holds(console: Any) -> None:
+    _users(console)
+    with console.session() as s, s.begin():
+        add_user(s, "tom", Role.REVIEWER, PASSWORD, datetime.now(UTC))
+    ids = [_queued(console, a) for a in (*_pair(console, "restrict"), F1)]
+    taken = []
+    for name in ("rita", "sam", "sue", "rita", "tom"):
+        client = TestClient(console.client.app)
+        _login(client, name)
+        queue = client.get("/console/queue").text
+        assert 'id="claim-next"' in queue
+        assert client.post("/console/queue/next", data={"csrf": "x"}).status_code == 403
+        r = client.post(
+            "/console/queue/next", data={"csrf": csrf_of(queue)}, follow_redirects=False
+        )
+        assert r.status_code == 303
+        taken.append(r.headers["location"])
+    assert taken[3] == taken[0]  # rita's own claim: still hers to work
+    assert taken[4] == "/console/queue"  # every one held by another
+    claimed = [int(t.rsplit("/", 1)[1]) for t in taken[:3]]
+    assert sorted(claimed) == sorted(ids)
+    with console.session() as s:
+        appeals = [s.get(Appeal, i) for i in claimed]
+        assert [a.claimed_by for a in appeals] == ["rita", "sam", "sue"]
+        first = page(s, datetime.now(UTC), size=3)
+    assert [i.appeal.id for i in first.items] == claimed

@@ -201,12 +201,11 @@ def test_migration_0012_stamps_the_group_keys_of_the_appeals_queued(new_db_url: 
     """Appeals queued before 0012 get the keys the re-check would have stamped."""
     import json
 
-    from sqlalchemy import insert, select
+    from sqlalchemy import select
 
     from fairban.appeals.grouping import compound_key, person_key
     from fairban.appeals.models import Appeal
     from fairban.cases.models import Case
-    from fairban.directives.models import DirectiveRecord
 
     engine = make_engine(new_db_url)
     upgrade(engine, "0008")
@@ -225,56 +224,11 @@ def test_migration_0012_stamps_the_group_keys_of_the_appeals_queued(new_db_url: 
         (None, "[]", ["never_been_there"], "queued"),
         ("p-2", farm, ["never_been_there"], "upheld"),
     ]
-    tables = {t: Base.metadata.tables[t] for t in ("directives", "cases", "appeals")}
-    with engine.begin() as c:
-        record = {c.name: None for c in DirectiveRecord.__table__.columns}
-        record |= {"id": "mm-2019", "title": "t", "issuer": "i", "legal_basis": "l"}
-        record |= {"current_version": 2, "paused": False, "created_at": now}
-        c.execute(
-            insert(tables["directives"]), [{k: v for k, v in record.items() if v is not None}]
-        )
-        for i, (person, reasons, grounds, state) in enumerate(rows, 1):
-            c.execute(
-                insert(tables["cases"]),
-                [
-                    {
-                        "id": i,
-                        "number": f"FB-T-{i}",
-                        "directive_id": "mm-2019",
-                        "directive_version": 2,
-                        "account_id": f"wechat:t{i}",
-                        "platform": "wechat",
-                        "person_id": person,
-                        "account_kind": "personal",
-                        "state": "appealed",
-                        "measure": "suspend",
-                        "risk": 0.9,
-                        "reasons": reasons,
-                        "evidence": "[]",
-                        "evidence_hash": "0" * 64,
-                        "decided_by": "engine",
-                        "decided_by_kind": "automatic",
-                        "decided_at": now,
-                        "stage_bucket": 0,
-                        "created_at": now,
-                        "updated_at": now,
-                        "row_version": 1,
-                    }
-                ],
-            )
-            appeal = {
-                "case_id": i,
-                "directive_id": "mm-2019",
-                "submit_key": f"k{i}",
-                "grounds": json.dumps(grounds),
-                "statement": "",
-                "lang": "zh-CN",
-                "state": state,
-                "filed_at": now,
-                "answer_by": now + timedelta(hours=48),
-            }
-            old = [col for col in appeal if col in tables["appeals"].columns]
-            c.execute(insert(tables["appeals"]).values({k: appeal[k] for k in old}))
+    _old_queue(
+        engine,
+        now,
+        [{"person_id": p, "reasons": r, "grounds": g, "appeal_state": s} for p, r, g, s in rows],
+    )
     upgrade(engine)
     with session_factory(engine)() as session:
         appeals = list(session.scalars(select(Appeal).order_by(Appeal.id)))
@@ -293,3 +247,100 @@ def test_migration_0012_stamps_the_group_keys_of_the_appeals_queued(new_db_url: 
     assert stamped[2][1] is not None
     assert stamped[3] == (None, None)
     assert stamped[4] == (None, None)  # decided before 0012: no group to be in
+
+
+def test_migration_0013_stamps_the_priority_of_the_appeals_queued(new_db_url: str) -> None:
+    """Appeals queued before 0013 get the static priority the flush would have stamped,
+    the person's accounts held counted as the database has them; the queue page then
+    reads them in priority order."""
+    from sqlalchemy import select
+
+    from fairban.appeals.models import Appeal
+    from fairban.review.queue import page
+
+    engine = make_engine(new_db_url)
+    upgrade(engine, "0012")
+    now = datetime(2019, 10, 15, 9, tzinfo=UTC)
+    due = now + timedelta(hours=40)  # the earliest deadline: the first by deadline
+    rows: list[dict[str, Any]] = [
+        # p-1: two accounts held (the third lifted), one of them a shop's
+        {"person_id": "p-1", "grounds": ["other"], "appeal_state": "queued", "answer_by": due},
+        {"person_id": "p-1", "grounds": ["victim"], "appeal_state": "queued"}
+        | {"account_kind": "merchant", "measure": "restrict"},
+        {"person_id": "p-1", "state": "lifted"},
+        # p-2: one account held, a monitor; no person; a decided appeal
+        {"person_id": "p-2", "grounds": ["other"], "appeal_state": "queued", "measure": "monitor"},
+        {"person_id": None, "grounds": ["victim"], "appeal_state": "queued"},
+        {"person_id": "p-3", "grounds": ["other"], "appeal_state": "upheld"},
+    ]
+    _old_queue(engine, now, rows)
+    upgrade(engine)
+    with session_factory(engine)() as session:
+        stamped = list(session.scalars(select(Appeal.queue_priority).order_by(Appeal.id)))
+        first = page(session, now, size=2)
+        pages = [i.appeal.case_id for i in first.items]
+        assert first.next_after is not None
+        rest = page(session, now, size=2, after=first.next_after)
+        pages += [i.appeal.case_id for i in rest.items]
+    engine.dispose()
+    # suspend 3 + held 1; restrict 2 + shop 1 + victim 1 + held 1; monitor 1;
+    # suspend 3 + victim 1; decided: none
+    assert stamped == [4, 5, 1, 4, None]
+    # at ``now``: 5 + 0 before 4 + 0.5 due earlier, then 4 + 0, then 1 + 0
+    assert pages == [2, 1, 5, 4]
+
+
+def _old_queue(engine: Engine, now: datetime, rows: list[dict[str, Any]]) -> None:
+    """Cases and their appeals written as an older schema holds them (its columns only):
+    each row's ``person_id``, ``reasons``, ``grounds``, ``appeal_state`` and, where given,
+    ``measure``, ``account_kind``, ``state`` (the case's) and ``answer_by``."""
+    import json
+
+    from sqlalchemy import MetaData, insert
+
+    old = MetaData()
+    old.reflect(engine, only=("directives", "cases", "appeals"))
+    tables = old.tables
+    with engine.begin() as c:
+        directive = {"id": "mm-2019", "title": "t", "issuer": "i", "legal_basis": "l"}
+        directive |= {"current_version": 2, "paused": False, "created_at": now}
+        c.execute(insert(tables["directives"]), [directive])
+        for i, row in enumerate(rows, 1):
+            case = {
+                "id": i,
+                "number": f"FB-T-{i}",
+                "directive_id": "mm-2019",
+                "directive_version": 2,
+                "account_id": f"wechat:t{i}",
+                "platform": "wechat",
+                "person_id": row["person_id"],
+                "account_kind": row.get("account_kind", "personal"),
+                "state": row.get("state", "appealed"),
+                "measure": row.get("measure", "suspend"),
+                "risk": 0.9,
+                "reasons": row.get("reasons", "[]"),
+                "evidence": "[]",
+                "evidence_hash": "0" * 64,
+                "decided_by": "engine",
+                "decided_by_kind": "automatic",
+                "decided_at": now,
+                "stage_bucket": 0,
+                "created_at": now,
+                "updated_at": now,
+                "row_version": 1,
+            }
+            c.execute(insert(tables["cases"]), [case])
+            if row.get("appeal_state") is None:
+                continue
+            appeal = {
+                "case_id": i,
+                "directive_id": "mm-2019",
+                "submit_key": f"k{i}",
+                "grounds": json.dumps(row["grounds"]),
+                "statement": "",
+                "lang": "zh-CN",
+                "state": row["appeal_state"],
+                "filed_at": now,
+                "answer_by": row.get("answer_by", now + timedelta(hours=48)),
+            }
+            c.execute(insert(tables["appeals"]).values(appeal))

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from fairban import audit
 from fairban.appeals import grouping
+from fairban.appeals import ordering as _ordering  # noqa: F401 (its flush hooks)
 from fairban.appeals.breaker import check_breaker
 from fairban.appeals.models import OPEN_STATES, Appeal, AppealState
 from fairban.appeals.recheck import NONE, DecisionCache, NewDecision, hints
@@ -225,6 +226,8 @@ def recheck(
     else:
         appeal.state = AppealState.QUEUED
         grouping.stamp(appeal, case)
+        # its priority (``appeals/ordering.py``) is stamped by the flush, which counts
+        # the person's accounts held once for every appeal the batch queues
     audit.append(
         session,
         actor=RECHECK_ACTOR,

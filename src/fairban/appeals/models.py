@@ -12,7 +12,16 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fairban.cases.models import Case
@@ -62,6 +71,9 @@ class Appeal(Base):
         Index("ix_appeals_state_answer_by", "state", "answer_by", "id"),
         Index("ix_appeals_person_group", "state", "person_group", "answer_by"),
         Index("ix_appeals_compound_group", "state", "compound_group", "answer_by"),
+        # the queue page in priority order: one stream per static priority, each in
+        # deadline order, merged (``review/queue.py``, migration 0013)
+        Index("ix_appeals_queue_order", "state", "queue_priority", "answer_by", "id"),
         # at most one open appeal per case: intake inserts without looking first
         Index(
             "uq_appeals_open_case",
@@ -98,6 +110,9 @@ class Appeal(Base):
     #: stamped when it enters the person queue
     person_group: Mapped[str | None] = mapped_column(String(16), nullable=True)
     compound_group: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    #: severity + vulnerability, 1 to 6 (``appeals/ordering.py``): the priority less the
+    #: urgency, stamped when it enters the person queue and kept while it waits
+    queue_priority: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
 
     case: Mapped[Case] = relationship()
     uploads: Mapped[list[AppealUpload]] = relationship(

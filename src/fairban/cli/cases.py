@@ -51,6 +51,10 @@ def _actor(actor: str | None) -> str:
 
 @contextmanager
 def _database() -> Iterator[Session]:
+    # the flush hooks that keep queued appeals' stored group keys and priorities in step
+    # when a command here imposes, lifts, expires or re-decides their cases
+    from fairban.appeals import grouping as _grouping  # noqa: F401
+    from fairban.appeals import ordering as _ordering  # noqa: F401
     from fairban.config import get_settings
     from fairban.db import database_url, open_database, session_factory
 

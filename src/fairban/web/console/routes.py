@@ -270,8 +270,9 @@ def queue_page(
     directive: str = "",
     measure: str = "",
 ) -> Response:
-    """One page of the queue, the earliest deadline first (keyset pages: ``after`` or
-    ``before`` an appeal id), filtered by directive and measure; the groups and the
+    """One page of the queue, the highest priority first over the whole queue (ties:
+    the earliest deadline; keyset pages: ``after`` or ``before`` an appeal id),
+    filtered by directive and measure; the groups and the
     reviewers needed are the whole queue's, counted in SQL."""
     console, user = _signed_in(request, session, Role.REVIEWER, Role.SENIOR)
     t = now()
@@ -332,6 +333,26 @@ def queue_page(
         group_count=group_count,
         staff=staffing.queue_staffing(session, t),
     )
+
+
+@router.post("/queue/next")
+def claim_next(
+    request: Request,
+    session: SessionDep,
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Claim the first appeal of the queue's order (the highest priority) that no other
+    reviewer holds and none waits on for a second reviewer, and open it; back to the
+    queue when there is none."""
+    console, user = _signed_in(request, session, Role.REVIEWER, Role.SENIOR)
+    _check_csrf(console, csrf)
+    t = now()
+    appeal = review_queue.next_open(session, user, t)
+    if appeal is None:
+        return _see_other("/console/queue")
+    review_queue.claim(session, appeal, user, t)
+    session.commit()
+    return _see_other(f"/console/appeals/{appeal.id}")
 
 
 def _draft(session: SessionDep, user: ConsoleUser, after: int | None) -> str:
