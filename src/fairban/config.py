@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = "3GB"
     #: memory of the Spark driver that ``fairban target --engine spark`` starts on a
     #: local[N] master (a cluster's own configuration decides its own)
-    spark_driver_memory: str = "2g"
+    spark_driver_memory: str = "3g"
     # --- cases (fairban enforce) ---
     #: where the appeal portal is reached: notices link to PUBLIC_URL/c/CASE?t=TOKEN
     #: (the SMS to PUBLIC_URL/c/CASE, short enough for 70 Chinese characters)

@@ -199,8 +199,11 @@ def session_conf(
         if driver_memory is not None:
             conf["spark.driver.memory"] = driver_memory
         conf |= {
-            # 200 shuffle partitions are for clusters; locally a few per core
-            "spark.sql.shuffle.partitions": str(max(4, 2 * cores)),
+            # 200 shuffle partitions are for clusters; locally 16 per core, which adaptive
+            # execution coalesces on small worlds, so that a partition of the window's
+            # 25 million pair-days at 10^8 stays small (the run at 10^8 took this and a
+            # 3 GiB driver; with 2 GiB an aggregation ran out of memory)
+            "spark.sql.shuffle.partitions": str(max(16, 16 * cores)),
             "spark.default.parallelism": str(max(4, 2 * cores)),
             "spark.sql.adaptive.advisoryPartitionSizeInBytes": "32m",
             # broadcast only what adaptive execution has measured: plan-time estimates
