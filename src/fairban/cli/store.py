@@ -174,7 +174,9 @@ def show_daily(report: DailyReport) -> None:
         _plain(f"  {enforced.held_paused:,} new measures held by the kill switch")
     if enforced.outside_stage:
         _plain(f"  {enforced.outside_stage:,} new decisions outside the rollout's stage")
-    out.print(f"  {enforced.notices:,} notices and {enforced.messages:,} webhooks written")
+    notices = f"{enforced.notices:,} notice{'' if enforced.notices == 1 else 's'}"
+    webhooks = f"{enforced.messages:,} webhook{'' if enforced.messages == 1 else 's'}"
+    out.print(f"  {notices} and {webhooks} written")
     shadow = report.shadow
     if shadow is not None:
         n = shadow.counts
