@@ -35,6 +35,11 @@ def day_end(day: date) -> datetime:
     return day_start(day + timedelta(days=1))
 
 
+def span(days: list[date]) -> Window:
+    """The window ``(start of the first day, end of the last]`` of consecutive days."""
+    return Window(day_start(days[0]), day_end(days[-1]))
+
+
 @dataclass(frozen=True)
 class Cut:
     """A window cut into store days: ``whole`` lie inside it entirely; ``partial``

@@ -28,7 +28,7 @@ from fairban.contract import TABLES
 from fairban.errors import InputError
 from fairban.progress import SILENT, Progress
 from fairban.store import rollups
-from fairban.store.days import STORE_DAY, day_end, day_start
+from fairban.store.days import STORE_DAY, span
 from fairban.store.layout import Change, Store
 from fairban.store.parquet import day_chunks, read, write_by_day
 from fairban.targeting.backends.duckdb import DuckDBBackend
@@ -184,10 +184,8 @@ def _fresh_days(
     rows = {d: sum(counts[d].values()) for d in days}
     for n, chunk in enumerate(day_chunks(days, rows)):
         keep = ", ".join(f"DATE '{d.isoformat()}'" for d in chunk)
-        since, until = day_start(chunk[0]).isoformat(), day_end(chunk[-1]).isoformat()
         with_day = {
-            t: f"(SELECT *, {STORE_DAY} AS store_day FROM {t} "
-            f"WHERE ts > TIMESTAMPTZ '{since}' AND ts <= TIMESTAMPTZ '{until}') "
+            t: f"(SELECT *, {STORE_DAY} AS store_day FROM {t} WHERE {span(chunk).where()}) "
             f"WHERE store_day IN ({keep})"
             for t in RAW
         }

@@ -27,7 +27,7 @@ from fairban.digests import canonical_json, sha256_hex
 from fairban.geo.presence import AreaIndex
 from fairban.progress import SILENT, Progress
 from fairban.store import rollups
-from fairban.store.days import STORE_DAY, Cut, cut, day_end, day_start
+from fairban.store.days import STORE_DAY, Cut, cut, day_end, span
 from fairban.store.layout import Store, StoreError
 from fairban.store.parquet import day_chunks, write_by_day
 from fairban.store.rollups import SCHEMAS
@@ -239,10 +239,9 @@ WHERE lat IS NOT NULL AND {prefilter} AND {_envelope(index)}
             # each read through its time range
             parts = [("near", list(stale), f"SELECT *, {STORE_DAY} AS store_day FROM near")]
             for chunk in day_chunks(list(stale), rows):
-                since, until = day_start(chunk[0]).isoformat(), day_end(chunk[-1]).isoformat()
                 source = (
                     f"(SELECT *, {STORE_DAY} AS store_day FROM observations "
-                    f"WHERE ts > TIMESTAMPTZ '{since}' AND ts <= TIMESTAMPTZ '{until}')"
+                    f"WHERE {span(chunk).where()})"
                 )
                 sql = rollups.nightcells_sql(prefilter, source, by="store_day")
                 parts.append(("nightcells", chunk, sql))
