@@ -205,6 +205,10 @@ def context(facts: NoticeFacts, lang: str = DEFAULT_LANG) -> dict[str, Any]:
     def item(r: Any) -> dict[str, str]:
         return {"code": r.code, "sentence": sentence(r, tr), "weight": _weight(r.weight)}
 
+    # a lift's notice states no reasons and no documents (the template's lift part has
+    # none): left out, lifts of different reasons share one stamped text (render_text)
+    reasons = () if facts.measure == "lift" else facts.reasons
+
     lift = (facts.lift_reason or "").strip()
     title, issuer, legal_basis = facts.directive_words(code)
     key = _decision_key(facts)
@@ -231,9 +235,9 @@ def context(facts: NoticeFacts, lang: str = DEFAULT_LANG) -> dict[str, Any]:
         "expires": tr.moment(facts.expires_at) if facts.expires_at else "",
         "answer_by": tr.moment(facts.answer_by) if facts.answer_by else "",
         "answer_hours": facts.answer_hours,
-        "relied": [item(r) for r in facts.reasons if r.weight > 0],
-        "context_facts": [item(r) for r in facts.reasons if r.weight == 0],
-        "favour": [item(r) for r in facts.reasons if r.weight < 0],
+        "relied": [item(r) for r in reasons if r.weight > 0],
+        "context_facts": [item(r) for r in reasons if r.weight == 0],
+        "favour": [item(r) for r in reasons if r.weight < 0],
         "directive_id": facts.directive_id,
         "directive_title": title,
         "issuer": issuer,
@@ -250,21 +254,87 @@ def context(facts: NoticeFacts, lang: str = DEFAULT_LANG) -> dict[str, Any]:
         "appeal_again": facts.appeal_again,
         # a link with a token opens the case at once; a bare one asks for a code
         "link_has_token": "?t=" in facts.appeal_url,
-        "documents": [tr._(d) for d in documents(facts.reasons, facts.account_kind)],
+        "documents": []
+        if facts.measure == "lift"
+        else [tr._(d) for d in documents(reasons, facts.account_kind)],
         "lift_reason": tr._(LIFT_SENTENCES[lift]) if lift in LIFT_SENTENCES else lift,
     }
 
 
 def render_long(facts: NoticeFacts, lang: str = DEFAULT_LANG) -> str:
     """The in-app long form: an autoescaped HTML fragment (``<article>``)."""
-    ctx = context(facts, lang)
+    return _render(context(facts, lang))
+
+
+def _render(ctx: dict[str, Any]) -> str:
     html = environment(ctx["lang"]).get_template("long.html").render(ctx)
     return html.strip() + "\n"
 
 
 def render_text(facts: NoticeFacts, lang: str = DEFAULT_LANG) -> str:
-    """The long form as plain text: the same HTML, laid out for a terminal or e-mail."""
-    return html_to_text(render_long(facts, lang))
+    """The long form as plain text: the same HTML, laid out for a terminal or e-mail.
+
+    Equal to ``html_to_text(render_long(facts, lang))``, byte for byte
+    (``tests/unit/notices/test_stamp.py``), but rendered once per *shape*: the values
+    of one case that the template only shows and never branches on (:data:`_PER_CASE`)
+    are rendered as marks, and the text with the marks is kept and filled in for every
+    case of the same shape (a re-check's batch of lifts: same language, platform, hour
+    and reason). The Jinja render and the HTML's reading, two thirds of a lift's cost,
+    then run once a shape instead of once a case."""
+    ctx = context(facts, lang)
+    marks: dict[str, str] = {}  # value -> its mark; equal values share one
+    stamped = dict(ctx)
+    for name in _PER_CASE:
+        value = ctx[name]
+        if not isinstance(value, str) or not _stampable(value):
+            return html_to_text(_render(ctx))
+        stamped[name] = marks.setdefault(value, f"\x00{len(marks)}\x00")
+    key = repr(tuple(stamped.items()))
+    text = _STAMPED.get(key)
+    if text is None:
+        text = html_to_text(_render(stamped))
+        if not _layout_free(text):
+            text = ""  # a mark in a heading: this shape is rendered case by case
+        if len(_STAMPED) >= _STAMPED_MAX:
+            _STAMPED.clear()
+        _STAMPED[key] = text
+    if not text:
+        return html_to_text(_render(ctx))
+    for value, mark in marks.items():
+        text = text.replace(mark, value)
+    return text
+
+
+#: the values of one case that the template only shows (autoescaped text, an attribute,
+#: a link): never a branch, a filter or a length. Whatever depends on them (whether the
+#: link carries a token) is worked out in :func:`context` before they are marked.
+_PER_CASE = ("case_number", "account_id", "appeal_url", "appeal_button")
+#: stamped texts by shape (:func:`render_text`); "" for a shape that cannot be stamped
+_STAMPED: dict[str, str] = {}
+_STAMPED_MAX = 512
+_NO_STAMP = re.compile(r"[\s\x00]")
+
+
+def _stampable(value: str) -> bool:
+    """A value the plain text shows exactly as given, wherever it stands: not empty, no
+    white space (the text folds it), no NUL (the marks' own character). Escaping does
+    not matter: the text reads back what the HTML escaped."""
+    return bool(value) and _NO_STAMP.search(value) is None
+
+
+def _layout_free(text: str) -> bool:
+    """No mark stands in a heading (its underline is as wide as the value) or ends a
+    term of a definition list (its separator depends on the value's last character)."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if "\x00" not in line:
+            continue
+        below = lines[i + 1] if i + 1 < len(lines) else ""
+        if below and set(below) <= {"=", "-"}:
+            return False
+        if re.search("\x00(: |：)", line):
+            return False
+    return True
 
 
 # --- HTML fragment -> plain text -------------------------------------------------------
