@@ -22,14 +22,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
-from sqlalchemy import event, select, text
+from sqlalchemy import Table, event, select, text
 from sqlalchemy.orm import Session
 
 from fairban.audit.actions import Action
 from fairban.audit.models import AuditEntry
-from fairban.db import NAME_LENGTH, collect_rows, stop_collecting, write_rows
+from fairban.db import NAME_LENGTH, collect_rows, insert_rows, stop_collecting, write_rows
 from fairban.digests import canonical_json, sha256_hex
 
 GENESIS_HASH = "0" * 64
@@ -84,10 +84,11 @@ def append(
     action: Action,
     subject: str,
     payload: Mapping[str, Any] | None = None,
-) -> AuditEntry:
+) -> AuditEntry | None:
     """Add an entry to the log inside the caller's transaction and return it (flushed,
-    with its id and hashes). The caller commits: the state change, its audit entry and
-    its outbox messages are one transaction, and a rollback leaves no trace.
+    with its id and hashes; None inside :func:`batched`, where it has neither yet). The
+    caller commits: the state change, its audit entry and its outbox messages are one
+    transaction, and a rollback leaves no trace.
 
     Concurrent writers never fork the chain. On PostgreSQL the transaction takes an
     advisory lock on the log until it ends (read the last entry only after it: keep the
@@ -97,7 +98,8 @@ def append(
     fork impossible: a writer that raced would fail with an integrity error, not branch.
 
     Inside :func:`batched` the entry is only collected (no id or hashes yet): the batch
-    writes its entries together, under one lock, just before the commit.
+    writes its entries together, under one lock and one ``executemany``, just before
+    the commit.
 
     Raises ``ValueError`` for a malformed action tag (``case:measure:lift``), an empty or
     too long actor or subject, or a payload that is not JSON.
@@ -114,26 +116,28 @@ def append(
     except (TypeError, ValueError) as e:
         raise ValueError(f"payload is not JSON: {e}") from e
 
-    entry = AuditEntry(
-        at=datetime.now(UTC),
-        actor=actor,
-        action=action,
-        subject=subject,
-        payload=payload_text,
-        payload_hash=sha256_hex(payload_text),
-    )
-    pending: list[AuditEntry] | None = session.info.get(_PENDING)
+    row: dict[str, Any] = {
+        "at": datetime.now(UTC),
+        "actor": actor,
+        "action": str(action),
+        "subject": subject,
+        "payload": payload_text,
+        "payload_hash": sha256_hex(payload_text),
+    }
+    pending: list[dict[str, Any]] | None = session.info.get(_PENDING)
     if pending is not None:  # inside batched(): chained and written just before commit
-        pending.append(entry)
-        return entry
-    _chain(session, [entry])
+        pending.append(row)
+        return None
+    _chain(session, [row])
+    entry = AuditEntry(**row)
+    session.add(entry)
     session.flush()
     return entry
 
 
-def _chain(session: Session, entries: list[AuditEntry]) -> None:
-    """Take the log's lock, then give ``entries`` the next ids and their hashes, in order,
-    and add them to the session."""
+def _chain(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Take the log's lock, then give ``rows`` (an entry's values each) the next ids and
+    their hashes, in order."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         # keyed by the table's oid: one lock per log (schema), released at commit
@@ -145,22 +149,23 @@ def _chain(session: Session, entries: list[AuditEntry]) -> None:
         select(AuditEntry.id, AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)
     ).first()
     new_id, prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS_HASH)
-    for entry in entries:
+    for row in rows:
         line = entry_line(
             new_id,
-            format_at(entry.at),
-            entry.actor,
-            entry.action,
-            entry.subject,
-            entry.payload_hash,
+            format_at(row["at"]),
+            row["actor"],
+            row["action"],
+            row["subject"],
+            row["payload_hash"],
             prev_hash,
         )
-        entry.id, entry.prev_hash, entry.entry_hash = new_id, prev_hash, sha256_hex(line)
-        new_id, prev_hash = new_id + 1, entry.entry_hash
-    session.add_all(entries)
+        entry_hash = sha256_hex(line)
+        row.update(id=new_id, prev_hash=prev_hash, entry_hash=entry_hash)
+        new_id, prev_hash = new_id + 1, entry_hash
 
 
 _PENDING = "fairban.audit.pending"
+_ENTRIES = cast(Table, AuditEntry.__table__)
 
 
 @contextmanager
@@ -198,14 +203,15 @@ def write_pending(session: Session) -> int:
     """Chain and write the entries :func:`batched` collected so far; returns how many.
     The rows the batch collected (:func:`fairban.db.add_row`) are written first."""
     write_rows(session)
-    pending: list[AuditEntry] | None = session.info.get(_PENDING)
+    pending: list[dict[str, Any]] | None = session.info.get(_PENDING)
     if not pending:
         return 0
-    entries = list(pending)
+    rows = list(pending)
     pending.clear()
-    _chain(session, entries)
-    session.flush()
-    return len(entries)
+    _chain(session, rows)
+    # no ORM object per entry (nothing reads them back as objects), one COPY for all
+    insert_rows(session.connection(), _ENTRIES, rows)
+    return len(rows)
 
 
 @event.listens_for(Session, "before_commit")

@@ -4,7 +4,7 @@ together just before the commit, as one run of consecutive entries."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -14,7 +14,7 @@ from fairban.db import add_row, session_factory
 from fairban.platforms.models import Platform
 
 
-def _append(session: Session, subject: str) -> AuditEntry:
+def _append(session: Session, subject: str) -> AuditEntry | None:
     return append(session, actor="system:t", action="case:measure:apply", subject=subject)
 
 
@@ -28,13 +28,16 @@ def test_a_batch_is_written_at_its_end_in_order(session: Session) -> None:
     with batched(session):
         assert is_batched(session)
         entries = [_append(session, f"case:{n}") for n in range(5)]
-        assert all(e.id is None for e in entries)  # collected, not written yet
+        assert entries == [None] * 5  # collected, not written yet: no id to give
         assert count(session) == 1
     assert not is_batched(session)
-    assert [e.id for e in entries] == [2, 3, 4, 5, 6]
+    assert count(session) == 6  # written at the block's end, before the commit
     session.commit()
-    subjects = session.scalars(select(AuditEntry.subject).order_by(AuditEntry.id)).all()
-    assert subjects == ["case:before", *(f"case:{n}" for n in range(5))]
+    written = session.execute(select(AuditEntry.id, AuditEntry.subject).order_by(AuditEntry.id))
+    assert [tuple(r) for r in written] == [
+        (1, "case:before"),
+        *((n + 2, f"case:{n}") for n in range(5)),
+    ]
     report = verify(session)
     assert report.ok, report.problems
 
@@ -131,3 +134,43 @@ def test_batches_of_concurrent_writers_make_one_chain(new_engine: Engine) -> Non
     for k in range(0, 150, 5):
         run = subjects[k : k + 5]
         assert len({s.rsplit("-", 1)[0] for s in run}) == 1, run
+
+
+def test_a_batchs_rows_come_back_as_given_whatever_they_hold(session: Session) -> None:
+    """On PostgreSQL a batch's rows go in by COPY (its text format escapes tabs, new
+    lines and backslashes); on SQLite by executemany: either way each value comes back
+    as given, enums by value, instants aware in UTC, NULL as None."""
+    from fairban.db import _COPY_PLANS
+    from fairban.platforms.models import MessageKind, OutboxMessage, OutboxState
+
+    beijing = timezone(timedelta(hours=8))
+    odd = "tab\there\nnew line \\N \\. back\\slash \"q\" 'a' 案件\r\x01 end"
+    rows = [
+        {
+            "idempotency_key": f"k{n}",
+            "platform": "qq",
+            "account_id": f"qq:{odd}" if n % 2 else "qq:1",
+            "case_id": None,
+            "directive_id": None if n % 2 else "d",
+            "kind": MessageKind.LIFT,
+            "payload": odd * (n + 1),
+            "state": OutboxState.PENDING,
+            "attempts": n,
+            "next_attempt_at": datetime(2019, 10, 14, 8, 30, 1, 250, tzinfo=beijing),
+            "created_at": datetime(2019, 10, 14, 0, 30, 1, tzinfo=UTC),
+        }
+        for n in range(3)
+    ]
+    _COPY_PLANS.clear()
+    with batched(session):
+        for row in rows:
+            add_row(session, OutboxMessage, dict(row))
+    session.commit()
+    copied = session.get_bind().dialect.name == "postgresql"
+    assert bool(_COPY_PLANS) == copied
+    back = session.scalars(select(OutboxMessage).order_by(OutboxMessage.idempotency_key)).all()
+    for row, message in zip(rows, back, strict=True):
+        for name, value in row.items():
+            assert getattr(message, name) == value, name
+        assert message.next_attempt_at.utcoffset() == timedelta(0)
+        assert message.delivered_at is None
