@@ -39,10 +39,27 @@ def database_lost(e: BaseException) -> bool:
     """Whether ``e`` says the database went away or refused the transaction for now (a
     restart, a crash, a dropped connection, a serialisation failure or deadlock), as
     opposed to something about the appeals: then the batch waits whole, untouched, for
-    the database to come back instead of being tried appeal by appeal."""
-    if isinstance(e, OperationalError | InterfaceError):
+    the database to come back instead of being tried appeal by appeal.
+
+    An operational error with a SQLSTATE counts only in the classes that say so
+    (:data:`LOST_SQLSTATES`): a statement cancelled by its timeout (57014) is about
+    what the batch asked, and its appeals are tried one by one like any other failure.
+    Without a SQLSTATE (the server never answered; SQLite busy or locked) it counts."""
+    if isinstance(e, DBAPIError) and e.connection_invalidated:
         return True
-    return isinstance(e, DBAPIError) and e.connection_invalidated
+    if isinstance(e, InterfaceError):
+        return True
+    if not isinstance(e, OperationalError):
+        return False
+    code = getattr(e.orig, "sqlstate", None)
+    return not code or code[:2] in LOST_SQLSTATES or code in LOST_SQLSTATES
+
+
+#: SQLSTATE classes and codes of a database away or refusing for now: connection
+#: exceptions (08), transaction rollbacks (40: serialisation failures, deadlocks),
+#: insufficient resources (53: disk full, too many connections), and the server shutting
+#: down, crashing or starting (57P01 to 57P03)
+LOST_SQLSTATES = frozenset({"08", "40", "53", "57P01", "57P02", "57P03"})
 
 
 def db_error_line(e: BaseException) -> str:

@@ -9,6 +9,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -280,6 +281,19 @@ def test_a_lost_database_is_told_from_a_failing_appeal() -> None:
     assert db_error_line(lost) == "server closed the connection"
     assert not database_lost(IntegrityError("INSERT", {}, Exception("duplicate key")))
     assert not database_lost(ValueError("a broken appeal"))
+    # PostgreSQL says why: a restart, a deadlock or a full disk is waited for; a
+    # statement cancelled by its timeout is about the batch, tried appeal by appeal
+    for error, waits in (
+        (psycopg.errors.AdminShutdown("terminating connection"), True),
+        (psycopg.errors.CannotConnectNow("the database system is starting up"), True),
+        (psycopg.errors.SerializationFailure("could not serialize access"), True),
+        (psycopg.errors.DeadlockDetected("deadlock detected"), True),
+        (psycopg.errors.DiskFull("could not extend file"), True),
+        (psycopg.errors.ConnectionException("connection failure"), True),
+        (psycopg.errors.OperationalError("connection refused"), True),  # no SQLSTATE
+        (psycopg.errors.QueryCanceled("canceling statement due to statement timeout"), False),
+    ):
+        assert database_lost(OperationalError("SELECT 1", {}, error)) is waits, error
 
 
 def test_the_wait_for_the_database_doubles_up_to_its_cap() -> None:
