@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
@@ -32,12 +32,16 @@ from sqlalchemy import (
     Enum,
     MetaData,
     Table,
+    bindparam,
     create_engine,
     event,
+    inspect,
 )
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
@@ -392,3 +396,94 @@ def _open_database(url: str | URL, *, migrate: bool, pool_size: int | None) -> E
         engine.dispose()
         raise
     return engine
+
+
+# --- versioned rows of a batch, updated together ---------------------------------------
+
+_TOGETHER = "fairban.db.versioned_together"
+
+
+def update_versioned_together(session: Session, model: type[Base]) -> None:
+    """From now until :func:`stop_versioned_together`, each flush of ``session`` updates
+    the changed rows of ``model`` (a mapper with ``version_id_col``) by one
+    ``executemany`` per set of changed columns, checking the versions as the ORM does,
+    instead of the ORM's one statement and round trip a row (it cannot batch a versioned
+    update: it reads each row count). Objects with a relationship changed are left to
+    the ORM. Call it after every ``before_flush`` hook that reads the objects' history
+    has been registered (:func:`versioned_before_flush` clears it)."""
+    session.info[_TOGETHER] = model
+
+
+def stop_versioned_together(session: Session) -> None:
+    session.info.pop(_TOGETHER, None)
+
+
+def versioned_before_flush(
+    session: Session, _context: object, _instances: object | None = None
+) -> None:
+    """The ``before_flush`` hook of :func:`update_versioned_together` (registered by the
+    module whose flows use it, after the hooks that read history)."""
+    model: type[Base] | None = session.info.get(_TOGETHER)
+    if model is None:
+        return
+    mapper = inspect(model)
+    version = mapper.version_id_col
+    if version is None:
+        raise TypeError(f"{model.__name__} has no version_id_col")
+    version_key = mapper.get_property_by_column(version).key
+    pk = mapper.primary_key
+    if len(pk) != 1:
+        raise TypeError(f"{model.__name__}: one primary-key column expected")
+    pk_key = mapper.get_property_by_column(pk[0]).key
+    columns = {p.key: p.columns[0] for p in mapper.column_attrs}
+    relationships = [r.key for r in mapper.relationships]
+    groups: dict[tuple[str, ...], list[tuple[Any, dict[str, Any]]]] = {}
+    for obj in session.dirty:
+        if not isinstance(obj, model):
+            continue
+        state = inspect(obj)
+        if not state.persistent or any(state.attrs[r].history.has_changes() for r in relationships):
+            continue
+        changed: dict[str, Any] = {}
+        for key in columns:
+            history = state.attrs[key].history
+            if history.added:
+                changed[key] = history.added[0]
+        if not changed or version_key in changed or pk_key in changed:
+            continue
+        groups.setdefault(tuple(sorted(changed)), []).append((obj, changed))
+    if not groups:
+        return
+    table = cast(Table, model.__table__)
+    connection = session.connection()
+    for keys, members in groups.items():
+        statement = (
+            table.update()
+            .where(
+                pk[0] == bindparam("pk_"),
+                version == bindparam("version_"),
+            )
+            .values({columns[k].name: bindparam(f"v_{k}") for k in keys})
+            .values({version.name: bindparam("new_version_")})
+        )
+        params = []
+        for obj, changed in members:
+            old = getattr(obj, version_key)
+            params.append(
+                {
+                    "pk_": getattr(obj, pk_key),
+                    "version_": old,
+                    "new_version_": old + 1,
+                    **{f"v_{k}": v for k, v in changed.items()},
+                }
+            )
+        matched = connection.execute(statement, params).rowcount
+        if matched != len(params):
+            raise StaleDataError(
+                f"UPDATE statement on table {table.name!r} expected to update "
+                f"{len(params)} row(s); {matched} were matched."
+            )
+        for (obj, changed), p in zip(members, params, strict=True):
+            for key, value in changed.items():
+                set_committed_value(obj, key, value)
+            set_committed_value(obj, version_key, p["new_version_"])

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from fairban import audit
@@ -30,10 +30,15 @@ from fairban.cases import flows as case_flows
 from fairban.cases.models import Case
 from fairban.cases.transitions import APPEALABLE, IN_FORCE, CaseState, DeciderKind
 from fairban.config import Settings
+from fairban.db import stop_versioned_together, update_versioned_together, versioned_before_flush
 from fairban.digests import sha256_hex
 from fairban.directives.models import DirectiveRecord, DirectiveVersion
 
 log = logging.getLogger("fairban.appeals")
+
+# after grouping's and ordering's hooks (imported above), which read the cases' history
+# that this one clears when it writes a batch's cases together (recheck_batch)
+event.listen(Session, "before_flush", versioned_before_flush)
 
 
 RECHECK_ACTOR = "fairban:recheck"
@@ -140,17 +145,28 @@ def recheck_batch(
     judgements: dict[str, Judgement] = {}
     outcomes: list[RecheckOutcome] = []
     granted: set[str] = set()
-    for appeal in appeals:
-        directive_id = appeal.case.directive_id
-        if directive_id not in judgements:
-            judgements[directive_id] = judge(session, directive_id, cache)
-        outcome = recheck(
-            session, appeal, cache, settings, now, judgement=judgements[directive_id], breaker=False
-        )
-        if outcome.granted:
-            granted.add(directive_id)
-        outcomes.append(outcome)
-    session.flush()
+    # the batch's cases are written together at each flush, their versions checked
+    update_versioned_together(session, Case)
+    try:
+        for appeal in appeals:
+            directive_id = appeal.case.directive_id
+            if directive_id not in judgements:
+                judgements[directive_id] = judge(session, directive_id, cache)
+            outcome = recheck(
+                session,
+                appeal,
+                cache,
+                settings,
+                now,
+                judgement=judgements[directive_id],
+                breaker=False,
+            )
+            if outcome.granted:
+                granted.add(directive_id)
+            outcomes.append(outcome)
+        session.flush()
+    finally:
+        stop_versioned_together(session)
     for directive_id in sorted(granted):
         check_breaker(session, directive_id, settings, now)
     return outcomes
