@@ -409,22 +409,24 @@ class Monitor:
         import psutil
 
         t = psutil.cpu_times()
-        return float(t.user + t.nice + t.system + t.irq + t.softirq + t.steal)
+        # steal is the hypervisor's, not this machine's work
+        return float(t.user + t.nice + t.system + t.irq + t.softirq)
 
     def _run(self) -> None:
         next_queue = 0.0
         while not self._stop.is_set():
+            self._sample_head()
             now = time.time()
-            self._sample_head(now)
             if now >= next_queue:
                 self._sample_queue(now)
                 self._sample_cpu()
                 next_queue = now + self.every_s
             self._stop.wait(HEAD_EVERY_S)
 
-    def _sample_head(self, now: float) -> None:
+    def _sample_head(self) -> None:
         head = self.conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM audit_log").scalar()
-        self.heads.append((now, int(head or 0)))
+        # timed after the answer: what it shows was committed by then
+        self.heads.append((time.time(), int(head or 0)))
 
     def _sample_queue(self, now: float) -> None:
         a = self.conn.exec_driver_sql(
@@ -493,8 +495,8 @@ class Monitor:
             return
         self._stop.set()
         self._thread.join()
+        self._sample_head()
         now = time.time()
-        self._sample_head(now)
         self._sample_queue(now)
         self._sample_cpu()
         self.elapsed = now - self.started
