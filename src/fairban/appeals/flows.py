@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -28,6 +29,7 @@ from fairban.appeals.recheck import NONE, DecisionCache, NewDecision, hints
 from fairban.audit.actions import Action
 from fairban.cases import flows as case_flows
 from fairban.cases.models import Case
+from fairban.cases.persons import person_cases, prefetched
 from fairban.cases.transitions import APPEALABLE, IN_FORCE, CaseState, DeciderKind
 from fairban.config import Settings
 from fairban.db import stop_versioned_together, update_versioned_together, versioned_before_flush
@@ -55,8 +57,12 @@ def linked_cases(session: Session, case: Case) -> list[Case]:
     the evidence names no person)."""
     if not case.person_id:
         return [case]
-    query = select(Case).where(Case.person_id == case.person_id, Case.state.in_(list(IN_FORCE)))
-    found = list(session.scalars(query.order_by(Case.id)))
+    known = person_cases(session, case.person_id, IN_FORCE)
+    if known is not None:
+        found = sorted(known, key=lambda c: c.id)
+    else:
+        query = select(Case).where(Case.person_id == case.person_id, Case.state.in_(list(IN_FORCE)))
+        found = list(session.scalars(query.order_by(Case.id)))
     return found if any(c.id == case.id for c in found) else [case, *found]
 
 
@@ -143,32 +149,71 @@ def recheck_batch(
     :func:`recheck`."""
     now = now or datetime.now(UTC)
     judgements: dict[str, Judgement] = {}
-    outcomes: list[RecheckOutcome] = []
     granted: set[str] = set()
     # the batch's cases are written together at each flush, their versions checked
     update_versioned_together(session, Case)
     try:
-        for appeal in appeals:
-            directive_id = appeal.case.directive_id
-            if directive_id not in judgements:
-                judgements[directive_id] = judge(session, directive_id, cache)
-            outcome = recheck(
-                session,
-                appeal,
-                cache,
-                settings,
-                now,
-                judgement=judgements[directive_id],
-                breaker=False,
-            )
-            if outcome.granted:
-                granted.add(directive_id)
-            outcomes.append(outcome)
+        with _persons_read(session, appeals):
+            outcomes = _recheck_each(session, appeals, cache, settings, now, judgements, granted)
         session.flush()
     finally:
         stop_versioned_together(session)
     for directive_id in sorted(granted):
         check_breaker(session, directive_id, settings, now)
+    return outcomes
+
+
+#: case id -> its appeals open when the batch's persons were read (:func:`_persons_read`)
+_OPEN_APPEALS = "fairban.appeals.open_of_persons"
+
+
+@contextmanager
+def _persons_read(session: Session, appeals: Sequence[Appeal]) -> Iterator[None]:
+    """Every case of the batch's persons, and their open appeals, in two queries for the
+    batch, not three queries an appellant (each flushing the appeals before it one by
+    one): the linked cases, the lift of them all and their appeals are answered from
+    the session's own objects."""
+    persons = {a.case.person_id for a in appeals if a.case.person_id}
+    with prefetched(session, persons) as cases:
+        ids = [c.id for found in cases.values() for c in found]
+        open_appeals: dict[int, list[Appeal]] = {i: [] for i in ids}
+        if ids:
+            query = select(Appeal).where(Appeal.case_id.in_(ids), Appeal.state.in_(OPEN_STATES))
+            for appeal in session.scalars(query):
+                open_appeals[appeal.case_id].append(appeal)
+        session.info[_OPEN_APPEALS] = open_appeals
+        try:
+            yield
+        finally:
+            session.info.pop(_OPEN_APPEALS, None)
+
+
+def _recheck_each(
+    session: Session,
+    appeals: Sequence[Appeal],
+    cache: DecisionCache | None,
+    settings: Settings,
+    now: datetime,
+    judgements: dict[str, Judgement],
+    granted: set[str],
+) -> list[RecheckOutcome]:
+    outcomes: list[RecheckOutcome] = []
+    for appeal in appeals:
+        directive_id = appeal.case.directive_id
+        if directive_id not in judgements:
+            judgements[directive_id] = judge(session, directive_id, cache)
+        outcome = recheck(
+            session,
+            appeal,
+            cache,
+            settings,
+            now,
+            judgement=judgements[directive_id],
+            breaker=False,
+        )
+        if outcome.granted:
+            granted.add(directive_id)
+        outcomes.append(outcome)
     return outcomes
 
 
@@ -315,11 +360,16 @@ def close_appeals_of_lifted(
         open_appeals: list[Appeal] = [appeal] if appeal.state in OPEN_STATES else []
     else:
         ids = [c.id for c in linked_cases_any(session, case)]
-        open_appeals = list(
-            session.scalars(
-                select(Appeal).where(Appeal.case_id.in_(ids), Appeal.state.in_(OPEN_STATES))
+        known: dict[int, list[Appeal]] | None = session.info.get(_OPEN_APPEALS)
+        if known is not None and all(i in known for i in ids):
+            # read with the batch's persons (recheck_batch): those still open now
+            open_appeals = [a for i in ids for a in known[i] if a.state in OPEN_STATES]
+        else:
+            open_appeals = list(
+                session.scalars(
+                    select(Appeal).where(Appeal.case_id.in_(ids), Appeal.state.in_(OPEN_STATES))
+                )
             )
-        )
     for other in open_appeals:
         if other.case.state != CaseState.LIFTED:
             continue
@@ -338,4 +388,7 @@ def linked_cases_any(session: Session, case: Case) -> list[Case]:
     """Every case of the case's person, whatever its state."""
     if not case.person_id:
         return [case]
+    known = person_cases(session, case.person_id)
+    if known is not None:
+        return list(known)
     return list(session.scalars(select(Case).where(Case.person_id == case.person_id)))

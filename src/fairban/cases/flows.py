@@ -31,6 +31,7 @@ from fairban import __version__, audit
 from fairban.cases.decisions import DecisionRow
 from fairban.cases.messaging import Context, tell
 from fairban.cases.models import Case, CaseEvent
+from fairban.cases.persons import person_cases
 from fairban.cases.service import due_for_expiry, list_cases
 from fairban.cases.transitions import (
     ACTIONS,
@@ -316,7 +317,9 @@ def lift_person(
     if not reason.strip():
         raise CaseError(f"person {person_id}: a lift needs a reason")
     ctx = context(session, settings, now)
-    cases = list_cases(session, person_id=person_id, states={CaseState.PROPOSED, *IN_FORCE})
+    states = {CaseState.PROPOSED, *IN_FORCE}
+    known = person_cases(session, person_id, states)  # a re-check's batch read them already
+    cases = known if known is not None else list_cases(session, person_id=person_id, states=states)
     for case in cases:
         event = Event.WITHDRAW if case.state == CaseState.PROPOSED else Event.LIFT
         change = Change(
