@@ -391,13 +391,16 @@ class Procs:
     def __init__(self, env: dict[str, str], logs: Path) -> None:
         self.env, self.logs, self.procs = env, logs, []  # type: ignore[var-annotated]
 
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    def start(self, name: str, *args: str, nice: int = 0) -> subprocess.Popen[bytes]:
+        """``fairban ARGS`` with its log in ``NAME.log``; ``nice`` > 0 runs it at a lower
+        CPU priority (background work that yields the cores to the intake)."""
         out = (self.logs / f"{name}.log").open("wb")
         p = subprocess.Popen(
             [sys.executable, "-m", "fairban.cli", *args],
             env=self.env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            preexec_fn=(lambda: os.nice(nice)) if nice else None,
         )
         self.procs.append(p)
         return p

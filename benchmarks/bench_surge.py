@@ -7,7 +7,7 @@ PostgreSQL with durable commits; either drained from the table or, with
         [--baseline REV]
     uv run --group bench python benchmarks/bench_surge.py [--postgres URL]
         --intake-rate 1000 [--intake-seconds 300] [--recheckers 1 2] [--held 0.1]
-        [--serve-workers 2] [--one-account] [--sample 5] [--drain-timeout 900]
+        [--serve-workers 2] [--one-account] [--sample 5] [--drain-timeout 900] [--nice 0]
         [--baseline REV]
 
 URL defaults to $FAIRBAN_TEST_POSTGRES_URL; each run uses a new schema of that database,
@@ -601,7 +601,9 @@ def surge(
             roots[f"platform-sim {name}"] = sim.pid
         for p in sims.values():
             _wait_http(f"http://127.0.0.1:{p}/health")
-        roots["worker"] = procs.start("worker", "worker", "--poll", "0.02", "-q").pid
+        roots["worker"] = procs.start(
+            "worker", "worker", "--poll", "0.02", "-q", nice=args.nice
+        ).pid
         evidence = str(world / "evidence")
         for k in range(recheckers):
             roots[f"recheck {k + 1}"] = procs.start(
@@ -613,6 +615,7 @@ def surge(
                 "0.05",
                 "--data",
                 evidence,
+                nice=args.nice,
             ).pid
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
@@ -913,6 +916,12 @@ def main() -> None:
     )
     surge_args.add_argument(
         "--drain-timeout", type=float, default=900.0, help="seconds to wait after the window"
+    )
+    surge_args.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="run the re-check processes and the worker at this nice level (the intake first)",
     )
     args = parser.parse_args()
     if not args.postgres:
