@@ -136,7 +136,9 @@ async def _paced(base: str, tokens: list[str], rate: float) -> dict[str, Any]:
                 ) as r:
                     await r.read()
                     code = r.status
-            except aiohttp.ClientError:
+            except (aiohttp.ClientError, TimeoutError):
+                # no answer within the client's minute (an intake past its capacity):
+                # counted as no answer, as a person's phone would give up
                 code = 0
             latencies.append(time.perf_counter() - started)
             statuses[code] = statuses.get(code, 0) + 1
