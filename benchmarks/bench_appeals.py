@@ -254,6 +254,29 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _register_platforms(engine: Any) -> dict[str, int]:
+    """Register QQ and WeChat as platforms whose webhooks go to a free local port each
+    (the ``fairban platform-sim`` to start there, with secret ``bench-platform``);
+    returns the ports by name."""
+    from fairban.platforms.models import Platform
+
+    sims = {name: _free_port() for name in ("qq", "wechat")}
+    now = datetime.now(UTC)
+    with engine.begin() as c:
+        for name, port in sims.items():
+            c.execute(
+                Platform.__table__.insert().values(
+                    name=name,
+                    webhook_url=f"http://127.0.0.1:{port}/webhook",
+                    secret="bench-platform",
+                    enabled=True,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    return sims
+
+
 def _wait_http(url: str, timeout_s: float = 60) -> None:
     import httpx
 
@@ -482,7 +505,7 @@ def main() -> None:
     from fairban.appeals.models import Appeal
     from fairban.cases.models import Case
     from fairban.db import make_engine, normalize_url, upgrade
-    from fairban.platforms.models import OutboxMessage, Platform
+    from fairban.platforms.models import OutboxMessage
     from fairban.platforms.webhooks import MessageKind
 
     base_url = normalize_url(args.postgres)
@@ -662,20 +685,7 @@ def main() -> None:
             if args.lift <= 0:
                 return
             # 2. appeal -> lift acknowledged by every platform
-            sims = {name: _free_port() for name in ("qq", "wechat")}
-            now = datetime.now(UTC)
-            with engine.begin() as c:
-                for name, p in sims.items():
-                    c.execute(
-                        Platform.__table__.insert().values(
-                            name=name,
-                            webhook_url=f"http://127.0.0.1:{p}/webhook",
-                            secret="bench-platform",
-                            enabled=True,
-                            created_at=now,
-                            updated_at=now,
-                        )
-                    )
+            sims = _register_platforms(engine)
             lift_tokens = _seed(url, world, args.lift + 1, "lift", persons=True)
             for name, p in sims.items():
                 procs.start(

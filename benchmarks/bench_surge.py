@@ -552,8 +552,15 @@ def surge(
     from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
 
-    from bench_appeals import Procs, _free_port, _generator, _generator_cmd, _seed, _wait_http
-    from fairban.platforms.models import Platform
+    from bench_appeals import (
+        Procs,
+        _free_port,
+        _generator,
+        _generator_cmd,
+        _register_platforms,
+        _seed,
+        _wait_http,
+    )
 
     n = int(args.intake_rate * args.intake_seconds)
     held = held_accounts(world)[: round(n * args.held)]
@@ -562,21 +569,8 @@ def surge(
     warm = _seed(url, world, WARM, "warm", persons=persons)
     tokens = _seed(url, world, n, "in", persons=persons, accounts=held)
     seeded_s = time.perf_counter() - t0
-    sims = {name: _free_port() for name in ("qq", "wechat")}
     engine = create_engine(url, poolclass=NullPool)
-    now = datetime.now(UTC)
-    with engine.begin() as c:
-        for name, p in sims.items():
-            c.execute(
-                Platform.__table__.insert().values(
-                    name=name,
-                    webhook_url=f"http://127.0.0.1:{p}/webhook",
-                    secret="bench-platform",
-                    enabled=True,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+    sims = _register_platforms(engine)
     engine.dispose()
     env = {
         **os.environ,
