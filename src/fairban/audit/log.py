@@ -98,8 +98,8 @@ def append(
     fork impossible: a writer that raced would fail with an integrity error, not branch.
 
     Inside :func:`batched` the entry is only collected (no id or hashes yet): the batch
-    writes its entries together, under one lock and one ``executemany``, just before
-    the commit.
+    writes its entries together, under one lock and one insert (a ``COPY`` on
+    PostgreSQL: :func:`fairban.db.insert_rows`), just before the commit.
 
     Raises ``ValueError`` for a malformed action tag (``case:measure:lift``), an empty or
     too long actor or subject, or a payload that is not JSON.
