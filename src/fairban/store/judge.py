@@ -10,7 +10,9 @@ window's instants. Every rollup combines across days exactly, so the decisions a
 of ``fairban target --data`` over the same evidence and window (tests check it).
 
 The rollups that depend on the directive's areas are made the first time a version is
-judged, for every day of its window, and then once for each new or changed day.
+judged, for every day of its window, and then once for each new or changed day. The
+whole days' pairs are read merged, from a window the store keeps and carries from day
+to day (``store/windows.py``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from fairban.contract import TABLES, Directive
 from fairban.digests import canonical_json, sha256_hex
 from fairban.geo.presence import AreaIndex
 from fairban.progress import SILENT, Progress
-from fairban.store import rollups
+from fairban.store import rollups, windows
 from fairban.store.days import STORE_DAY, Cut, cut, day_end, span
 from fairban.store.layout import Store, StoreError
 from fairban.store.parquet import day_chunks, write_by_day
@@ -101,10 +103,13 @@ def judge(
     index = AreaIndex([a.name for a in directive.areas], [a.geometry for a in directive.areas])
     prefilter = index.sql_prefilter()
     made = _ensure_rollups(store, directive, key, index, present, memory_limit, progress)
+    whole = tuple(d for d in days.whole if d.isoformat() in held)
+    kept_pairs = windows.pairs_window(store, whole, memory_limit=memory_limit, progress=progress)
     db = backend or DuckDBBackend(memory_limit=memory_limit)
     try:
-        near = _open(db, store, key, window, days, present, prefilter)
-        pipeline = _pipeline(window, directive.platforms, prefilter)
+        near = _open(db, store, key, window, days, present, prefilter, kept_pairs)
+        merged = kept_pairs is not None and not any(d in present for d in days.partial)
+        pipeline = _pipeline(window, directive.platforms, prefilter, merged=merged)
         result = decide(
             db,
             directive,
@@ -122,10 +127,13 @@ def judge(
 
 
 def _pipeline(
-    window: feature_sql.Window, platforms: tuple[str, ...], prefilter: str
+    window: feature_sql.Window, platforms: tuple[str, ...], prefilter: str, *, merged: bool
 ) -> list[feature_sql.Step]:
+    """The engine's steps over the store; ``merged``: ``store_pairs`` is the window's
+    pairs already merged (a kept window and no partial day), one row per pair."""
+    pairs = rollups.merged_contact_pairs_sql if merged else rollups.contact_pairs_sql
     replaced = {
-        "contact_pairs": rollups.contact_pairs_sql("store_pairs"),
+        "contact_pairs": pairs("store_pairs"),
         "win_money": f"SELECT src, dst, ts, kind, amount FROM store_money WHERE {window.where()}",
         "device_days": rollups.device_days_sql("store_devices"),
         "home": rollups.home_sql("store_nightcells"),
@@ -148,8 +156,10 @@ def _open(
     days: Cut,
     present: tuple[date, ...],
     prefilter: str,
+    kept_pairs: Path | None,
 ) -> int:
-    """The engine's inputs as tables over the store; returns the rows of ``near``."""
+    """The engine's inputs as tables over the store; returns the rows of ``near``.
+    ``kept_pairs``: the window's whole days' pairs merged (``store/windows.py``)."""
     whole = [d for d in days.whole if d in present]
     partial = [d for d in days.partial if d in present]
     for table in ("accounts", "confirmed"):
@@ -174,8 +184,15 @@ def _open(
     )
     cut_obs = f"(SELECT * FROM raw_observations WHERE {window.where()})"
     cut_int = f"(SELECT * FROM raw_interactions WHERE {window.where()})"
-    day_files("pairs", whole)
-    db.view("store_pairs", f"SELECT * FROM days_pairs UNION ALL {rollups.pairs_sql(cut_int)}")
+    if kept_pairs is not None:
+        db.open_files("days_pairs", [kept_pairs], SCHEMAS["pairs"])
+    else:
+        day_files("pairs", whole)
+    if partial:
+        pairs = f"SELECT * FROM days_pairs UNION ALL {rollups.pairs_sql(cut_int)}"
+        db.view("store_pairs", pairs)
+    else:
+        db.view("store_pairs", "SELECT * FROM days_pairs")
     day_files("money", [*whole, *partial])
     db.view("store_money", f"SELECT * FROM days_money WHERE {window.where()}")
     day_files("devices", whole)

@@ -13,6 +13,8 @@ STORE/
       devices                           phones per account and local day
   versions/<sha>/<table>/day=.../g<N>.parquet  rollups that depend on a directive's areas,
       near, nightcells                  per directive version (the SHA-256 of its areas)
+  windows/<table>/<first>_<last>/g<N>.parquet  a window's days merged into one table
+      pairs                             (kept by the judgement, updated day by day)
 ```
 
 Every file is Parquet that DuckDB reads in place and Spark can read and write. A change
@@ -57,7 +59,9 @@ class Manifest:
     """What ``store.json`` says. ``days`` maps each store day to its generation;
     ``files`` each table to its files per day (names relative to the store);
     ``versions`` each directive version's rollups to the generation of each day they
-    were made from."""
+    were made from; ``windows`` each kept window (a table's days merged: its file and
+    the generation of each day it was made from). A store without ``windows`` (written
+    before they were kept) reads as one that keeps none."""
 
     generation: int = 0
     created_at: str = ""
@@ -67,6 +71,7 @@ class Manifest:
     whole: dict[str, str] = field(default_factory=dict)
     deliveries: dict[str, dict[str, Any]] = field(default_factory=dict)
     versions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    windows: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -79,6 +84,7 @@ class Manifest:
             "whole": dict(sorted(self.whole.items())),
             "deliveries": self.deliveries,
             "versions": self.versions,
+            "windows": dict(sorted(self.windows.items())),
         }
 
     @classmethod
@@ -92,6 +98,7 @@ class Manifest:
             whole=dict(doc.get("whole", {})),
             deliveries=dict(doc.get("deliveries", {})),
             versions=dict(doc.get("versions", {})),
+            windows=dict(doc.get("windows", {})),
         )
 
 
@@ -200,6 +207,7 @@ class Store:
         """The bytes of every file the manifest names."""
         names = {n for f in self.manifest.files.values() for n in f.values()}
         names |= set(self.manifest.whole.values())
+        names |= {w["file"] for w in self.manifest.windows.values()}
         return sum((self.root / n).stat().st_size for n in names if (self.root / n).exists())
 
 
@@ -240,6 +248,12 @@ class Change:
         self.manifest.whole[table] = name
         return name
 
+    def put_window(self, table: str, first: date, last: date, staged: Path) -> str:
+        """Place a staged file as a kept window of ``table`` (days ``first`` .. ``last``)."""
+        name = f"windows/{table}/{first.isoformat()}_{last.isoformat()}/g{self.generation}.parquet"
+        self._moves.append((staged, self.store.root / name))
+        return name
+
     def commit(self) -> None:
         for staged, final in self._moves:
             final.parent.mkdir(parents=True, exist_ok=True)
@@ -260,6 +274,7 @@ class Change:
         live |= set(self.manifest.whole.values())
         for version in self.manifest.versions.values():
             live |= {n for f in version.get("files", {}).values() for n in f.values()}
+        live |= {w["file"] for w in self.manifest.windows.values()}
         for path in self.store.root.rglob("g*.parquet"):
             name = path.relative_to(self.store.root).as_posix()
             if name not in live:

@@ -106,6 +106,19 @@ GROUP BY src, dst
 """
 
 
+def merged_contact_pairs_sql(pairs: str) -> str:
+    """``contact_pairs`` from pairs already merged over the window (one row per pair, a
+    kept window's: ``store/windows.py``): the same columns, no grouping."""
+    return f"""
+SELECT src, dst, first_add, first_talk, last_talk,
+       CASE WHEN n_message + n_call > 0 THEN 1 ELSE 0 END AS chat,
+       CASE WHEN n_message > 0 THEN 1 ELSE 0 END AS msg,
+       n_message + n_call + n_friend_add AS n_social,
+       n_transfer + n_payment AS n_money
+FROM {pairs}
+"""
+
+
 def money_sql(source: str = "interactions", where: str = "TRUE", by: str = "") -> str:
     lead = f"{by}, " if by else ""
     return f"""
