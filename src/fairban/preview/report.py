@@ -137,6 +137,8 @@ class ReportSummary:
     #: exactly that measure, a harsher, a lighter, none (``quality.FIT``)
     fit: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
+    #: the evidence was read for this report (False: a what-if's kept ledger)
+    evidence_read: bool = True
 
     @property
     def enforced(self) -> int:
@@ -171,10 +173,14 @@ class ReportSummary:
                     f"{fit.get('exact', 0):,}, harsher {fit.get('harsher', 0):,}, lighter "
                     f"{fit.get('lighter', 0):,}, none {fit.get('none', 0):,}"
                 )
-        lines.append(
-            f"  {self.observations:,} observations read in {self.seconds:.1f} s; "
-            f"files: {', '.join(self.files)}"
-        )
+        if self.evidence_read:
+            done = f"{self.observations:,} observations read in {self.seconds:.1f} s"
+        else:
+            done = (
+                f"{self.observations:,} observations counted when the preview was made "
+                f"(not read again); report written in {self.seconds:.1f} s"
+            )
+        lines.append(f"  {done}; files: {', '.join(self.files)}")
         return "\n".join(lines)
 
 
@@ -217,6 +223,7 @@ def write_report(
         tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent)
     )
     staging.chmod(0o755)  # mkdtemp makes it private; a report is meant to be shared
+    evidence_read = ledger is None
     try:
         if ledger is None:
             ledger = build_ledger(directive, data_dir, decisions, progress=progress)
@@ -230,6 +237,7 @@ def write_report(
     summary.out_dir = out_dir
     summary.index_html = out_dir / "index.html"
     summary.seconds = time.perf_counter() - started
+    summary.evidence_read = evidence_read
     return summary
 
 

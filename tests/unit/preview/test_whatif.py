@@ -75,6 +75,9 @@ def test_other_thresholds_are_scored_from_the_kept_features(world: Path, tmp_pat
         )
     assert "Re-scored in" in again
     assert "the evidence was not read again" in again
+    assert "counted when the preview was made (not read again)" in again
+    assert "observations read in" in first
+    assert "observations read in" not in again
     # the same thresholds written into the directive, on a new home: a whole run
     doc = yaml.safe_load((world / "directive.yaml").read_text(encoding="utf-8"))
     doc["thresholds"] = {"restrict": 0.3, "suspend": 0.97}

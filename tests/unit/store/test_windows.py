@@ -5,7 +5,7 @@ whose days were replaced since is merged again rather than carried."""
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -21,7 +21,9 @@ from fairban.store.rollups import SCHEMAS
 from fairban.world import WorldConfig, simulate_world
 from tests.support.store import split
 
-UTC = datetime.fromisoformat("2019-10-01T00:00:00+00:00").tzinfo
+
+def _read(paths: list[Path]) -> str:
+    return f"read_parquet({file_list(paths)}, hive_partitioning = false)"
 
 
 def _day_file(folder: Path, day: int, rng: random.Random) -> Path:
@@ -68,22 +70,24 @@ def test_a_carried_window_is_the_merge_of_its_days(tmp_path: Path, seed: int) ->
     rng = random.Random(seed)
     files = [_day_file(tmp_path, d, rng) for d in range(40)]
     con = duckdb.connect()
-    read = lambda paths: f"read_parquet({file_list(paths)}, hive_partitioning = false)"  # noqa: E731
     base = tmp_path / "base.parquet"
     first, last = 0, 20
-    con.execute(f"COPY ({windows.merge_sql(read(files[first:last]))}) TO '{base}' (FORMAT parquet)")
+    con.execute(
+        f"COPY ({windows.merge_sql(_read(files[first:last]))}) TO '{base}' (FORMAT parquet)"
+    )
     # slide by one day, by three, shrink, grow, jump back: each from the window before
     for first2, last2 in [(1, 21), (4, 24), (6, 24), (6, 30), (5, 29), (5, 29)]:
         days = files[first2:last2]
         leaving = [f for f in files[first:last] if f not in days]
         entering = [f for f in days if f not in files[first:last]]
         carried = windows.carried_sql(base, leaving, entering, days)
-        assert _rows(con, carried) == _rows(con, windows.merge_sql(read(days)))
+        assert _rows(con, carried) == _rows(con, windows.merge_sql(_read(days)))
         nxt = tmp_path / f"w{first2}-{last2}.parquet"
         con.execute(f"COPY ({carried}) TO '{nxt}' (FORMAT parquet)")
         base, first, last = nxt, first2, last2
     count = con.execute(f"SELECT count(*) FROM read_parquet('{base}')").fetchone()
-    assert count is not None and count[0] > 50  # pairs recur: there was something to carry
+    assert count is not None
+    assert count[0] > 50  # pairs recur: there was something to carry
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +122,8 @@ def test_the_store_carries_its_window_day_by_day(world: Path, tmp_path: Path) ->
     assert windows.pairs_window(store, held[3:23]) == kept
     assert store.manifest.generation == before
     # the store's sweep keeps exactly the files the manifest names
-    files = {p.relative_to(store.root).as_posix() for p in (store.root / "windows").rglob("*.parquet")}
+    kept_files = (store.root / "windows").rglob("*.parquet")
+    files = {p.relative_to(store.root).as_posix() for p in kept_files}
     assert files == {w["file"] for w in store.manifest.windows.values()}
 
 
@@ -128,7 +133,10 @@ def test_a_window_whose_days_were_replaced_is_merged_again(world: Path, tmp_path
     days = tuple(held_all.days())
     # the store first holds the world without one day's interactions after noon ...
     noon = datetime.combine(days[10], datetime.min.time(), UTC) + timedelta(hours=4)
-    late = f"NOT (ts > TIMESTAMPTZ '{noon.isoformat()}' AND ts <= TIMESTAMPTZ '{(noon + timedelta(hours=6)).isoformat()}')"
+    later = noon + timedelta(hours=6)
+    late = (
+        f"NOT (ts > TIMESTAMPTZ '{noon.isoformat()}' AND ts <= TIMESTAMPTZ '{later.isoformat()}')"
+    )
     store = Store(tmp_path / "store", create=True)
     ingest(store, split(world, tmp_path / "early", late))
     first = windows.pairs_window(store, days[0:20])
