@@ -1,5 +1,5 @@
 """Where the store's time goes: every write of the first ingest, the first judgement's
-version rollups and each feature step, timed from outside (the functions wrapped).
+version rollups, the kept pairs window, each feature step and the scoring, timed from outside (the functions wrapped).
 
     uv run python benchmarks/bench_store_steps.py WORLD SCRATCH first [daily]
 
@@ -20,6 +20,7 @@ from typing import Any
 
 import fairban.store.ingest as ingest_module
 import fairban.store.judge as judge_module
+import fairban.targeting.engine as engine_module
 from fairban.contract import load_directive
 from fairban.store.ingest import ingest
 from fairban.store.judge import judge
@@ -56,6 +57,9 @@ def main() -> None:
         (ingest_module, "check_evidence"),
         (judge_module, "write_by_day"),
         (judge_module, "_ensure_rollups"),
+        (judge_module.windows, "pairs_window"),
+        (judge_module, "_open"),
+        (engine_module, "score_features"),
     ):
         wrap(owner, name)
     directive = load_directive(world / "directive.yaml")
