@@ -29,7 +29,7 @@ from typing import Any
 
 from fairban.progress import SILENT, Progress
 from fairban.store.layout import Change, Store
-from fairban.store.parquet import file_list
+from fairban.store.parquet import read as _read
 from fairban.targeting.backends.duckdb import DuckDBBackend
 
 #: windows kept per table: the daily one, and room for a shadow version's or another
@@ -53,10 +53,6 @@ SELECT src, dst, min(first_add) AS first_add, min(first_talk) AS first_talk,
 FROM {source}
 GROUP BY src, dst
 """
-
-
-def _read(paths: list[Path]) -> str:
-    return f"read_parquet({file_list(paths)}, hive_partitioning = false)"
 
 
 def carried_sql(base: Path, leaving: list[Path], entering: list[Path], days: list[Path]) -> str:

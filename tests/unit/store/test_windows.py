@@ -16,14 +16,10 @@ import pytest
 from fairban.store import windows
 from fairban.store.ingest import ingest
 from fairban.store.layout import Store
-from fairban.store.parquet import file_list
+from fairban.store.parquet import read as _read
 from fairban.store.rollups import SCHEMAS
 from fairban.world import WorldConfig, simulate_world
 from tests.support.store import split
-
-
-def _read(paths: list[Path]) -> str:
-    return f"read_parquet({file_list(paths)}, hive_partitioning = false)"
 
 
 def _day_file(folder: Path, day: int, rng: random.Random) -> Path:
@@ -100,7 +96,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _merged(store: Store, days: tuple[date, ...]) -> list[tuple[object, ...]]:
     con = duckdb.connect()
     paths = store.day_files("pairs", list(days))
-    return _rows(con, windows.merge_sql(f"read_parquet({file_list(paths)})"))
+    return _rows(con, windows.merge_sql(_read(paths)))
 
 
 def _kept(path: Path | None) -> list[tuple[object, ...]]:
