@@ -27,6 +27,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -333,6 +334,19 @@ def create_app(
             title="The form has expired. Please try again.",
             message="",
         )
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(request: Request, exc: OperationalError) -> Response:
+        # the database restarting or unreachable (SQLAlchemy's pool pings, so a live
+        # database is never reported so): a 503 to try again, as the intake's own path
+        # answers, never a 500
+        why = (str(exc.orig or exc).strip().splitlines() or [type(exc).__name__])[0]
+        log.warning("database unavailable (%s); answered 503", why)
+        api = request.url.path.startswith("/api/")
+        detail = intake.UNAVAILABLE if api else "The service is busy. Please try again in a moment."
+        answer = await http_error(request, StarletteHTTPException(503, detail=detail))
+        answer.headers["Retry-After"] = "1"
+        return answer
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

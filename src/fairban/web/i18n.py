@@ -39,6 +39,7 @@ ZH: dict[str, str] = {
     "Too many requests. Wait a while and try again.": "请求过于频繁，请稍后再试。",
     "Your session has ended. Please start again.": "您的会话已结束，请重新开始。",
     "The form has expired. Please try again.": "表单已过期，请重试。",
+    "The service is busy. Please try again in a moment.": "服务繁忙，请稍后再试。",
     "Your case": "您的案件",
     "Measure in force": "当前措施",
     "suspend": "暂停使用",

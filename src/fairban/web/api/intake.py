@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -42,6 +43,7 @@ from sqlalchemy import Integer, Table, bindparam, select, true
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql import ClauseElement
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -72,8 +74,12 @@ _DEAD = (
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.PostgresConnectionError,
-    ConnectionError,
+    # refused, reset, timed out, and asyncio's "Multiple exceptions" when every address
+    # of the host refused (a plain OSError)
+    OSError,
 )
+#: the answer while the database cannot be reached: the client files again
+UNAVAILABLE = "database unavailable, try again"
 
 
 @dataclass(frozen=True)
@@ -223,13 +229,15 @@ class FastIntake:
         for attempt in (1, 2):
             try:
                 return await self._file_once(pool, token, body)
+            except OperationalError as e:
+                # a look-up in a thread, on SQLAlchemy's pool (which pings and reconnects
+                # on its own): the database is away
+                return _unavailable(e.orig or e)
             except _DEAD as e:
                 if attempt == 2:
                     # the database is still down (restarting): the client files again
                     # with the same submit_key, which names this appeal if it was written
-                    why = (str(e).strip().splitlines() or [type(e).__name__])[0]
-                    log.warning("intake: database unavailable (%s); answered 503", why)
-                    return _error(503, "database unavailable, try again", [(b"retry-after", b"1")])
+                    return _unavailable(e)
                 log.warning("intake: a pooled connection had died; reconnecting the pool")
                 await pool.expire_connections()
         raise AssertionError("unreachable")
@@ -239,7 +247,7 @@ class FastIntake:
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
         settings = self.state.settings
         t = datetime.now(UTC)
-        async with pool.acquire() as connection:
+        async with pool.acquire() as connection, _closed_is_dead(connection):
             row = await connection.fetchrow(
                 _CASE.sql, *_CASE.args(token_hash=tokens.sha256_hex(token), now=t)
             )
@@ -354,6 +362,37 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()
 
     return replay
+
+
+@asynccontextmanager
+async def _closed_is_dead(
+    connection: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
+) -> AsyncIterator[None]:
+    """A connection the server closed after the pool handed it out: asyncpg says
+    ``InterfaceError`` ("connection is closed", or "released back to the pool") before
+    sending anything, which is the database going away (retried), not a mistake of ours
+    (a 500)."""
+    try:
+        yield
+    except asyncpg.InterfaceError as e:
+        if not _gone(connection):
+            raise
+        raise asyncpg.exceptions.ConnectionDoesNotExistError(str(e)) from e
+
+
+def _gone(connection: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy) -> bool:
+    try:
+        return connection.is_closed()
+    except asyncpg.InterfaceError:
+        # "released back to the pool": when the server closes a connection, asyncpg's
+        # pool takes it back from its proxy, though we never released it
+        return True
+
+
+def _unavailable(e: BaseException) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+    why = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    log.warning("intake: database unavailable (%s); answered 503", why)
+    return _error(503, UNAVAILABLE, [(b"retry-after", b"1")])
 
 
 def _error(
