@@ -35,7 +35,7 @@ def test_a_connection_closed_under_the_intake_counts_as_the_database_gone(
                 try:
                     async with intake._closed_is_dead(connection):
                         await connection.fetchval("SELECT 1")
-                except BaseException as e:  # noqa: BLE001 - the kind is what is checked
+                except BaseException as e:
                     return closed, type(e)
                 return closed, type(None)
         finally:
@@ -56,7 +56,7 @@ def test_a_connection_closed_under_the_intake_counts_as_the_database_gone(
                 try:
                     async with intake._closed_is_dead(connection):
                         await connection.fetchval("SELECT $1::int", 1, 2)
-                except BaseException as e:  # noqa: BLE001
+                except BaseException as e:
                     return type(e)
                 return type(None)
         finally:
