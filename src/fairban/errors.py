@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+def first_line(error: BaseException) -> str:
+    """An error's message as one line for a log or a person (its type when empty)."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 class FairbanError(Exception):
     """An expected failure: the CLI prints ``str(error)`` on one line and exits non-zero."""
 

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from fairban.contract import Directive, iter_batches
 from fairban.digests import canonical_json, sha256_hex
-from fairban.errors import InputError
+from fairban.errors import InputError, first_line
 from fairban.measures import DECISION_MEASURES, VISIBLE_VALUES
 from fairban.progress import SILENT, Progress
 
@@ -275,17 +275,13 @@ def _read_table(file: Path) -> tuple[pa.Table, int]:
             ),
         )
     except (pa.ArrowException, OSError) as error:
-        raise InputError(file.name, f"cannot be read as CSV: {_first_line(error)}") from None
+        raise InputError(file.name, f"cannot be read as CSV: {first_line(error)}") from None
     return table, 2
 
 
 def _csv_header(file: Path) -> list[str]:
     with file.open(encoding="utf-8-sig", newline="") as fh:
         return next(csv.reader(fh), [])
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _text(value: object) -> str:

@@ -41,6 +41,7 @@ from fairban.appeals.service import DrainGauge
 from fairban.appeals.worker import RecheckLoop
 from fairban.config import Settings
 from fairban.db import database_url, open_database, session_factory
+from fairban.errors import first_line
 from fairban.web.api import intake
 from fairban.web.api.routes import RateLimited, too_many_body
 from fairban.web.deps import TEMPLATES, AppState, expired_purges, get_lang, render
@@ -340,8 +341,7 @@ def create_app(
         # the database restarting or unreachable (SQLAlchemy's pool pings, so a live
         # database is never reported so): a 503 to try again, as the intake's own path
         # answers, never a 500
-        why = (str(exc.orig or exc).strip().splitlines() or [type(exc).__name__])[0]
-        log.warning("database unavailable (%s); answered 503", why)
+        log.warning("database unavailable (%s); answered 503", first_line(exc.orig or exc))
         api = request.url.path.startswith("/api/")
         detail = intake.UNAVAILABLE if api else "The service is busy. Please try again in a moment."
         answer = await http_error(request, StarletteHTTPException(503, detail=detail))

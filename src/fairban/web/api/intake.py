@@ -53,6 +53,7 @@ from fairban.appeals import sessions as portal_sessions
 from fairban.appeals.filing import AppealError, check_key, checked_text, earlier_appeal
 from fairban.appeals.models import Appeal, AppealState
 from fairban.cases.transitions import APPEALABLE, CaseState
+from fairban.errors import first_line
 from fairban.web.api.routes import AppealIn, AppealOut, appeal_out, too_many_body
 from fairban.web.deps import AppState
 
@@ -390,8 +391,7 @@ def _gone(connection: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy) -> 
 
 
 def _unavailable(e: BaseException) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-    why = (str(e).strip().splitlines() or [type(e).__name__])[0]
-    log.warning("intake: database unavailable (%s); answered 503", why)
+    log.warning("intake: database unavailable (%s); answered 503", first_line(e))
     return _error(503, UNAVAILABLE, [(b"retry-after", b"1")])
 
 
