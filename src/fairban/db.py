@@ -38,7 +38,7 @@ from sqlalchemy import (
     inspect,
 )
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -46,7 +46,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
 from fairban.config import Settings
-from fairban.errors import FairbanError
+from fairban.errors import FairbanError, first_line
 
 #: constraint and index names that are the same on every database, so that a later
 #: migration can name what it alters
@@ -487,3 +487,43 @@ def versioned_before_flush(
             for key, value in changed.items():
                 set_committed_value(obj, key, value)
             set_committed_value(obj, version_key, p["new_version_"])
+
+
+def database_lost(e: BaseException) -> bool:
+    """Whether ``e`` says the database went away or refused the transaction for now (a
+    restart, a crash, a dropped connection, a serialisation failure or deadlock), as
+    opposed to something about what was asked: a re-check batch then waits whole for the
+    database to come back instead of being tried appeal by appeal, and a request is
+    answered 503 (try again) instead of 500.
+
+    An operational error with a SQLSTATE counts only in the classes that say so
+    (:data:`LOST_SQLSTATES`): a statement cancelled by its timeout (57014) is about
+    what the batch asked, and its appeals are tried one by one like any other failure.
+    Without a SQLSTATE (the server never answered) it counts; SQLite's only when busy,
+    locked or its file cannot be opened (:data:`LOST_SQLITE`): its "no such table" is an
+    operational error too, and a mistake of ours."""
+    if isinstance(e, DBAPIError) and e.connection_invalidated:
+        return True
+    if isinstance(e, InterfaceError):
+        return True
+    if not isinstance(e, OperationalError):
+        return False
+    sqlite = getattr(e.orig, "sqlite_errorcode", None)
+    if sqlite is not None:
+        return sqlite & 0xFF in LOST_SQLITE  # the primary code of an extended one
+    code = getattr(e.orig, "sqlstate", None)
+    return not code or code[:2] in LOST_SQLSTATES or code in LOST_SQLSTATES
+
+
+#: SQLSTATE classes and codes of a database away or refusing for now: connection
+#: exceptions (08), transaction rollbacks (40: serialisation failures, deadlocks),
+#: insufficient resources (53: disk full, too many connections), and the server shutting
+#: down, crashing or starting (57P01 to 57P03)
+LOST_SQLSTATES = frozenset({"08", "40", "53", "57P01", "57P02", "57P03"})
+#: SQLite's result codes of the same: SQLITE_BUSY, SQLITE_LOCKED, SQLITE_CANTOPEN
+LOST_SQLITE = frozenset({5, 6, 14})
+
+
+def db_error_line(e: BaseException) -> str:
+    """The first line of a database error (for a one-line log)."""
+    return first_line(getattr(e, "orig", None) or e)

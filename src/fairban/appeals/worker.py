@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, joinedload, selectinload, sessionmaker
 
 from fairban import audit, metrics
@@ -27,45 +26,12 @@ from fairban.appeals.models import Appeal, AppealState
 from fairban.appeals.recheck import DecisionCache
 from fairban.appeals.sessions import PURGE_EVERY_S
 from fairban.config import Settings
-from fairban.db import Backoff
+from fairban.db import Backoff, database_lost, db_error_line
 
 log = logging.getLogger("fairban.appeals")
 
 
 STALE_CLAIM = timedelta(seconds=120)
-
-
-def database_lost(e: BaseException) -> bool:
-    """Whether ``e`` says the database went away or refused the transaction for now (a
-    restart, a crash, a dropped connection, a serialisation failure or deadlock), as
-    opposed to something about the appeals: then the batch waits whole, untouched, for
-    the database to come back instead of being tried appeal by appeal.
-
-    An operational error with a SQLSTATE counts only in the classes that say so
-    (:data:`LOST_SQLSTATES`): a statement cancelled by its timeout (57014) is about
-    what the batch asked, and its appeals are tried one by one like any other failure.
-    Without a SQLSTATE (the server never answered; SQLite busy or locked) it counts."""
-    if isinstance(e, DBAPIError) and e.connection_invalidated:
-        return True
-    if isinstance(e, InterfaceError):
-        return True
-    if not isinstance(e, OperationalError):
-        return False
-    code = getattr(e.orig, "sqlstate", None)
-    return not code or code[:2] in LOST_SQLSTATES or code in LOST_SQLSTATES
-
-
-#: SQLSTATE classes and codes of a database away or refusing for now: connection
-#: exceptions (08), transaction rollbacks (40: serialisation failures, deadlocks),
-#: insufficient resources (53: disk full, too many connections), and the server shutting
-#: down, crashing or starting (57P01 to 57P03)
-LOST_SQLSTATES = frozenset({"08", "40", "53", "57P01", "57P02", "57P03"})
-
-
-def db_error_line(e: BaseException) -> str:
-    """The first line of a database error (for a one-line log)."""
-    text = str(getattr(e, "orig", None) or e).strip()
-    return (text.splitlines() or [type(e).__name__])[0]
 
 
 def claim_pending(session: Session, worker: str, limit: int, now: datetime) -> list[int]:

@@ -210,17 +210,14 @@ def appeals_recheck(
 
     from fairban.appeals.recheck import DecisionCache
     from fairban.appeals.sessions import PURGE_EVERY_S
-    from fairban.appeals.worker import (
-        database_lost,
-        db_error_line,
-        purge_expired,
-        run_pending,
-    )
+    from fairban.appeals.worker import purge_expired, run_pending
     from fairban.config import Settings
     from fairban.db import (
         STARTUP_WAIT_S,
         Backoff,
+        database_lost,
         database_url,
+        db_error_line,
         open_database,
         session_factory,
     )

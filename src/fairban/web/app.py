@@ -27,7 +27,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,8 +40,7 @@ from fairban.appeals.recheck import DecisionCache
 from fairban.appeals.service import DrainGauge
 from fairban.appeals.worker import RecheckLoop
 from fairban.config import Settings
-from fairban.db import database_url, open_database, session_factory
-from fairban.errors import first_line
+from fairban.db import database_lost, database_url, db_error_line, open_database, session_factory
 from fairban.web.api import intake
 from fairban.web.api.routes import RateLimited, too_many_body
 from fairban.web.deps import TEMPLATES, AppState, expired_purges, get_lang, render
@@ -336,12 +335,13 @@ def create_app(
             message="",
         )
 
-    @app.exception_handler(OperationalError)
-    async def database_unavailable(request: Request, exc: OperationalError) -> Response:
-        # the database restarting or unreachable (SQLAlchemy's pool pings, so a live
-        # database is never reported so): a 503 to try again, as the intake's own path
-        # answers, never a 500
-        log.warning("database unavailable (%s); answered 503", first_line(exc.orig or exc))
+    @app.exception_handler(DBAPIError)
+    async def database_unavailable(request: Request, exc: DBAPIError) -> Response:
+        # the database restarting, unreachable or refusing for now: a 503 to try again,
+        # as the intake's own path answers; any other database error stays a 500
+        if not database_lost(exc):
+            raise exc
+        log.warning("database unavailable (%s); answered 503", db_error_line(exc))
         api = request.url.path.startswith("/api/")
         detail = intake.UNAVAILABLE if api else "The service is busy. Please try again in a moment."
         answer = await http_error(request, StarletteHTTPException(503, detail=detail))

@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -24,8 +25,6 @@ from fairban.appeals.worker import (
     STALE_CLAIM,
     RecheckLoop,
     claim_pending,
-    database_lost,
-    db_error_line,
     lock_waiting,
     purge_expired,
     run_pending,
@@ -34,7 +33,7 @@ from fairban.audit import Action, AuditEntry
 from fairban.cases.models import Case
 from fairban.cases.transitions import CaseState
 from fairban.contract import Directive
-from fairban.db import Backoff, session_factory
+from fairban.db import Backoff, database_lost, db_error_line, session_factory
 from fairban.review.users import purge_sessions
 from tests.support.appeals import SETTINGS, enforce_people, file
 from tests.support.cases import NOW, D, Decide
@@ -294,6 +293,28 @@ def test_a_lost_database_is_told_from_a_failing_appeal() -> None:
         (psycopg.errors.QueryCanceled("canceling statement due to statement timeout"), False),
     ):
         assert database_lost(OperationalError("SELECT 1", {}, error)) is waits, error
+
+
+def test_sqlite_is_lost_only_when_busy_locked_or_unopenable(tmp_path: Path) -> None:
+    """SQLite's "no such table" is an OperationalError too: a mistake (a 500, a batch
+    tried appeal by appeal), not a database away; busy or locked is waited for."""
+    import sqlite3
+
+    path = tmp_path / "x.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    errors = {}
+    for name, sql in (("locked", "SELECT * FROM t"), ("missing", "SELECT * FROM gone")):
+        try:
+            (holder if name == "missing" else other).execute(sql)
+        except sqlite3.OperationalError as e:
+            errors[name] = e
+    holder.close()
+    other.close()
+    assert database_lost(OperationalError("SELECT", {}, errors["locked"]))
+    assert not database_lost(OperationalError("SELECT", {}, errors["missing"]))
 
 
 def test_the_wait_for_the_database_doubles_up_to_its_cap() -> None:

@@ -43,7 +43,7 @@ from sqlalchemy import Integer, Table, bindparam, select, true
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -53,7 +53,7 @@ from fairban.appeals import sessions as portal_sessions
 from fairban.appeals.filing import AppealError, check_key, checked_text, earlier_appeal
 from fairban.appeals.models import Appeal, AppealState
 from fairban.cases.transitions import APPEALABLE, CaseState
-from fairban.errors import first_line
+from fairban.db import database_lost, db_error_line
 from fairban.web.api.routes import AppealIn, AppealOut, appeal_out, too_many_body
 from fairban.web.deps import AppState
 
@@ -230,10 +230,12 @@ class FastIntake:
         for attempt in (1, 2):
             try:
                 return await self._file_once(pool, token, body)
-            except OperationalError as e:
+            except DBAPIError as e:
                 # a look-up in a thread, on SQLAlchemy's pool (which pings and reconnects
-                # on its own): the database is away
-                return _unavailable(e.orig or e)
+                # on its own)
+                if not database_lost(e):
+                    raise
+                return _unavailable(e)
             except _DEAD as e:
                 if attempt == 2:
                     # the database is still down (restarting): the client files again
@@ -391,7 +393,7 @@ def _gone(connection: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy) -> 
 
 
 def _unavailable(e: BaseException) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-    log.warning("intake: database unavailable (%s); answered 503", first_line(e))
+    log.warning("intake: database unavailable (%s); answered 503", db_error_line(e))
     return _error(503, UNAVAILABLE, [(b"retry-after", b"1")])
 
 
